@@ -1,0 +1,328 @@
+"""Keras functional builders: the Multi-Level Network and its OpenPose baseline.
+
+``build_mln`` follows the layer table of ``architecture.md`` (paper section 2, Fig. 2):
+VGG-19 trunk to conv4_2 + conv4_3_CPM/conv4_4_CPM (the bifurcation layer F), joint and limb
+branches of four 3x3 convs, feature transfer between them (2 aggregated blocks per
+direction), 1x1 merges and Conv-5 detection outputs, then a refinement branch per output of
+7 aggregated blocks fed with concat(heatmaps, PAFs, F). A *block* is three sequential 3x3
+convs whose outputs are concatenated. All convs are ReLU except the 1x1 output convs.
+
+Both builders return a ``keras.Model`` whose input is the normalised image
+(pixel / 256 - 0.5, RGB, any H and W that are multiples of 8) and whose outputs are a dict:
+``det_heatmaps``/``det_pafs`` (Conv-5, MLN) or ``stage{t}_heatmaps``/``stage{t}_pafs``
+(baseline stages 1..5), and the final ``heatmaps`` (N, H/8, W/8, 19) and ``pafs``
+(N, H/8, W/8, 38), always float32 (also under ``mixed_float16``). Layer names are stable
+(trunk layers carry CMU OpenPose's Caffe names), so weights map between variants by name.
+
+Pass ``keras_module=tf_keras`` to build the identical architecture with the legacy Keras
+(only the quantization-aware training process does this).
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, replace
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+import keras
+
+from mln_tf import skeleton
+from mln_tf.coords import DEFAULT_STRIDE
+
+VGG19_WIDTHS: tuple[tuple[int, ...], ...] = ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512))
+
+
+@dataclass(frozen=True)
+class MLNConfig:
+    """Widths and depths of MLN; the defaults are the paper's network (21,278,912 weights)."""
+
+    trunk_widths: tuple[tuple[int, ...], ...] = VGG19_WIDTHS
+    cpm_widths: tuple[int, int] = (256, 128)
+    branch_width: int = 128
+    branch_depth: int = 4
+    block_width: int = 128
+    block_convs: int = 3
+    transfer_blocks: int = 2
+    refine_blocks: int = 7
+    refine_head_width: int = 128
+    num_heatmaps: int = skeleton.NUM_HEATMAPS
+    num_pafs: int = skeleton.NUM_PAFS
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "branch_width", "block_width", "block_convs",
+                        "refine_head_width", "num_heatmaps", "num_pafs")
+        if self.branch_depth < 2:
+            raise ValueError("branch_depth must be >= 2: transfer reads Conv-1 and the last conv")
+        if self.transfer_blocks < 0 or self.refine_blocks < 0:
+            raise ValueError("block counts must be >= 0")
+        _check_trunk(self.trunk_widths, self.cpm_widths)
+
+    @classmethod
+    def tiny(cls, **overrides: Any) -> "MLNConfig":
+        """A few-thousand-weight MLN with the same topology, for tests and CPU quickstarts."""
+        base = cls(trunk_widths=((8,), (16,), (16, 16), (32,)), cpm_widths=(32, 16),
+                   branch_width=16, block_width=8, transfer_blocks=1, refine_blocks=2,
+                   refine_head_width=16)
+        return replace(base, **overrides)
+
+
+@dataclass(frozen=True)
+class OpenPoseConfig:
+    """The 6-stage OpenPose COCO baseline (52,298,816 weights with the defaults)."""
+
+    trunk_widths: tuple[tuple[int, ...], ...] = VGG19_WIDTHS
+    cpm_widths: tuple[int, int] = (256, 128)
+    stages: int = 6
+    stage1_width: int = 128
+    stage1_depth: int = 3
+    stage1_hidden: int = 512
+    stage_width: int = 128
+    stage_depth: int = 5
+    stage_kernel: int = 7
+    stage_hidden: int = 128
+    num_heatmaps: int = skeleton.NUM_HEATMAPS
+    num_pafs: int = skeleton.NUM_PAFS
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "stages", "stage1_width", "stage1_depth", "stage1_hidden",
+                        "stage_width", "stage_depth", "stage_kernel", "stage_hidden",
+                        "num_heatmaps", "num_pafs")
+        _check_trunk(self.trunk_widths, self.cpm_widths)
+
+    @classmethod
+    def tiny(cls, **overrides: Any) -> "OpenPoseConfig":
+        """A small baseline with the same topology, for tests."""
+        base = cls(trunk_widths=((8,), (16,), (16, 16), (32,)), cpm_widths=(32, 16), stages=2,
+                   stage1_width=16, stage1_hidden=32, stage_width=16, stage_depth=2,
+                   stage_kernel=3, stage_hidden=16)
+        return replace(base, **overrides)
+
+
+def _check_positive(config: Any, *names: str) -> None:
+    for name in names:
+        if getattr(config, name) < 1:
+            raise ValueError(f"{type(config).__name__}.{name} must be >= 1, got {getattr(config, name)}")
+
+
+def _check_trunk(trunk_widths: tuple[tuple[int, ...], ...], cpm_widths: tuple[int, ...]) -> None:
+    if len(trunk_widths) != 4 or any(len(g) < 1 for g in trunk_widths):
+        raise ValueError("trunk_widths must list 4 non-empty conv groups (3 pools give stride 8)")
+    if len(cpm_widths) != 2:
+        raise ValueError("cpm_widths must give the widths of conv4_3_CPM and conv4_4_CPM")
+
+
+def check_input_hw(input_hw: tuple[int, int], stride: int = DEFAULT_STRIDE) -> tuple[int, int]:
+    """Validate a model input size: positive height and width that are multiples of 8."""
+    try:
+        h, w = (int(v) for v in input_hw)
+    except (TypeError, ValueError):
+        raise ValueError(f"input size must be (height, width), got {input_hw!r}") from None
+    if h <= 0 or w <= 0 or h % stride or w % stride:
+        raise ValueError(
+            f"input size {h}x{w} is invalid: height and width must be positive multiples of "
+            f"{stride}, the output stride (mln_tf.inference.preprocess pads images to that)")
+    return h, w
+
+
+def parse_hw(text: str) -> tuple[int, int]:
+    """'368x432' -> (368, 432), validated with :func:`check_input_hw`."""
+    parts = text.lower().replace(",", "x").split("x")
+    if len(parts) != 2:
+        raise ValueError(f"expected HEIGHTxWIDTH such as 368x432, got {text!r}")
+    return check_input_hw((parts[0], parts[1]))
+
+
+@functools.cache
+def _input_check_layer(km: ModuleType) -> type:
+    """A no-op layer that rejects inputs whose static H or W is not a multiple of 8."""
+
+    class InputCheck(km.layers.Layer):
+        def __init__(self, stride: int = DEFAULT_STRIDE, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.stride = stride
+
+        def call(self, x):  # noqa: D401 - Keras API
+            shape = tuple(x.shape)
+            if len(shape) != 4 or (shape[-1] is not None and shape[-1] != 3):
+                raise ValueError(
+                    f"pose model input must be a batch of RGB images (N, H, W, 3); got shape {shape}")
+            bad = [s for s in shape[1:3] if s is not None and s % self.stride]
+            if bad:
+                raise ValueError(
+                    f"pose model input is {shape[1]}x{shape[2]}: height and width must be "
+                    f"multiples of {self.stride} (use mln_tf.inference.preprocess, which pads)")
+            return x
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def get_config(self) -> dict:
+            return {**super().get_config(), "stride": self.stride}
+
+    register = km.saving.register_keras_serializable if hasattr(km, "saving") else None
+    if register is not None:
+        InputCheck = register(package="mln_tf")(InputCheck)
+    return InputCheck
+
+
+class _Builder:
+    """Small helpers so both networks name and create layers the same way."""
+
+    def __init__(self, km: ModuleType | None) -> None:
+        self.km = km or keras
+        self.layers = self.km.layers
+
+    def conv(self, x, filters: int, kernel: int, name: str, relu: bool = True):
+        return self.layers.Conv2D(filters, kernel, padding="same", name=name,
+                                  activation="relu" if relu else None)(x)
+
+    def concat(self, tensors: list, name: str):
+        return self.layers.Concatenate(axis=-1, name=name)(tensors)
+
+    def output(self, x, name: str):
+        # A float32 linear layer, so outputs stay float32 under mixed_float16.
+        return self.layers.Activation("linear", dtype="float32", name=name)(x)
+
+    def inputs(self, input_hw: tuple[int, int] | None):
+        hw = check_input_hw(input_hw) if input_hw is not None else (None, None)
+        image = self.layers.Input(shape=(*hw, 3), name="image")
+        x = image
+        if self.km is keras:
+            x = _input_check_layer(keras)(name="input_check")(image)
+        return image, x
+
+    def trunk(self, x, trunk_widths, cpm_widths):
+        """VGG-19 conv1_1..conv4_2 (CMU names) with 3 max-pools, then the two CPM convs."""
+        for group, widths in enumerate(trunk_widths, start=1):
+            for i, width in enumerate(widths, start=1):
+                x = self.conv(x, width, 3, f"conv{group}_{i}")
+            if group < 4:
+                x = self.layers.MaxPooling2D(2, 2, padding="same", name=f"pool{group}_stage1")(x)
+        x = self.conv(x, cpm_widths[0], 3, "conv4_3_CPM")
+        return self.conv(x, cpm_widths[1], 3, "conv4_4_CPM")
+
+    def block(self, x, width: int, convs: int, name: str):
+        """Aggregated block: sequential 3x3 convs whose outputs are concatenated."""
+        outs = []
+        for letter in "abcdefgh"[:convs]:
+            x = self.conv(x, width, 3, f"{name}_conv_{letter}")
+            outs.append(x)
+        return self.concat(outs, name) if len(outs) > 1 else outs[0]
+
+
+def build_mln(config: MLNConfig = MLNConfig(), input_hw: tuple[int, int] | None = None, *,
+              keras_module: ModuleType | None = None, name: str = "mln") -> "keras.Model":
+    """The Multi-Level Network as a functional model (see the module docstring)."""
+    b = _Builder(keras_module)
+    image, x = b.inputs(input_hw)
+    context = b.trunk(x, config.trunk_widths, config.cpm_widths)
+
+    feats: dict[str, list] = {}
+    for branch in ("joint", "limb"):
+        y, feats[branch] = context, []
+        for i in range(1, config.branch_depth + 1):
+            y = b.conv(y, config.branch_width, 3, f"{branch}_conv{i}")
+            feats[branch].append(y)
+
+    # Feature transfer: low-level (Conv-1) + high-level (Conv-4) features of one branch,
+    # through aggregated blocks, merged into the other branch.
+    transferred = {}
+    for src, dst in (("joint", "limb"), ("limb", "joint")):
+        tag = f"transfer_{src[0]}2{dst[0]}"
+        y = b.concat([feats[src][0], feats[src][-1]], f"{tag}_input")
+        for k in range(1, config.transfer_blocks + 1):
+            y = b.block(y, config.block_width, config.block_convs, f"{tag}_block{k}")
+        transferred[dst] = y
+
+    detection, outputs = {}, {}
+    for branch, channels, key in (("joint", config.num_heatmaps, "heatmaps"),
+                                  ("limb", config.num_pafs, "pafs")):
+        merged = b.concat([feats[branch][-1], transferred[branch]], f"{branch}_merge_input")
+        merged = b.conv(merged, config.branch_width, 1, f"{branch}_merge")
+        detection[key] = b.conv(merged, channels, 1, f"{branch}_conv5", relu=False)
+        outputs[f"det_{key}"] = b.output(detection[key], f"det_{key}")
+
+    refine_in = b.concat([detection["heatmaps"], detection["pafs"], context], "refine_input")
+    for branch, channels, key in (("joint", config.num_heatmaps, "heatmaps"),
+                                  ("limb", config.num_pafs, "pafs")):
+        y = refine_in
+        for k in range(1, config.refine_blocks + 1):
+            y = b.block(y, config.block_width, config.block_convs, f"refine_{branch}_block{k}")
+        y = b.conv(y, config.refine_head_width, 1, f"refine_{branch}_head")
+        y = b.conv(y, channels, 1, f"refine_{branch}_out", relu=False)
+        outputs[key] = b.output(y, key)
+    return b.km.Model(image, outputs, name=name)
+
+
+def build_openpose(config: OpenPoseConfig = OpenPoseConfig(),
+                   input_hw: tuple[int, int] | None = None, *,
+                   keras_module: ModuleType | None = None, name: str = "openpose") -> "keras.Model":
+    """The 6-stage, 2-branch OpenPose COCO baseline with CMU's layer names (L1 = PAF, L2 = heatmap)."""
+    b = _Builder(keras_module)
+    image, x = b.inputs(input_hw)
+    context = b.trunk(x, config.trunk_widths, config.cpm_widths)
+    outputs = {}
+    prev = None
+    for t in range(1, config.stages + 1):
+        stage = {}
+        for branch, channels, key in ((1, config.num_pafs, "pafs"), (2, config.num_heatmaps, "heatmaps")):
+            if t == 1:
+                y = context
+                for i in range(1, config.stage1_depth + 1):
+                    y = b.conv(y, config.stage1_width, 3, f"conv5_{i}_CPM_L{branch}")
+                y = b.conv(y, config.stage1_hidden, 1, f"conv5_{config.stage1_depth + 1}_CPM_L{branch}")
+                y = b.conv(y, channels, 1, f"conv5_{config.stage1_depth + 2}_CPM_L{branch}", relu=False)
+            else:
+                y = prev
+                for i in range(1, config.stage_depth + 1):
+                    y = b.conv(y, config.stage_width, config.stage_kernel, f"Mconv{i}_stage{t}_L{branch}")
+                y = b.conv(y, config.stage_hidden, 1, f"Mconv{config.stage_depth + 1}_stage{t}_L{branch}")
+                y = b.conv(y, channels, 1, f"Mconv{config.stage_depth + 2}_stage{t}_L{branch}",
+                           relu=False)
+            stage[key] = y
+        final = t == config.stages
+        for key in ("heatmaps", "pafs"):
+            out_name = key if final else f"stage{t}_{key}"
+            outputs[out_name] = b.output(stage[key], out_name)
+        if not final:
+            prev = b.concat([stage["pafs"], stage["heatmaps"], context], f"concat_stage{t + 1}")
+    return b.km.Model(image, outputs, name=name)
+
+
+def _conv_layers(model) -> list:
+    found = []
+    for layer in model.layers:
+        if hasattr(layer, "layers"):  # nested model
+            found.extend(_conv_layers(layer))
+        elif hasattr(layer, "kernel") and hasattr(layer, "kernel_size"):
+            found.append(layer)
+    return found
+
+
+def count_kernel_weights(model) -> int:
+    """Convolution kernel weights (no biases): the paper's "# Parameter" convention."""
+    return int(sum(np.prod(layer.kernel.shape) for layer in _conv_layers(model)))
+
+
+def count_weights_with_bias(model) -> int:
+    """All conv weights including biases (what the fp32 model size is made of)."""
+    return int(sum(np.prod(w.shape) for layer in _conv_layers(model) for w in layer.weights))
+
+
+def count_macs(model, input_hw: tuple[int, int]) -> int:
+    """Multiply-accumulates of all convolutions for one image of ``input_hw`` (the paper's "FLOPs")."""
+    h, w = check_input_hw(input_hw)
+    fixed = keras.models.clone_model(model, input_tensors=keras.Input((h, w, 3)))
+    total = 0
+    for layer in _conv_layers(fixed):
+        out_h, out_w = layer.output.shape[1:3]
+        kh, kw, cin_per_group, cout = layer.kernel.shape
+        total += out_h * out_w * kh * kw * cin_per_group * cout
+    return int(total)
+
+
+def model_size_mb(model) -> float:
+    """fp32 size of all weights in MB (10^6 bytes), the paper's "Model Size"."""
+    return count_weights_with_bias(model) * 4 / 1e6

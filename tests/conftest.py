@@ -1,0 +1,17 @@
+"""Shared fixtures; keeps TensorFlow quiet and deterministic on CPU."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # CPU only, as in CI
+
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The repo's bundled real data (see data/README.md for licenses)."""
+    return DATA

@@ -1,0 +1,1 @@
+"""Keras ``fit`` training of MLN and the OpenPose baseline on COCO keypoints."""
