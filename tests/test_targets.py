@@ -34,7 +34,8 @@ def test_heatmap_peaks_at_the_right_pixels_with_value_one():
     assert np.unravel_index(hm[..., P("l_wrist")].argmax(), (24, 32)) == (9, 12)
     # One map pixel is 8 input pixels: exp(-64 / (2 * 7^2)).
     assert nose[4, 6] == pytest.approx(np.exp(-64 / 98), rel=1e-5)
-    assert nose[6, 7] == pytest.approx(np.exp(-(256 + 256) / 98), rel=1e-5)
+    assert nose[6, 5] == pytest.approx(np.exp(-256 / 98), rel=1e-5)
+    assert nose[6, 7] == 0  # exp(-512 / 98) < 0.01: cut like CMU's renderer
     assert nose[4, 9] == 0  # exp(-1024 / 98) < 0.01: cut like CMU's renderer
     assert hm[..., P("r_ankle")].max() == 0
     np.testing.assert_allclose(hm[..., 18], 1 - hm[..., :18].max(-1), atol=1e-6)
