@@ -1,0 +1,137 @@
+"""From an image to people: the one ``preprocess`` and the one ``postprocess``.
+
+Every runner (Keras model, SavedModel, .tflite on a server or a phone) goes through these
+two functions, so that the same image gives the same people everywhere:
+
+    x, transform = preprocess(rgb_image)              # resize, pad to 8, pixel/256 - 0.5
+    heatmaps, pafs = <any runner>(x[None])             # stride-8 maps
+    poses = postprocess(heatmaps[0], pafs[0], transform)   # people in image pixels
+
+Coordinates use the pixel-index convention (pixel i has its centre at i). A resize by
+``s`` maps input coordinate u to image coordinate (u + 0.5) / s - 0.5, as cv2.resize does.
+This module imports no TensorFlow.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mln_tf.coords import DEFAULT_STRIDE
+
+DEFAULT_INPUT_HEIGHT = 368
+PIXEL_SCALE = 1.0 / 256.0  # paper 3.2: pixel / 256 - 0.5
+PIXEL_OFFSET = -0.5
+
+
+def normalize(pixels):
+    """RGB pixels 0..255 -> network input (pixel / 256 - 0.5); NumPy or TF tensors alike."""
+    return pixels * PIXEL_SCALE + PIXEL_OFFSET
+
+
+@dataclass(frozen=True)
+class Transform:
+    """Geometry between an original image and the network input made from it.
+
+    The image (``image_hw``) was resized by ``scale`` = (sx, sy) to ``content_hw`` and
+    padded at the bottom and right to ``input_hw``.
+    """
+
+    image_hw: tuple[int, int]
+    input_hw: tuple[int, int]
+    scale: tuple[float, float]
+    content_hw: tuple[int, int]
+
+    @classmethod
+    def from_resize(cls, image_hw: tuple[int, int], input_hw: tuple[int, int]) -> "Transform":
+        """A plain resize of the whole image to ``input_hw``, no padding."""
+        (h, w), (hi, wi) = _hw(image_hw), _hw(input_hw)
+        return cls((h, w), (hi, wi), (wi / w, hi / h), (hi, wi))
+
+    def input_to_image(self, xy: np.ndarray) -> np.ndarray:
+        """Input-pixel coordinates (..., 2) -> original-image pixel coordinates."""
+        xy = np.asarray(xy, np.float32)
+        return (xy + 0.5) / np.asarray(self.scale, np.float32) - 0.5
+
+    def image_to_input(self, xy: np.ndarray) -> np.ndarray:
+        """Original-image pixel coordinates (..., 2) -> input-pixel coordinates."""
+        xy = np.asarray(xy, np.float32)
+        return (xy + 0.5) * np.asarray(self.scale, np.float32) - 0.5
+
+
+def _hw(hw) -> tuple[int, int]:
+    h, w = (int(v) for v in hw)
+    if h <= 0 or w <= 0:
+        raise ValueError(f"image size must be positive, got {h}x{w}")
+    return h, w
+
+
+def as_rgb(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Any 8/16-bit gray, gray+alpha, RGB or RGBA array -> uint8 RGB (H, W, 3).
+
+    Gray is replicated to three channels; an alpha channel is dropped (pixels keep their
+    colour, as a phone camera frame would). Other dtypes or shapes are a ValueError.
+    """
+    img = np.asarray(image)
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    if img.dtype != np.uint8:
+        raise ValueError(f"{name}: expected uint8 pixels 0..255, got dtype {img.dtype}")
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.ndim != 3 or img.shape[2] not in (1, 2, 3, 4) or min(img.shape[:2]) < 1:
+        raise ValueError(f"{name}: expected an (H, W), (H, W, 1|3|4) image, got shape {img.shape}")
+    if img.shape[2] in (1, 2):
+        img = np.repeat(img[:, :, :1], 3, axis=2)
+    return np.ascontiguousarray(img[:, :, :3])
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as uint8 RGB (H, W, 3); gray, 16-bit and RGBA files are converted.
+
+    A missing, unreadable or corrupt file is a ValueError naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"image file not found: {path}")
+    data = np.fromfile(path, dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None:
+        raise ValueError(f"cannot decode image file {path}: not an image or corrupt")
+    if img.ndim == 3 and img.shape[2] >= 3:  # OpenCV decodes to BGR(A)
+        img = img[:, :, [2, 1, 0] + ([3] if img.shape[2] == 4 else [])]
+    return as_rgb(img, name=str(path))
+
+
+def preprocess(image: np.ndarray, input_height: int = DEFAULT_INPUT_HEIGHT,
+               input_hw: tuple[int, int] | None = None,
+               stride: int = DEFAULT_STRIDE) -> tuple[np.ndarray, Transform]:
+    """RGB image -> (network input (h, w, 3) float32, Transform).
+
+    Default: resize keeping the aspect ratio to ``input_height``, then pad bottom/right
+    to a multiple of ``stride``. With ``input_hw`` (a fixed-size model such as a .tflite):
+    resize to fit inside it keeping the aspect ratio, then pad to exactly ``input_hw``.
+    Padding is grey (pixel 128, i.e. 0 after normalisation).
+    """
+    rgb = as_rgb(image)
+    h, w = rgb.shape[:2]
+    if input_hw is None:
+        if input_height < stride:
+            raise ValueError(f"input_height must be >= {stride}, got {input_height}")
+        s = input_height / h
+        content = (int(input_height), max(1, int(round(w * s))))
+        padded = (-(-content[0] // stride) * stride, -(-content[1] // stride) * stride)
+    else:
+        padded = _hw(input_hw)
+        if padded[0] % stride or padded[1] % stride:
+            raise ValueError(f"input_hw {padded} must be multiples of {stride}")
+        s = min(padded[0] / h, padded[1] / w)
+        content = (min(padded[0], max(1, int(round(h * s)))), min(padded[1], max(1, int(round(w * s)))))
+    interp = cv2.INTER_AREA if content[0] < h else cv2.INTER_CUBIC
+    resized = cv2.resize(rgb, (content[1], content[0]), interpolation=interp)
+    x = np.zeros((*padded, 3), np.float32)
+    x[:content[0], :content[1]] = normalize(resized.astype(np.float32))
+    transform = Transform((h, w), padded, (content[1] / w, content[0] / h), content)
+    return x, transform

@@ -1,0 +1,155 @@
+"""Run any exported form of a pose model on preprocessed input, with one interface.
+
+``load_runner(path)`` accepts a Keras model (``.keras``, or ``.weights.h5`` with the
+architecture given), a SavedModel directory (``export.saved_model``), or a ``.tflite``
+file (run with LiteRT). Every runner takes a batch of *preprocessed* input
+(``mln_tf.inference.preprocess``: float32 RGB pixel/256 - 0.5, (N, H, W, 3)) and returns
+``(heatmaps (N, h, w, 19), pafs (N, h, w, 38))`` as float32 NumPy arrays. ``input_hw``
+is the fixed input size a runner needs (TFLite), or None when any multiple of 8 works.
+
+Contracts with the exporters:
+* SavedModel: signature ``serving_default`` takes ``image`` uint8 RGB (N, H, W, 3) and
+  returns ``heatmaps`` and ``pafs``; normalisation is inside the graph. The runner turns
+  the preprocessed floats back into the exact uint8 pixels (x = p/256 - 0.5 is exact).
+* TFLite: signature ``serving_default`` with one float32 input (N, H, W, 3) already
+  normalised, outputs named ``heatmaps`` and ``pafs`` (quantized models keep float I/O).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from mln_tf.inference import PIXEL_OFFSET, PIXEL_SCALE
+
+Maps = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass
+class Runner:
+    """A loaded model: ``runner(batch) -> (heatmaps, pafs)``."""
+
+    kind: str
+    path: str
+    input_hw: tuple[int, int] | None
+    _fn: Callable[[np.ndarray], Maps] = field(repr=False)
+
+    def __call__(self, batch: np.ndarray) -> Maps:
+        x = np.asarray(batch, np.float32)
+        if x.ndim == 3:
+            x = x[None]
+        if x.ndim != 4 or x.shape[-1] != 3:
+            raise ValueError(f"{self.kind} runner: expected a preprocessed batch (N, H, W, 3), "
+                             f"got shape {x.shape}")
+        if self.input_hw is not None and tuple(x.shape[1:3]) != self.input_hw:
+            raise ValueError(
+                f"{self.path} takes a fixed {self.input_hw[0]}x{self.input_hw[1]} input, got "
+                f"{x.shape[1]}x{x.shape[2]}: preprocess with input_hw={self.input_hw}")
+        if x.shape[1] % 8 or x.shape[2] % 8:
+            raise ValueError(f"input {x.shape[1]}x{x.shape[2]} is not a multiple of 8: use "
+                             "mln_tf.inference.preprocess")
+        heatmaps, pafs = self._fn(x)
+        return np.asarray(heatmaps, np.float32), np.asarray(pafs, np.float32)
+
+
+def keras_runner(model: Any, path: str = "<in memory>") -> Runner:
+    """Wrap a Keras pose model (dict outputs ``heatmaps``/``pafs``)."""
+    from mln_tf.timing import keras_forward
+
+    forward = keras_forward(model)
+
+    def run(x: np.ndarray) -> Maps:
+        out = forward(x)
+        return out["heatmaps"], out["pafs"]
+
+    shape = tuple(model.input.shape[1:3])
+    return Runner("keras", path, shape if None not in shape else None, run)
+
+
+def _load_keras(path: Path, arch: str, config: Any) -> Runner:
+    import keras
+
+    from mln_tf import losses  # noqa: F401  registers the loss for compiled .keras files
+    from mln_tf import model as m
+
+    if path.name.endswith(".weights.h5"):
+        if arch not in ("mln", "openpose"):
+            raise ValueError(f"unknown architecture {arch!r}: use 'mln' or 'openpose'")
+        builder = m.build_mln if arch == "mln" else m.build_openpose
+        net = builder(config) if config is not None else builder()
+        try:
+            net.load_weights(path)
+        except ValueError as exc:
+            raise ValueError(f"{path} does not fit the {arch} architecture {config or '(paper)'}: {exc}") from exc
+    else:
+        net = keras.models.load_model(path, compile=False)
+    return keras_runner(net, str(path))
+
+
+def _load_saved_model(path: Path) -> Runner:
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    if "serving_default" not in loaded.signatures:
+        raise ValueError(f"SavedModel {path} has no 'serving_default' signature")
+    fn = loaded.signatures["serving_default"]
+    (input_name, spec), = fn.structured_input_signature[1].items()
+    fixed = tuple(spec.shape[1:3])
+
+    def run(x: np.ndarray) -> Maps:
+        pixels = np.rint((x - PIXEL_OFFSET) / PIXEL_SCALE).clip(0, 255).astype(np.uint8)
+        out = fn(**{input_name: tf.constant(pixels)})
+        return out["heatmaps"].numpy(), out["pafs"].numpy()
+
+    return Runner("savedmodel", str(path), fixed if None not in fixed else None, run)
+
+
+def _load_tflite(path: Path, threads: int | None) -> Runner:
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    except (ValueError, RuntimeError) as exc:
+        raise ValueError(f"cannot load TFLite model {path}: {exc}") from exc
+    signatures = interpreter.get_signature_list()
+    if "serving_default" not in signatures:
+        raise ValueError(f"{path} has no 'serving_default' signature (export with export.tflite)")
+    sig = signatures["serving_default"]
+    if not {"heatmaps", "pafs"} <= set(sig["outputs"]) or len(sig["inputs"]) != 1:
+        raise ValueError(f"{path}: expected one input and outputs heatmaps/pafs, got {sig}")
+    runner = interpreter.get_signature_runner("serving_default")
+    input_name = sig["inputs"][0]
+    shape = tuple(int(v) for v in runner.get_input_details()[input_name]["shape"][1:3])
+
+    def run(x: np.ndarray) -> Maps:
+        # A TFLite signature has a fixed batch; run image by image.
+        outs = [runner(**{input_name: x[i:i + 1]}) for i in range(len(x))]
+        return (np.concatenate([o["heatmaps"] for o in outs]),
+                np.concatenate([o["pafs"] for o in outs]))
+
+    return Runner("tflite", str(path), shape, run)
+
+
+def load_runner(path: str | Path, arch: str = "mln", config: Any = None,
+                threads: int | None = None) -> Runner:
+    """Load a .keras / .weights.h5 / SavedModel dir / .tflite pose model as a :class:`Runner`.
+
+    ``arch`` and ``config`` only matter for ``.weights.h5`` files (no architecture inside);
+    ``threads`` only for ``.tflite`` (LiteRT CPU threads; None = LiteRT's default).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"model not found: {path}")
+    if path.is_dir():
+        if not (path / "saved_model.pb").is_file():
+            raise ValueError(f"{path} is a directory but not a SavedModel (no saved_model.pb)")
+        return _load_saved_model(path)
+    name = path.name.lower()
+    if name.endswith(".tflite"):
+        return _load_tflite(path, threads)
+    if name.endswith(".keras") or name.endswith(".weights.h5"):
+        return _load_keras(path, arch, config)
+    raise ValueError(f"unsupported model file {path.name!r}: use .keras, .weights.h5, "
+                     "a SavedModel directory or .tflite")
