@@ -19,7 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mln_tf.coords import DEFAULT_STRIDE
+from mln_tf.coords import DEFAULT_STRIDE, input_to_map, map_to_input
+from mln_tf.grouping import GroupingConfig, Poses, group_people
+from mln_tf.skeleton import flip_maps
 
 DEFAULT_INPUT_HEIGHT = 368
 PIXEL_SCALE = 1.0 / 256.0  # paper 3.2: pixel / 256 - 0.5
@@ -135,3 +137,124 @@ def preprocess(image: np.ndarray, input_height: int = DEFAULT_INPUT_HEIGHT,
     x[:content[0], :content[1]] = normalize(resized.astype(np.float32))
     transform = Transform((h, w), padded, (content[1] / w, content[0] / h), content)
     return x, transform
+
+
+@dataclass(frozen=True)
+class PostprocessConfig:
+    """How maps become people: optional upsampling, then :mod:`mln_tf.grouping`."""
+
+    grouping: GroupingConfig = GroupingConfig()
+    upsample: int = 1  # > 1: bicubic upsampling of the maps before grouping
+    stride: int = DEFAULT_STRIDE
+
+    def __post_init__(self) -> None:
+        if self.upsample < 1 or self.stride < 1:
+            raise ValueError("upsample and stride must be >= 1")
+
+
+def postprocess(heatmaps: np.ndarray, pafs: np.ndarray, transform: Transform,
+                config: PostprocessConfig | None = None) -> Poses:
+    """One image's maps (h, w, 19) and (h, w, 38) -> people in original-image pixels.
+
+    The maps are cropped to the part that covers the image (padding dropped), optionally
+    upsampled, grouped, and every keypoint is mapped back through the stride and the
+    ``transform``. Missing parts stay (0, 0, 0).
+    """
+    config = config or PostprocessConfig()
+    hm = np.asarray(heatmaps, np.float32)
+    pf = np.asarray(pafs, np.float32)
+    if hm.ndim != 3 or pf.ndim != 3 or hm.shape[:2] != pf.shape[:2]:
+        raise ValueError(f"expected one image's maps (h, w, 19) and (h, w, 38), got {hm.shape} and {pf.shape}")
+    s = config.stride
+    expected = (transform.input_hw[0] // s, transform.input_hw[1] // s)
+    if hm.shape[:2] != expected:
+        raise ValueError(f"maps are {hm.shape[0]}x{hm.shape[1]} but the transform's input "
+                         f"{transform.input_hw} at stride {s} gives {expected[0]}x{expected[1]}")
+    rows = min(hm.shape[0], -(-transform.content_hw[0] // s))
+    cols = min(hm.shape[1], -(-transform.content_hw[1] // s))
+    hm, pf = hm[:rows, :cols], pf[:rows, :cols]
+    f = config.upsample
+    if f > 1:
+        size = (cols * f, rows * f)
+        hm = cv2.resize(hm, size, interpolation=cv2.INTER_CUBIC)
+        pf = cv2.resize(pf, size, interpolation=cv2.INTER_CUBIC)
+    poses = group_people(hm, pf, config.grouping)
+    if not len(poses):
+        return poses
+    kp = poses.keypoints.copy()
+    present = kp[..., 2] > 0
+    map_xy = (kp[..., :2] + 0.5) / f - 0.5
+    image_xy = transform.input_to_image(map_to_input(map_xy, s))
+    kp[..., :2] = np.where(present[..., None], image_xy, 0.0)
+    return Poses(kp, poses.scores)
+
+
+def predict_maps(runner, image: np.ndarray, input_height: int = DEFAULT_INPUT_HEIGHT,
+                 scales: tuple[float, ...] = (1.0,), flip: bool = False,
+                 stride: int = DEFAULT_STRIDE) -> tuple[np.ndarray, np.ndarray, Transform]:
+    """Run ``runner`` on one RGB image -> (heatmaps, pafs, transform) for :func:`postprocess`.
+
+    ``runner`` is any ``mln_tf.runners.Runner`` (or callable with its contract). With several
+    ``scales`` (multiples of ``input_height``) and/or ``flip`` (the mirrored input, its maps
+    mirrored back with left/right channels swapped and PAF x negated), the maps are
+    resampled exactly onto the first scale's grid and averaged. A fixed-size runner (``runner.input_hw``) gets
+    the image letterboxed into that size and supports only scale 1.
+    """
+    rgb = as_rgb(image)
+    fixed = getattr(runner, "input_hw", None)
+    if fixed is not None and tuple(scales) != (1.0,):
+        raise ValueError(f"a fixed-size model ({fixed[0]}x{fixed[1]}) supports only scales=(1.0,)")
+    if not scales or min(scales) <= 0:
+        raise ValueError(f"scales must be positive, got {scales}")
+    base: Transform | None = None
+    sum_hm = sum_pf = None
+    count = 0
+    for scale in scales:
+        height = max(stride, int(round(input_height * scale)))
+        x, transform = preprocess(rgb, height, input_hw=fixed, stride=stride)
+        # Mirroring the whole padded input keeps the map grid exact: input column u <->
+        # W - 1 - u, and W is a multiple of the stride, so map column j <-> w - 1 - j.
+        batch = np.stack([x, x[:, ::-1]]) if flip else x[None]
+        heatmaps, pafs = runner(batch)
+        rows = -(-transform.content_hw[0] // stride)
+        cols = -(-transform.content_hw[1] // stride)
+        maps = [(heatmaps[0], pafs[0])]
+        if flip:
+            maps.append(flip_maps(heatmaps[1], pafs[1]))
+        maps = [(hm[:rows, :cols], pf[:rows, :cols]) for hm, pf in maps]
+        if base is None:
+            base, grid = transform, (cols, rows)
+            sum_hm = np.zeros((rows, cols, heatmaps.shape[-1]), np.float32)
+            sum_pf = np.zeros((rows, cols, pafs.shape[-1]), np.float32)
+        warp = None if transform == base else _grid_warp(base, transform, stride)
+        for hm, pf in maps:
+            if warp is not None:
+                # Exact resampling onto the base grid (same image point, other scale).
+                flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+                hm = cv2.warpAffine(hm, warp, grid, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+                pf = cv2.warpAffine(pf, warp, grid, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+            sum_hm += hm
+            sum_pf += pf
+            count += 1
+    hm_full = np.zeros((base.input_hw[0] // stride, base.input_hw[1] // stride, sum_hm.shape[-1]), np.float32)
+    pf_full = np.zeros(hm_full.shape[:2] + (sum_pf.shape[-1],), np.float32)
+    hm_full[:grid[1], :grid[0]] = sum_hm / count
+    pf_full[:grid[1], :grid[0]] = sum_pf / count
+    return hm_full, pf_full, base
+
+
+def _grid_warp(base: Transform, other: Transform, stride: int) -> np.ndarray:
+    """Affine 2x3 taking base-grid map coordinates to ``other``'s map coordinates."""
+    corners = np.array([[0.0, 0.0], [1.0, 1.0]], np.float32)
+    image_xy = base.input_to_image(map_to_input(corners, stride))
+    mapped = input_to_map(other.image_to_input(image_xy), stride)
+    scale = mapped[1] - mapped[0]
+    return np.array([[scale[0], 0, mapped[0, 0]], [0, scale[1], mapped[0, 1]]], np.float64)
+
+
+def estimate_poses(runner, image: np.ndarray, input_height: int = DEFAULT_INPUT_HEIGHT,
+                   config: PostprocessConfig | None = None, scales: tuple[float, ...] = (1.0,),
+                   flip: bool = False) -> Poses:
+    """One RGB image -> people in its pixels: ``predict_maps`` then ``postprocess``."""
+    heatmaps, pafs, transform = predict_maps(runner, image, input_height, scales, flip)
+    return postprocess(heatmaps, pafs, transform, config)

@@ -167,6 +167,10 @@ def _input_check_layer(km: ModuleType) -> type:
     return InputCheck
 
 
+# Registered at import so that saved .keras models load without building a model first.
+InputCheck = _input_check_layer(keras)
+
+
 class _Builder:
     """Small helpers so both networks name and create layers the same way."""
 

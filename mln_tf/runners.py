@@ -84,7 +84,10 @@ def _load_keras(path: Path, arch: str, config: Any) -> Runner:
         except ValueError as exc:
             raise ValueError(f"{path} does not fit the {arch} architecture {config or '(paper)'}: {exc}") from exc
     else:
-        net = keras.models.load_model(path, compile=False)
+        try:
+            net = keras.models.load_model(path, compile=False)
+        except (TypeError, ValueError, OSError) as exc:
+            raise ValueError(f"cannot load Keras model {path}: {str(exc).splitlines()[0]}") from exc
     return keras_runner(net, str(path))
 
 

@@ -1,0 +1,172 @@
+"""COCO keypoint evaluation (pycocotools ``COCOeval``, iouType 'keypoints') plus the
+left/right confusion rate, the paper's motivating problem, which COCOeval does not report.
+
+Left/right confusion: among detections matched to a ground-truth person at OKS >= 0.5
+(COCOeval's own matching), the share whose some left/right pair (eyes, ears, shoulders,
+elbows, wrists, hips, knees, ankles) is swapped: both parts labelled and detected, and
+*each* detected part is more similar (COCO's per-keypoint OKS term) to the opposite side's
+ground truth than to its own.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from mln_tf import skeleton
+
+STAT_NAMES = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
+COCO_LR_PAIRS = tuple(
+    (i, skeleton.COCO_PARTS.index("r_" + n[2:]))
+    for i, n in enumerate(skeleton.COCO_PARTS) if n.startswith("l_"))
+
+
+def load_coco(annotations: Any):
+    """A pycocotools ``COCO`` from a path, a dict, or an existing ``COCO`` (returned as is)."""
+    from pycocotools.coco import COCO
+
+    if isinstance(annotations, COCO):
+        return annotations
+    if isinstance(annotations, (str, Path)):
+        path = Path(annotations)
+        if not path.is_file():
+            raise ValueError(f"annotation file not found: {path}")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"annotation file {path} is not valid JSON: {exc}") from exc
+    else:
+        data = copy.deepcopy(annotations)
+    if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
+        raise ValueError("annotations must be COCO-format JSON with 'images' and 'annotations'")
+    if not data["images"]:
+        raise ValueError("annotation file lists no images")
+    data.setdefault("categories", [{"id": 1, "name": "person"}])
+    coco = COCO()
+    coco.dataset = data
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco
+
+
+def evaluate_coco(results: list[dict], annotations: Any, image_ids: Iterable[int] | None = None,
+                  verbose: bool = True) -> dict[str, float]:
+    """COCO keypoint AP/AR of ``results`` (COCO results format) plus ``lr_confusion``.
+
+    ``image_ids`` restricts the evaluation (default: every image of the annotations).
+    Prints the standard table when ``verbose``. No detections gives zeros, not an error.
+    """
+    from pycocotools.cocoeval import COCOeval
+
+    gt = load_coco(annotations)
+    ids = sorted(gt.getImgIds()) if image_ids is None else sorted(int(i) for i in image_ids)
+    unknown = set(ids) - set(gt.getImgIds())
+    if unknown:
+        raise ValueError(f"image ids not in the annotations: {sorted(unknown)[:5]}")
+    stats = dict.fromkeys(STAT_NAMES, 0.0)
+    stats.update(lr_confusion=0.0, matched=0, detections=len(results))
+    if results:
+        with contextlib.redirect_stdout(io.StringIO()):
+            dt = gt.loadRes(copy.deepcopy(results))
+            ev = COCOeval(gt, dt, iouType="keypoints")
+            ev.params.imgIds = ids
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
+        stats.update({k: float(v) for k, v in zip(STAT_NAMES, ev.stats)})
+        confused, matched = _lr_confusion(ev, gt, dt)
+        stats.update(lr_confusion=confused / matched if matched else 0.0, matched=matched)
+    if verbose:
+        print(format_table(stats, len(ids)))
+    return stats
+
+
+def _lr_confusion(ev, gt, dt) -> tuple[int, int]:
+    sigmas = ev.params.kpt_oks_sigmas
+    confused = matched = 0
+    for e in ev.evalImgs:
+        if e is None or e["aRng"] != ev.params.areaRng[0]:
+            continue
+        for d_id, g_id in zip(e["dtIds"], e["dtMatches"][0]):  # OKS threshold 0.5
+            if g_id <= 0:
+                continue
+            g, d = gt.anns[int(g_id)], dt.anns[int(d_id)]
+            gk = np.asarray(g["keypoints"], np.float64).reshape(17, 3)
+            dk = np.asarray(d["keypoints"], np.float64).reshape(17, 3)
+            scale = 2.0 * max(g["area"], 1e-6) * (2.0 * sigmas) ** 2  # COCOeval's OKS denominator
+
+            def sim(i: int, j: int) -> float:
+                return float(np.exp(-np.sum((dk[i, :2] - gk[j, :2]) ** 2) / scale[j]))
+
+            matched += 1
+            for left, right in COCO_LR_PAIRS:
+                labelled = gk[left, 2] > 0 and gk[right, 2] > 0
+                detected = dk[left, 2] > 0 and dk[right, 2] > 0
+                if labelled and detected and sim(left, right) > sim(left, left) \
+                        and sim(right, left) > sim(right, right):
+                    confused += 1
+                    break
+    return confused, matched
+
+
+def format_table(stats: dict[str, float], images: int | None = None) -> str:
+    """The standard COCO keypoint summary as a small table."""
+    head = f"COCO keypoints ({images} images)" if images is not None else "COCO keypoints"
+    lines = [head, " ".join(f"{k:>6}" for k in STAT_NAMES) + "  L/R-conf",
+             " ".join(f"{stats[k]:>6.3f}" for k in STAT_NAMES) + f"  {stats['lr_confusion']:>8.3f}"]
+    return "\n".join(lines)
+
+
+def predict_dataset(runner, annotations: Any, images_dir: str | Path, input_height: int = 368,
+                    config=None, scales: tuple[float, ...] = (1.0,), flip: bool = False,
+                    image_ids: Iterable[int] | None = None,
+                    progress: bool = True) -> tuple[list[dict], list[int], list[str]]:
+    """Run a model over a COCO image set -> (COCO results, evaluated image ids, failures).
+
+    An image that is missing or unreadable is skipped with a warning and listed in the
+    failures (``"file: reason"``); it is left out of the evaluated ids.
+    """
+    from tqdm import tqdm
+
+    from mln_tf.inference import estimate_poses, read_image
+    from mln_tf.outputs import coco_results
+
+    gt = load_coco(annotations)
+    ids = sorted(gt.getImgIds()) if image_ids is None else sorted(int(i) for i in image_ids)
+    images_dir = Path(images_dir)
+    if not images_dir.is_dir():
+        raise ValueError(f"image folder not found: {images_dir}")
+    results: list[dict] = []
+    done: list[int] = []
+    failures: list[str] = []
+    for image_id in tqdm(ids, desc="evaluating", unit="img", disable=not progress):
+        path = images_dir / gt.imgs[image_id]["file_name"]
+        try:
+            image = read_image(path)
+        except ValueError as exc:
+            failures.append(f"{path.name}: {exc}")
+            print(f"warning: skipping {exc}")
+            continue
+        poses = estimate_poses(runner, image, input_height, config, scales, flip)
+        results.extend(coco_results(image_id, poses))
+        done.append(image_id)
+    return results, done, failures
+
+
+def evaluate_model(runner, annotations: Any, images_dir: str | Path, input_height: int = 368,
+                   config=None, scales: tuple[float, ...] = (1.0,), flip: bool = False,
+                   progress: bool = True, verbose: bool = True) -> dict[str, Any]:
+    """COCO keypoint AP of a model (any ``mln_tf.runners.Runner``) on an annotated image set."""
+    gt = load_coco(annotations)
+    results, done, failures = predict_dataset(runner, gt, images_dir, input_height, config,
+                                              scales, flip, progress=progress)
+    if not done:
+        raise ValueError(f"none of the {len(gt.getImgIds())} images could be read: {failures[:3]}")
+    stats: dict[str, Any] = evaluate_coco(results, gt, done, verbose=verbose)
+    stats.update(images=len(done), failures=failures, results=results)
+    return stats

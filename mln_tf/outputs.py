@@ -1,0 +1,49 @@
+"""Result formats other tools read: COCO keypoint results and OpenPose per-image JSON."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mln_tf import skeleton
+from mln_tf.grouping import Poses
+
+PERSON_CATEGORY = 1
+
+
+def coco_results(image_id: int, poses: Poses) -> list[dict]:
+    """COCO keypoint results (17 keypoints as x, y, v; missing parts are 0, 0, 0)."""
+    coco = skeleton.openpose18_to_coco17(poses.keypoints)
+    out = []
+    for kp, score in zip(coco, poses.scores):
+        flat = np.where(kp[:, 2:] > 0, np.concatenate([kp[:, :2], np.ones((17, 1))], 1), 0.0)
+        out.append({"image_id": int(image_id), "category_id": PERSON_CATEGORY,
+                    "keypoints": [round(float(v), 2) for v in flat.reshape(-1)],
+                    "score": round(float(score), 5)})
+    return out
+
+
+def openpose_json(poses: Poses) -> dict:
+    """OpenPose's per-image format: ``people[].pose_keypoints_2d`` = 18 x (x, y, score)."""
+    return {"version": 1.3, "people": [
+        {"pose_keypoints_2d": [round(float(v), 3) for v in kp.reshape(-1)], "score": round(float(s), 5)}
+        for kp, s in zip(poses.keypoints, poses.scores)]}
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> Path:
+    """Write JSON to ``path`` through a temporary file and a rename (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
