@@ -1,11 +1,11 @@
 """COCO keypoint evaluation (pycocotools ``COCOeval``, iouType 'keypoints') plus the
 left/right confusion rate, the paper's motivating problem, which COCOeval does not report.
 
-Left/right confusion: among detections matched to a ground-truth person at OKS >= 0.5
-(COCOeval's own matching), the share whose some left/right pair (eyes, ears, shoulders,
-elbows, wrists, hips, knees, ankles) is swapped: both parts labelled and detected, and
-*each* detected part is more similar (COCO's per-keypoint OKS term) to the opposite side's
-ground truth than to its own.
+Left/right confusion: among detections matched to a labelled person (greedy by score, at
+side-agnostic OKS >= 0.5, so that a swap cannot prevent its own match), the share with a
+swapped left/right pair (eyes, ears, shoulders, elbows, wrists, hips, knees, ankles): both
+parts labelled and detected, and *each* detected part more similar (COCO's per-keypoint
+OKS term) to the opposite side's ground truth than to its own. See :func:`lr_confusion`.
 """
 from __future__ import annotations
 
@@ -79,36 +79,63 @@ def evaluate_coco(results: list[dict], annotations: Any, image_ids: Iterable[int
             ev.accumulate()
             ev.summarize()
         stats.update({k: float(v) for k, v in zip(STAT_NAMES, ev.stats)})
-        confused, matched = _lr_confusion(ev, gt, dt)
+        confused, matched = lr_confusion(results, gt, ids, ev.params.kpt_oks_sigmas)
         stats.update(lr_confusion=confused / matched if matched else 0.0, matched=matched)
     if verbose:
         print(format_table(stats, len(ids)))
     return stats
 
 
-def _lr_confusion(ev, gt, dt) -> tuple[int, int]:
-    sigmas = ev.params.kpt_oks_sigmas
+def _oks(det: np.ndarray, gt: np.ndarray, area: float, sigmas: np.ndarray) -> float:
+    """COCO's object keypoint similarity of one detection (17, 3) to one labelled person."""
+    labelled = gt[:, 2] > 0
+    e = np.sum((det[:, :2] - gt[:, :2]) ** 2, axis=1) / (2.0 * (2.0 * sigmas) ** 2 * (area + np.spacing(1)))
+    return float(np.exp(-e[labelled]).mean()) if labelled.any() else 0.0
+
+
+def lr_confusion(results: list[dict], gt, image_ids: Iterable[int], sigmas: np.ndarray) -> tuple[int, int]:
+    """(confused, matched) people; matching ignores sides so that swaps cannot hide them.
+
+    Per image, detections in descending score take the unmatched labelled person with the
+    highest side-agnostic OKS (the better of the detection and its left/right-swapped
+    labelling), if >= 0.5. A matched person is confused when some left/right pair has both
+    parts labelled and detected and each detected part is more similar to the opposite
+    side's ground truth than to its own.
+    """
+    swap = np.arange(17)
+    for left, right in COCO_LR_PAIRS:
+        swap[left], swap[right] = right, left
+    by_image: dict[int, list[dict]] = {}
+    for r in results:
+        by_image.setdefault(int(r["image_id"]), []).append(r)
     confused = matched = 0
-    for e in ev.evalImgs:
-        if e is None or e["aRng"] != ev.params.areaRng[0]:
-            continue
-        for d_id, g_id in zip(e["dtIds"], e["dtMatches"][0]):  # OKS threshold 0.5
-            if g_id <= 0:
+    for image_id in image_ids:
+        people = [a for a in gt.imgToAnns[image_id] if not a.get("iscrowd") and a.get("num_keypoints", 0) > 0]
+        taken = [False] * len(people)
+        dets = sorted(by_image.get(image_id, []), key=lambda r: -r["score"])
+        for det in dets:
+            dk = np.asarray(det["keypoints"], np.float64).reshape(17, 3)
+            best, best_oks = -1, 0.5
+            for i, person in enumerate(people):
+                if taken[i]:
+                    continue
+                gk = np.asarray(person["keypoints"], np.float64).reshape(17, 3)
+                oks = max(_oks(dk, gk, person["area"], sigmas), _oks(dk[swap], gk, person["area"], sigmas))
+                if oks >= best_oks:
+                    best, best_oks = i, oks
+            if best < 0:
                 continue
-            g, d = gt.anns[int(g_id)], dt.anns[int(d_id)]
-            gk = np.asarray(g["keypoints"], np.float64).reshape(17, 3)
-            dk = np.asarray(d["keypoints"], np.float64).reshape(17, 3)
-            scale = 2.0 * max(g["area"], 1e-6) * (2.0 * sigmas) ** 2  # COCOeval's OKS denominator
+            taken[best] = True
+            matched += 1
+            gk = np.asarray(people[best]["keypoints"], np.float64).reshape(17, 3)
+            scale = 2.0 * (2.0 * sigmas) ** 2 * (people[best]["area"] + np.spacing(1))
 
             def sim(i: int, j: int) -> float:
                 return float(np.exp(-np.sum((dk[i, :2] - gk[j, :2]) ** 2) / scale[j]))
 
-            matched += 1
             for left, right in COCO_LR_PAIRS:
-                labelled = gk[left, 2] > 0 and gk[right, 2] > 0
-                detected = dk[left, 2] > 0 and dk[right, 2] > 0
-                if labelled and detected and sim(left, right) > sim(left, left) \
-                        and sim(right, left) > sim(right, right):
+                if gk[left, 2] > 0 and gk[right, 2] > 0 and dk[left, 2] > 0 and dk[right, 2] > 0 \
+                        and sim(left, right) > sim(left, left) and sim(right, left) > sim(right, right):
                     confused += 1
                     break
     return confused, matched
