@@ -136,6 +136,7 @@ class TrainResult:
     artifacts: dict[str, str]
     bad_records: dict[str, str]
     stopped_by: str | None = None  # "SIGTERM" / "SIGINT" when interrupted
+    epochs: list[dict] = field(default_factory=list)  # per Keras epoch: epoch, losses (means)
 
     @property
     def completed(self) -> bool:
@@ -238,6 +239,9 @@ def save_keras_atomic(model, path: Path) -> Path:
     os.close(fd)
     try:
         model.save(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -498,10 +502,10 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
-    history: list[dict] = []
+    eval_history: list[dict] = []
     evals_path = out_dir / "evals.json"
     if config.resume and evals_path.is_file():
-        history = [r for r in json.loads(evals_path.read_text()) if r["step"] <= first_step]
+        eval_history = [r for r in json.loads(evals_path.read_text()) if r["step"] <= first_step]
     best_ap = (state or {}).get("best_ap") if config.resume else None
     best_step = (state or {}).get("best_step") if config.resume else None
 
@@ -513,7 +517,7 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
                                       "best_step": evaluator.best_step if evaluator else None})
     keras_callbacks: list = [*callbacks, counter]
     if config.val_json:
-        evaluator = CocoEvaluation(counter, config, out_dir, chief, best_ap, best_step, history)
+        evaluator = CocoEvaluation(counter, config, out_dir, chief, best_ap, best_step, eval_history)
         keras_callbacks.append(evaluator)
     if config.tensorboard and chief:
         keras_callbacks.append(StepTensorBoard(counter, log_dir=str(out_dir / "logs"),
@@ -547,11 +551,14 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
         except ValueError:  # not the main thread: no signal handling
             break
     start = time.perf_counter()
+    epoch_logs: list[dict] = []
     try:
         for initial, epochs, per_epoch in _segments(first_step, config.steps, config.steps_per_epoch):
-            model.fit(dataset_from(counter.step), epochs=epochs, initial_epoch=initial,
-                      steps_per_epoch=per_epoch, callbacks=keras_callbacks, verbose=config.verbose,
-                      shuffle=False)
+            fitted = model.fit(dataset_from(counter.step), epochs=epochs, initial_epoch=initial,
+                               steps_per_epoch=per_epoch, callbacks=keras_callbacks,
+                               verbose=config.verbose, shuffle=False)
+            epoch_logs += [{"epoch": e + 1, **{k: float(v[i]) for k, v in fitted.history.items()}}
+                           for i, e in enumerate(fitted.epoch)]
             if counter.signalled is not None or counter.step >= config.steps:
                 break
     finally:
@@ -579,8 +586,8 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
         losses={k: v for k, v in counter.last_logs.items() if k.endswith("loss")},
         best_ap=evaluator.best_ap if evaluator else None,
         best_step=evaluator.best_step if evaluator else None,
-        last_eval=history[-1] if history else None, artifacts=artifacts,
-        bad_records=dict(source.bad), stopped_by=stopped)
+        last_eval=eval_history[-1] if eval_history else None, artifacts=artifacts,
+        bad_records=dict(source.bad), stopped_by=stopped, epochs=epoch_logs)
     if chief:
         _atomic_json(out_dir / "summary.json", dataclasses.asdict(result))
     return result
