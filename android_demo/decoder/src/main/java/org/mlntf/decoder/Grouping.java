@@ -80,16 +80,17 @@ public final class Grouping {
             throw new IllegalArgumentException("pafs must be (h, w, 38) matching heatmaps " + h + "x" + w
                     + ", got " + pafs.length + " values");
         }
-        for (float v : heatmaps) {
-            if (Float.isNaN(v) || Float.isInfinite(v)) {
-                throw new IllegalArgumentException("heatmaps/pafs contain NaN or infinity");
-            }
+        if (!allFinite(heatmaps) || !allFinite(pafs)) {
+            throw new IllegalArgumentException("heatmaps/pafs contain NaN or infinity");
         }
-        for (float v : pafs) {
-            if (Float.isNaN(v) || Float.isInfinite(v)) {
-                throw new IllegalArgumentException("heatmaps/pafs contain NaN or infinity");
-            }
+    }
+
+    private static boolean allFinite(float[] values) {
+        int maxExponent = 0; // all-ones exponent bits = infinity or NaN
+        for (float v : values) {
+            maxExponent = Math.max(maxExponent, Float.floatToRawIntBits(v) & 0x7f800000);
         }
+        return maxExponent != 0x7f800000;
     }
 
     /** Normalised 1-D Gaussian taps of radius ceil(3 sigma), computed in float64, rounded to float32. */
@@ -112,54 +113,62 @@ public final class Grouping {
     /**
      * The first {@code parts} channels of HWC {@code maps}, blurred by a separable Gaussian
      * (x pass then y pass, edges replicated, float32 accumulation of {@code taps[i] * shifted}
-     * for i = 0..2r, as mln_tf.grouping.smooth), returned channel-major: (parts, h, w).
+     * for i = 0..2r, as mln_tf.grouping.smooth), returned as HWC (h, w, parts).
      */
     public static float[] smoothParts(float[] maps, int h, int w, int channels, int parts, double sigma) {
-        float[] planes = new float[parts * h * w];
-        for (int y = 0; y < h; y++) {
-            for (int x = 0; x < w; x++) {
-                int src = (y * w + x) * channels;
-                for (int c = 0; c < parts; c++) {
-                    planes[(c * h + y) * w + x] = maps[src + c];
-                }
-            }
+        float[] out = new float[h * w * parts];
+        for (int p = 0, q = 0; p < h * w; p++, q += parts) {
+            System.arraycopy(maps, p * channels, out, q, parts);
         }
         if (!(sigma > 0)) {
-            return planes;
+            return out;
         }
         float[] taps = gaussianKernel(sigma);
         int r = taps.length / 2;
-        float[] tmp = new float[planes.length];
-        float[] line = new float[Math.max(w, h) + 2 * r];
-        for (int c = 0; c < parts; c++) {
-            for (int y = 0; y < h; y++) { // x pass
-                int row = (c * h + y) * w;
-                for (int i = 0; i < w + 2 * r; i++) {
-                    line[i] = planes[row + clamp(i - r, w)];
-                }
-                for (int x = 0; x < w; x++) {
-                    float acc = taps[0] * line[x];
-                    for (int i = 1; i < taps.length; i++) {
-                        acc += taps[i] * line[x + i];
-                    }
-                    tmp[row + x] = acc;
+        int n = taps.length;
+        int rowLen = w * parts;
+        float[] line = new float[(w + 2 * r) * parts];
+        float[] acc = new float[rowLen];
+        float[] tmp = new float[h * rowLen];
+        // Loops run tap-outer and over whole rows (pixels x parts, contiguous) so the JIT can
+        // vectorise them; per value the arithmetic is still taps[0] * v0, then += taps[i] * vi
+        // for i = 1..2r in order, as NumPy computes it.
+        for (int y = 0; y < h; y++) { // x pass
+            int row = y * rowLen;
+            for (int i = 0; i < r; i++) {
+                System.arraycopy(out, row, line, i * parts, parts);
+                System.arraycopy(out, row + rowLen - parts, line, (r + w + i) * parts, parts);
+            }
+            System.arraycopy(out, row, line, r * parts, rowLen);
+            float t0 = taps[0];
+            for (int x = 0; x < rowLen; x++) {
+                acc[x] = t0 * line[x];
+            }
+            for (int i = 1; i < n; i++) {
+                float t = taps[i];
+                int shift = i * parts;
+                for (int x = 0; x < rowLen; x++) {
+                    acc[x] += t * line[x + shift];
                 }
             }
-            for (int x = 0; x < w; x++) { // y pass
-                int base = c * h * w + x;
-                for (int i = 0; i < h + 2 * r; i++) {
-                    line[i] = tmp[base + clamp(i - r, h) * w];
-                }
-                for (int y = 0; y < h; y++) {
-                    float acc = taps[0] * line[y];
-                    for (int i = 1; i < taps.length; i++) {
-                        acc += taps[i] * line[y + i];
-                    }
-                    planes[base + y * w] = acc;
-                }
-            }
+            System.arraycopy(acc, 0, tmp, row, rowLen);
         }
-        return planes;
+        for (int y = 0; y < h; y++) { // y pass
+            float t0 = taps[0];
+            int src = clamp(y - r, h) * rowLen;
+            for (int x = 0; x < rowLen; x++) {
+                acc[x] = t0 * tmp[src + x];
+            }
+            for (int i = 1; i < n; i++) {
+                float t = taps[i];
+                int s = clamp(y - r + i, h) * rowLen;
+                for (int x = 0; x < rowLen; x++) {
+                    acc[x] += t * tmp[s + x];
+                }
+            }
+            System.arraycopy(acc, 0, out, y * rowLen, rowLen);
+        }
+        return out;
     }
 
     private static int clamp(int i, int n) {
@@ -169,31 +178,31 @@ public final class Grouping {
     /** Step 1: 4-neighbourhood maxima above the threshold in the 18 part channels. */
     public static Peaks findPeaks(float[] heatmaps, int channels, int h, int w, GroupingConfig config) {
         final int parts = Skeleton.NUM_PARTS;
-        float[] hm = smoothParts(heatmaps, h, w, channels, parts, config.smoothSigma);
+        float[] hm = smoothParts(heatmaps, h, w, channels, parts, config.smoothSigma); // (h, w, parts)
         float threshold = (float) config.peakThreshold;
-        IntList found = new IntList(); // flat index (part, y, x) in raster order
+        final int dx = parts, dy = w * parts; // neighbour offsets in the HWC layout
+        IntList found = new IntList(); // index (y * w + x) * parts + part, part-major then raster
         int[] partStart = new int[parts + 1];
         for (int p = 0; p < parts; p++) {
             partStart[p] = found.size;
-            int plane = p * h * w;
             for (int y = 0; y < h; y++) {
                 for (int x = 0; x < w; x++) {
-                    int i = plane + y * w + x;
+                    int i = (y * w + x) * parts + p;
                     float v = hm[i];
                     if (!(v > threshold)) {
                         continue;
                     }
                     // ties: >= upper/left, > lower/right, so a plateau gives one peak
-                    if (y > 0 && !(v >= hm[i - w])) {
+                    if (y > 0 && !(v >= hm[i - dy])) {
                         continue;
                     }
-                    if (x > 0 && !(v >= hm[i - 1])) {
+                    if (x > 0 && !(v >= hm[i - dx])) {
                         continue;
                     }
-                    if (y < h - 1 && !(v > hm[i + w])) {
+                    if (y < h - 1 && !(v > hm[i + dy])) {
                         continue;
                     }
-                    if (x < w - 1 && !(v > hm[i + 1])) {
+                    if (x < w - 1 && !(v > hm[i + dx])) {
                         continue;
                     }
                     found.add(i);
@@ -202,8 +211,11 @@ public final class Grouping {
         }
         partStart[parts] = found.size;
         int[] keep = found.toArray();
-        int kept = keep.length;
-        if (kept > 0) { // at most maxPeaks per part: the strongest (smoothed), ties by raster order
+        boolean capped = false;
+        for (int p = 0; p < parts; p++) {
+            capped |= partStart[p + 1] - partStart[p] > config.maxPeaks;
+        }
+        if (capped) { // at most maxPeaks per part: the strongest (smoothed), ties by raster order
             IntList limited = new IntList();
             for (int p = 0; p < parts; p++) {
                 int from = partStart[p], to = partStart[p + 1];
@@ -216,38 +228,39 @@ public final class Grouping {
                 int[] order = Arrays.copyOfRange(keep, from, to);
                 StableSort.byKeyDescending(order, 0, order.length, hm);
                 int[] best = Arrays.copyOf(order, config.maxPeaks);
-                Arrays.sort(best); // back to raster order
+                Arrays.sort(best); // back to raster order (same part)
                 for (int v : best) {
                     limited.add(v);
                 }
             }
             keep = limited.toArray();
-            kept = keep.length;
         }
+        int kept = keep.length;
         int[] part = new int[kept];
         float[] px = new float[kept];
         float[] py = new float[kept];
         float[] score = new float[kept];
         for (int k = 0; k < kept; k++) {
             int i = keep[k];
-            int p = i / (h * w);
-            int y = (i % (h * w)) / w;
-            int x = i % w;
+            int p = i % parts;
+            int pixel = i / parts;
+            int y = pixel / w;
+            int x = pixel % w;
             float centre = hm[i];
             float fx = (float) x;
             float fy = (float) y;
             if (config.refinePeaks) {
-                float left = x > 0 ? hm[i - 1] : Float.NEGATIVE_INFINITY;
-                float right = x < w - 1 ? hm[i + 1] : Float.NEGATIVE_INFINITY;
-                float up = y > 0 ? hm[i - w] : Float.NEGATIVE_INFINITY;
-                float down = y < h - 1 ? hm[i + w] : Float.NEGATIVE_INFINITY;
+                float left = x > 0 ? hm[i - dx] : Float.NEGATIVE_INFINITY;
+                float right = x < w - 1 ? hm[i + dx] : Float.NEGATIVE_INFINITY;
+                float up = y > 0 ? hm[i - dy] : Float.NEGATIVE_INFINITY;
+                float down = y < h - 1 ? hm[i + dy] : Float.NEGATIVE_INFINITY;
                 fx = fx + parabolaOffset(left, centre, right);
                 fy = fy + parabolaOffset(up, centre, down);
             }
             part[k] = p;
             px[k] = fx;
             py[k] = fy;
-            score[k] = heatmaps[(y * w + x) * channels + p];
+            score[k] = heatmaps[pixel * channels + p];
         }
         return new Peaks(part, px, py, score);
     }
