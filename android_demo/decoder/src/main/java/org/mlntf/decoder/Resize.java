@@ -151,7 +151,8 @@ public final class Resize {
         AreaTab xtab = areaTab(w, dw, scaleX);
         AreaTab ytab = areaTab(h, dh, scaleY);
         int width = dw * cn;
-        float[] buf = new float[width];
+        float[] buf = new float[width]; // horizontal pass of source row bufRow
+        int bufRow = -1;
         float[] sum = new float[width];
         byte[] dst = new byte[dh * width];
         int j = 0;
@@ -159,15 +160,19 @@ public final class Resize {
             java.util.Arrays.fill(sum, 0f);
             for (; j < ytab.size && ytab.di[j] == dy; j++) {
                 float beta = ytab.alpha[j];
-                int srow = ytab.si[j] * w * cn;
-                java.util.Arrays.fill(buf, 0f);
-                for (int k = 0; k < xtab.size; k++) {
-                    int s = srow + xtab.si[k] * cn;
-                    int d = xtab.di[k] * cn;
-                    float alpha = xtab.alpha[k];
-                    for (int c = 0; c < cn; c++) {
-                        buf[d + c] = buf[d + c] + (float) (src[s + c] & 0xff) * alpha;
+                int sy = ytab.si[j];
+                if (sy != bufRow) { // a row shared by two destination rows is weighted once
+                    int srow = sy * w * cn;
+                    java.util.Arrays.fill(buf, 0f);
+                    for (int k = 0; k < xtab.size; k++) {
+                        int s = srow + xtab.si[k] * cn;
+                        int d = xtab.di[k] * cn;
+                        float alpha = xtab.alpha[k];
+                        for (int c = 0; c < cn; c++) {
+                            buf[d + c] = buf[d + c] + (float) (src[s + c] & 0xff) * alpha;
+                        }
                     }
+                    bufRow = sy;
                 }
                 for (int x = 0; x < width; x++) {
                     sum[x] += beta * buf[x];
