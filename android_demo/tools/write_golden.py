@@ -9,8 +9,9 @@ one ``.npz`` per case (plain ``.npy`` members, little-endian).
 
 * decode cases: the real tf-pose network maps bundled in ``data/peers`` (read from there, not
   copied), synthetic crowds rendered by ``mln_tf.targets``, empty/flat/noise/edge maps, with
-  default and non-default ``PostprocessConfig`` (upsampling included). Saved: the maps given
-  to grouping's steps (peaks, connections) and ``mln_tf.inference.postprocess``'s people.
+  default and non-default ``PostprocessConfig`` (upsampling included). Saved:
+  ``mln_tf.inference.postprocess``'s people, and grouping's intermediate peaks and
+  connections on the (cropped, upsampled) maps postprocess hands to grouping.
 * preprocess cases: crops of the bundled COCO val images (RGB, RGBA, gray) through
   ``mln_tf.inference.preprocess`` (shrinking: INTER_AREA incl. the integer-factor paths;
   enlarging: INTER_CUBIC with cv2's default IPP path and with IPP disabled). The network
