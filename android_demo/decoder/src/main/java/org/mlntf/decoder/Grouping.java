@@ -260,7 +260,7 @@ public final class Grouping {
             part[k] = p;
             px[k] = fx;
             py[k] = fy;
-            score[k] = heatmaps[pixel * channels + p];
+            score[k] = centre; // the smoothed value it was detected on, as in grouping.py
         }
         return new Peaks(part, px, py, score);
     }
