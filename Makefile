@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv test demo bench clean
+.PHONY: venv test java-test demo bench clean
 
 venv: $(STAMP)
 
@@ -20,6 +20,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+	@$(MAKE) --no-print-directory java-test
+
+# The Android decoder (plain Java) against the Python golden vectors; says SKIPPED without a JDK/JUnit 4.
+java-test:
+	@android_demo/decoder/javatest.sh
 
 demo: $(STAMP)
 	$(PY) -m training.quickstart

@@ -9,8 +9,9 @@ checked by golden vectors) the phone. Steps, all on the maps' own pixel grid:
    4-neighbourhood (ties: a pixel must be >= its upper/left and > its lower/right
    neighbour, so a plateau gives one peak). Optional sub-pixel refinement fits a parabola
    through each peak and its two neighbours along x and along y (offset clipped to 0.5).
-   At most ``max_peaks`` per part are kept (highest first). Peaks are found, ranked and
-   refined on the smoothed map; a peak's score is the raw heatmap value at its pixel.
+   At most ``max_peaks`` per part are kept (highest first). A peak's score is the
+   (smoothed) heatmap value it was detected on, so it always exceeds ``peak_threshold``:
+   score > 0 means "present" even for a network whose raw output dips below 0 there.
 2. Pair scoring, eq. 6: for every candidate pair (a, b) of a limb's parts, sample
    ``samples`` points evenly on the segment a -> b (both ends included), read the limb's PAF
    there by bilinear interpolation, project on the segment's unit vector and average.
@@ -136,8 +137,8 @@ def smooth(maps: np.ndarray, sigma: float) -> np.ndarray:
 
 def find_peaks(heatmaps: np.ndarray, config: GroupingConfig = GroupingConfig()) -> Peaks:
     """4-neighbourhood maxima above the threshold in the 18 part channels (step 1)."""
-    raw = np.asarray(heatmaps, np.float32)[..., :skeleton.NUM_PARTS]
-    hm = np.ascontiguousarray(smooth(raw, config.smooth_sigma).transpose(2, 0, 1))
+    hm = smooth(np.asarray(heatmaps, np.float32)[..., :skeleton.NUM_PARTS], config.smooth_sigma)
+    hm = np.ascontiguousarray(hm.transpose(2, 0, 1))
     parts, h, w = hm.shape
     pad = np.full((parts, h + 2, w + 2), -np.inf, np.float32)
     pad[:, 1:-1, 1:-1] = hm
@@ -155,7 +156,7 @@ def find_peaks(heatmaps: np.ndarray, config: GroupingConfig = GroupingConfig()) 
     if config.refine_peaks and len(part):
         fx = fx + _parabola_offset(pad[part, y + 1, x], score, pad[part, y + 1, x + 2])
         fy = fy + _parabola_offset(pad[part, y, x + 1], score, pad[part, y + 2, x + 1])
-    return Peaks(part.astype(np.int32), fx, fy, raw[y, x, part].astype(np.float32))
+    return Peaks(part.astype(np.int32), fx, fy, score.astype(np.float32))
 
 
 def _parabola_offset(before: np.ndarray, centre: np.ndarray, after: np.ndarray) -> np.ndarray:
