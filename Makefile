@@ -32,6 +32,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/model_speed.py
 	$(PY) benchmarks/targets_speed.py
+	$(PY) benchmarks/tflite_speed.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
