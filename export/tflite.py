@@ -283,6 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         x = calibration[0] if calibration else _random_input(hw)
         worst, mean = map_error(model, result.path, x)
         source = "first calibration image" if calibration else "random pixels"
+        if result.mode == "qat":
+            source += "; QAT fine-tuning changed the weights"
         rows.append(("vs Keras", f"max |map diff| {worst:.2e}, mean {mean:.2e} ({source})"))
     else:
         rows.append(("vs Keras", "not run: the model needs Flex/custom ops"))

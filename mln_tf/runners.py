@@ -131,7 +131,11 @@ def _load_tflite(path: Path, threads: int | None) -> Runner:
     sig = signatures["serving_default"]
     if not {"heatmaps", "pafs"} <= set(sig["outputs"]) or len(sig["inputs"]) != 1:
         raise ValueError(f"{path}: expected one input and outputs heatmaps/pafs, got {sig}")
-    runner = interpreter.get_signature_runner("serving_default")
+    try:
+        interpreter.allocate_tensors()  # fails here, not mid-run, on Flex/custom ops it lacks
+        runner = interpreter.get_signature_runner("serving_default")
+    except RuntimeError as exc:
+        raise ValueError(f"cannot run TFLite model {path} with LiteRT: {str(exc).splitlines()[0]}") from exc
     input_name = sig["inputs"][0]
     shape = tuple(int(v) for v in runner.get_input_details()[input_name]["shape"][1:3])
 

@@ -305,6 +305,8 @@ def test_flex_ops_are_refused_unless_asked_and_fail_the_gpu_check(tmp_path, caps
     assert unsupported_ops(result.ops) == ["FlexCumprod"]
     with pytest.raises(ValueError, match="FlexCumprod"):
         tflite.check_ops(result.path.read_bytes())
+    with pytest.raises(ValueError, match="Flex delegate"):  # at load, not mid-run
+        load_runner(result.path)
     assert gpu_check.main([str(result.path), "--no-run"]) == 1
     out = capsys.readouterr().out
     assert "NOT GPU-compatible" in out and "FlexCumprod" in out and "Flex (TF Select)" in out
