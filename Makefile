@@ -30,9 +30,9 @@ demo: $(STAMP)
 	$(PY) -m training.quickstart
 
 bench: $(STAMP)
+	$(PY) benchmarks/tflite_speed.py
 	$(PY) benchmarks/model_speed.py
 	$(PY) benchmarks/targets_speed.py
-	$(PY) benchmarks/tflite_speed.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
