@@ -22,13 +22,17 @@ def model_config(arch: str, config: str) -> Any:
     return cls() if config == "paper" else cls.tiny()
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--arch / --config: the architecture of a ``.weights.h5`` file (a .keras file carries its own)."""
+def add_model_arguments(parser: argparse.ArgumentParser, rebuilds: bool = False) -> None:
+    """--arch / --config: the architecture of a ``.weights.h5`` file (a .keras file carries its own).
+
+    ``rebuilds``: the command also rebuilds a .keras model from them (QAT), so say so.
+    """
+    scope = ("a .weights.h5 model, and of any model for --mode qat (which rebuilds it with tf_keras)"
+             if rebuilds else "a .weights.h5 model (a .keras file carries its own)")
     parser.add_argument("--arch", choices=ARCHS, default="mln",
-                        help="network of a .weights.h5 model (ignored for .keras): mln (default) or "
-                             "openpose (the 6-stage baseline)")
+                        help=f"network of {scope}: mln (default) or openpose (the 6-stage baseline)")
     parser.add_argument("--config", choices=CONFIGS, default="paper",
-                        help="widths of a .weights.h5 model: paper (default) or tiny (MLNConfig.tiny(), "
+                        help=f"widths of {scope}: paper (default) or tiny (MLNConfig.tiny(), "
                              "OpenPoseConfig.tiny())")
 
 

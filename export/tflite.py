@@ -214,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="trained model: .keras, or .weights.h5 with --arch/--config")
     parser.add_argument("out", help="the .tflite file to write")
-    add_model_arguments(parser)
+    add_model_arguments(parser, rebuilds=True)
     parser.add_argument("--mode", choices=MODES, default="fp32",
                         help="fp32 (default), fp16 (float16 weights), dynamic (int8 weights), int8 "
                              "(full integer, needs --calibration), qat (quantization-aware training, "
