@@ -90,3 +90,20 @@ def input_hw(model: Any) -> tuple[int, int] | None:
     """The model's fixed input (H, W), or None when any multiple of 8 is accepted."""
     h, w = tuple(model.inputs[0].shape[1:3])
     return (int(h), int(w)) if h is not None and w is not None else None
+
+
+def with_input_size(model: Any, size: tuple[int, int] | None):
+    """``model`` accepting ``size`` (H, W), or any multiple-of-8 size when None.
+
+    A model built for a fixed size (``build_mln(..., input_hw=...)``) refuses other sizes;
+    being fully convolutional it is rebuilt on a new input with the same weights.
+    """
+    import keras
+
+    fixed = input_hw(model)
+    if fixed is None or (size is not None and tuple(size) == fixed):
+        return model
+    h, w = size if size is not None else (None, None)
+    rebuilt = keras.models.clone_model(model, input_tensors=keras.Input((h, w, 3), name="image"))
+    rebuilt.set_weights(model.get_weights())
+    return rebuilt

@@ -65,7 +65,7 @@ class QATConfig:
 
 def run_qat(model: Any, input_hw: tuple[int, int], qat: QATConfig, timeout: float | None = None) -> bytes:
     """Fine-tune ``model`` (Keras 3) with QAT in a child process; returns the int8 .tflite bytes."""
-    from export.models import check_pose_model, float32_model, model_config
+    from export.models import check_pose_model, float32_model, model_config, with_input_size
     from mln_tf import model as m
     from mln_tf.inference import normalize
     from mln_tf.runners import keras_runner
@@ -83,7 +83,7 @@ def run_qat(model: Any, input_hw: tuple[int, int], qat: QATConfig, timeout: floa
         model.save_weights(job / "model.weights.h5")
         pixels = np.random.default_rng(qat.seed).integers(0, 256, (1, *input_hw, 3)).astype(np.float32)
         x = normalize(pixels)
-        heatmaps, pafs = keras_runner(model)(x)
+        heatmaps, pafs = keras_runner(with_input_size(model, input_hw))(x)
         np.savez(job / "probe.npz", x=x, heatmaps=heatmaps, pafs=pafs)
         (job / "job.json").write_text(json.dumps({"qat": asdict(qat), "input_hw": list(input_hw)}))
         env = dict(os.environ, TF_USE_LEGACY_KERAS="1")

@@ -77,13 +77,13 @@ def export_saved_model(model: Any, path: str | Path, input_hw: tuple[int, int] |
                        overwrite: bool = False) -> Path:
     """Export a Keras pose model as a float32 serving SavedModel at ``path`` (written atomically)."""
     from export.files import write_dir_atomic
-    from export.models import check_pose_model, float32_model
+    from export.models import check_pose_model, float32_model, with_input_size
     from mln_tf.model import check_input_hw
 
     check_pose_model(model)
     if input_hw is not None:
         input_hw = check_input_hw(input_hw)
-    model = float32_model(model)
+    model = with_input_size(float32_model(model), input_hw)
     return write_dir_atomic(path, lambda tmp: write_archive(model, tmp, input_hw), overwrite=overwrite)
 
 
@@ -131,14 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first imported
-    from export.models import float32_model, load_pose_model
+    from export.models import float32_model, load_pose_model, with_input_size
     from export.tables import format_table
     from mln_tf.model import parse_hw
 
     try:
         hw = parse_hw(args.input) if args.input else None
         model = load_pose_model(args.model, args.arch, args.config)
-        model32 = float32_model(model)
+        model32 = with_input_size(float32_model(model), hw)
         path = export_saved_model(model32, args.out, hw, overwrite=args.overwrite)
         error = verify(model32, path, hw or (64, 96))
     except ValueError as exc:

@@ -102,7 +102,7 @@ def convert(model: Any, mode: str, input_hw: tuple[int, int],
     import tensorflow as tf
     from tqdm import tqdm
 
-    from export.models import check_pose_model, float32_model
+    from export.models import check_pose_model, float32_model, with_input_size
     from export.saved_model import write_archive
     from mln_tf.model import check_input_hw
 
@@ -113,7 +113,7 @@ def convert(model: Any, mode: str, input_hw: tuple[int, int],
     if mode == "int8" and not calibration:
         raise ValueError("int8 needs calibration images (--calibration FOLDER): activation ranges "
                          "are measured on real photos")
-    model = float32_model(model)
+    model = with_input_size(float32_model(model), input_hw)
     with tempfile.TemporaryDirectory(prefix="mln_tflite_") as tmp:
         saved = write_archive(model, Path(tmp) / "saved_model", input_hw, batch=1, pixels="normalized")
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["serving_default"])
@@ -198,10 +198,10 @@ def export_tflite(model: Any, path: str | Path, mode: str = "fp32", input_hw: tu
 
 def map_error(model: Any, tflite_path: str | Path, x: np.ndarray) -> tuple[float, float]:
     """(max, mean) |maps difference| of the .tflite vs the Keras model on one preprocessed input."""
-    from export.models import float32_model
+    from export.models import float32_model, with_input_size
     from mln_tf.runners import keras_runner, load_runner
 
-    a = keras_runner(float32_model(model))(x)
+    a = keras_runner(with_input_size(float32_model(model), tuple(x.shape[1:3])))(x)
     b = load_runner(tflite_path)(x)
     diff = np.concatenate([np.abs(a[0] - b[0]).ravel(), np.abs(a[1] - b[1]).ravel()])
     return float(diff.max()), float(diff.mean())

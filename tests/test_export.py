@@ -176,6 +176,18 @@ def test_round_trip_keras_savedmodel_tflite_fp32_same_maps(tiny, tmp_path):
     assert _max_diff(lite(x), keras_maps) < 1e-5
 
 
+def test_fixed_size_model_exports_at_other_sizes(tmp_path):
+    fixed = m.build_mln(m.MLNConfig.tiny(), input_hw=(64, 64))
+    x = normalize(_pixels(SMALL_HW).astype(np.float32))
+    expected_net = m.build_mln(m.MLNConfig.tiny())
+    expected_net.set_weights(fixed.get_weights())
+    expected = keras_runner(expected_net)(x)
+    sm = load_runner(saved_model.export_saved_model(fixed, tmp_path / "sm"))
+    assert sm.input_hw is None and _max_diff(sm(x), expected) < 1e-6
+    lite = tflite.export_tflite(fixed, tmp_path / "m.tflite", "fp32", SMALL_HW)
+    assert _max_diff(load_runner(lite.path)(x), expected) < 1e-5
+
+
 def test_mixed_float16_model_is_rebuilt_in_float32(tmp_path):
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16")
