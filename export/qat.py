@@ -16,13 +16,19 @@ int8 weights and activations), fine-tunes it for ``steps`` steps with the masked
 pipeline, and converts it with float32 input/output to ``model.tflite``; a failure is
 written to ``error.txt`` for the parent to report.
 
-Training data: :func:`qat_dataset` is the one interface, any ``tf.data.Dataset`` of
-``(x (B, H, W, 3) float32 = pixel/256 - 0.5, {output name: targets (B, H/8, W/8, C + 1)
-packed with W(p)})`` batches; it is ``mln_tf.data.training_dataset`` on the COCO set named
-by ``train_json``/``train_images`` with the paper's augmentation.
+Training data, the one interface: ``QATConfig.dataset`` names a function
+``"module:function"`` called in the child as ``function(qat, input_hw, output_names)``; it
+returns a ``tf.data.Dataset`` of at least ``qat.steps`` batches of ``(x, targets)``, ``x``
+float32 (B, H, W, 3) = pixel/256 - 0.5 and ``targets`` a dict {output name: (B, H/8, W/8,
+C + 1) float32}, the maps packed with their loss mask W(p) (``mln_tf.losses.pack_targets``),
+one entry per name in ``output_names`` (the model's outputs: ``det_*``/``stage*`` and the
+final ``heatmaps``/``pafs``). The default, :func:`coco_dataset`, is the training pipeline
+``mln_tf.data.training_dataset`` on the COCO set of ``train_json``/``train_images`` with the
+paper's augmentation; pass another function to fine-tune on your own data.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -35,14 +41,15 @@ from typing import Any
 import numpy as np
 
 PROBE_TOLERANCE = 1e-4
+DEFAULT_DATASET = "export.qat:coco_dataset"
 
 
 @dataclass(frozen=True)
 class QATConfig:
     """How to fine-tune: data, architecture of the weights, steps, batch, SGD learning rate."""
 
-    train_json: str
-    train_images: str
+    train_json: str | None = None
+    train_images: str | None = None
     arch: str = "mln"
     config: str = "paper"
     steps: int = 2000
@@ -51,16 +58,23 @@ class QATConfig:
     momentum: float = 0.9
     seed: int = 0
     verbose: int = 2  # Keras fit verbosity in the child (2: one line per epoch)
+    dataset: str = DEFAULT_DATASET  # "module:function" giving the training batches
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError(f"qat steps and batch size must be >= 1, got {self.steps} and {self.batch_size}")
         if self.learning_rate <= 0:
             raise ValueError(f"qat learning rate must be > 0, got {self.learning_rate}")
-        if not Path(self.train_json).is_file():
-            raise ValueError(f"training annotation file not found: {self.train_json}")
-        if not Path(self.train_images).is_dir():
-            raise ValueError(f"training image folder not found: {self.train_images}")
+        if ":" not in self.dataset:
+            raise ValueError(f"qat dataset must be 'module:function', got {self.dataset!r}")
+        if self.dataset == DEFAULT_DATASET:
+            if not self.train_json or not self.train_images:
+                raise ValueError("qat on COCO needs the training annotations and images "
+                                 "(--train-json, --train-images)")
+            if not Path(self.train_json).is_file():
+                raise ValueError(f"training annotation file not found: {self.train_json}")
+            if not Path(self.train_images).is_dir():
+                raise ValueError(f"training image folder not found: {self.train_images}")
 
 
 def run_qat(model: Any, input_hw: tuple[int, int], qat: QATConfig, timeout: float | None = None) -> bytes:
@@ -72,6 +86,16 @@ def run_qat(model: Any, input_hw: tuple[int, int], qat: QATConfig, timeout: floa
 
     check_pose_model(model)
     input_hw = m.check_input_hw(input_hw)
+    needed = ["mln_tf.data"] if qat.dataset == DEFAULT_DATASET else [qat.dataset.partition(":")[0]]
+    for module in needed:  # fail here rather than in a child process a minute later
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            raise ValueError(f"QAT data module {module!r} not found"
+                             + (": QAT on COCO needs the training pipeline, or pass your own batches "
+                                "with --qat-data module:function" if module == "mln_tf.data" else ""))
     model = float32_model(model)
     builder = m.build_mln if qat.arch == "mln" else m.build_openpose
     expected = builder(model_config(qat.arch, qat.config))
@@ -119,15 +143,26 @@ def build_legacy_model(arch: str, config: str, input_hw: tuple[int, int], weight
     return net
 
 
-def qat_dataset(qat: QATConfig, input_hw: tuple[int, int], output_names: list[str]):
-    """Training batches for the fine-tuning (see the module docstring for the contract)."""
+def coco_dataset(qat: QATConfig, input_hw: tuple[int, int], output_names: list[str]):
+    """The default QAT data: ``mln_tf.data.training_dataset`` on ``train_json``/``train_images``."""
     try:
         from mln_tf.data import CocoKeypoints, DataConfig, training_dataset
     except ImportError as exc:
-        raise ValueError(f"QAT needs the training pipeline mln_tf.data ({exc})") from exc
+        raise ValueError(f"QAT on COCO needs the training pipeline mln_tf.data ({exc}); "
+                         "or pass your own batches with --qat-data module:function") from exc
     source = CocoKeypoints(qat.train_json, qat.train_images)
     return training_dataset(source, DataConfig(input_hw=tuple(input_hw)), output_names,
                             batch_size=qat.batch_size, seed=qat.seed, steps=qat.steps)
+
+
+def qat_dataset(qat: QATConfig, input_hw: tuple[int, int], output_names: list[str]):
+    """The batches of ``qat.dataset`` (see the module docstring for the contract)."""
+    module, _, name = qat.dataset.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cannot find the QAT dataset function {qat.dataset!r}: {exc}") from exc
+    return fn(qat, tuple(input_hw), list(output_names))
 
 
 def fine_tune(qmodel: Any, dataset: Any, qat: QATConfig) -> dict[str, float]:

@@ -10,7 +10,7 @@ Modes (all keep float32 input and outputs, so every .tflite takes the same
               ``--calibration`` images (real photos through ``preprocess``, ~100 of them).
 * ``qat``     quantization-aware fine-tuning (tfmot, ``--qat-steps`` steps on the training
               pipeline ``mln_tf.data``, in a separate ``tf_keras`` process) then full-integer
-              conversion; needs ``--train-json`` and ``--train-images``.
+              conversion; needs ``--train-json`` and ``--train-images`` (or ``--qat-data``).
 
 The input size is fixed (``--input``, default 368x432 as in the paper; e.g. 256x320 for
 phones). A ``mixed_float16`` model is rebuilt in float32 first. The signature is
@@ -236,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--qat-lr", type=float, default=1e-5,
                         help="qat: SGD learning rate, momentum 0.9 (default 1e-5, a sixth of the paper's 6e-5)")
     parser.add_argument("--seed", type=int, default=0, help="qat: data stream seed (default 0)")
+    parser.add_argument("--qat-data", default="export.qat:coco_dataset", metavar="MODULE:FUNCTION",
+                        help="qat: function giving the training batches (default: the COCO training "
+                             "pipeline mln_tf.data on --train-json/--train-images; contract in export/qat.py)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
@@ -259,11 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.mode == "qat":
             from export.qat import QATConfig
 
-            if not args.train_json or not args.train_images:
-                raise ValueError("--mode qat needs --train-json and --train-images (the training set)")
             qat = QATConfig(train_json=args.train_json, train_images=args.train_images, arch=args.arch,
                             config=args.config, steps=args.qat_steps, batch_size=args.qat_batch,
-                            learning_rate=args.qat_lr, seed=args.seed)
+                            learning_rate=args.qat_lr, seed=args.seed, dataset=args.qat_data)
         model = load_pose_model(args.model, args.arch, args.config)
         result = export_tflite(model, args.out, args.mode, hw, calibration, args.allow_flex_ops, qat, progress)
     except ValueError as exc:
