@@ -30,6 +30,7 @@ demo: $(STAMP)
 	$(PY) -m training.quickstart
 
 bench: $(STAMP)
+	$(PY) benchmarks/tflite_speed.py
 	$(PY) benchmarks/model_speed.py
 	$(PY) benchmarks/targets_speed.py
 	$(PY) benchmarks/data_speed.py

@@ -68,12 +68,18 @@ def keras_runner(model: Any, path: str = "<in memory>") -> Runner:
     return Runner("keras", path, shape if None not in shape else None, run)
 
 
-def _load_keras(path: Path, arch: str, config: Any) -> Runner:
+def load_keras_model(path: str | Path, arch: str = "mln", config: Any = None):
+    """A Keras pose model from ``.keras``, or from ``.weights.h5`` built as ``arch``/``config``."""
     import keras
 
     from mln_tf import losses  # noqa: F401  registers the loss for compiled .keras files
     from mln_tf import model as m
 
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"model not found: {path}")
+    if not path.name.lower().endswith((".keras", ".weights.h5")):
+        raise ValueError(f"unsupported model file {path.name!r}: use a .keras model or .weights.h5 weights")
     if path.name.endswith(".weights.h5"):
         if arch not in ("mln", "openpose"):
             raise ValueError(f"unknown architecture {arch!r}: use 'mln' or 'openpose'")
@@ -83,12 +89,15 @@ def _load_keras(path: Path, arch: str, config: Any) -> Runner:
             net.load_weights(path)
         except ValueError as exc:
             raise ValueError(f"{path} does not fit the {arch} architecture {config or '(paper)'}: {exc}") from exc
-    else:
-        try:
-            net = keras.models.load_model(path, compile=False)
-        except (TypeError, ValueError, OSError) as exc:
-            raise ValueError(f"cannot load Keras model {path}: {str(exc).splitlines()[0]}") from exc
-    return keras_runner(net, str(path))
+        return net
+    try:
+        return keras.models.load_model(path, compile=False)
+    except (TypeError, ValueError, OSError) as exc:
+        raise ValueError(f"cannot load Keras model {path}: {str(exc).splitlines()[0]}") from exc
+
+
+def _load_keras(path: Path, arch: str, config: Any) -> Runner:
+    return keras_runner(load_keras_model(path, arch, config), str(path))
 
 
 def _load_saved_model(path: Path) -> Runner:
@@ -122,7 +131,11 @@ def _load_tflite(path: Path, threads: int | None) -> Runner:
     sig = signatures["serving_default"]
     if not {"heatmaps", "pafs"} <= set(sig["outputs"]) or len(sig["inputs"]) != 1:
         raise ValueError(f"{path}: expected one input and outputs heatmaps/pafs, got {sig}")
-    runner = interpreter.get_signature_runner("serving_default")
+    try:
+        interpreter.allocate_tensors()  # fails here, not mid-run, on Flex/custom ops it lacks
+        runner = interpreter.get_signature_runner("serving_default")
+    except RuntimeError as exc:
+        raise ValueError(f"cannot run TFLite model {path} with LiteRT: {str(exc).splitlines()[0]}") from exc
     input_name = sig["inputs"][0]
     shape = tuple(int(v) for v in runner.get_input_details()[input_name]["shape"][1:3])
 

@@ -1,0 +1,109 @@
+"""The Keras pose model an export starts from: loading it, checking it, making it float32."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+ARCHS = ("mln", "openpose")
+CONFIGS = ("paper", "tiny")
+OUTPUTS = ("heatmaps", "pafs")
+
+
+def model_config(arch: str, config: str) -> Any:
+    """The builder config named ``config`` ('paper' or 'tiny') of ``arch``."""
+    from mln_tf import model as m
+
+    if arch not in ARCHS:
+        raise ValueError(f"unknown architecture {arch!r}: use one of {', '.join(ARCHS)}")
+    if config not in CONFIGS:
+        raise ValueError(f"unknown model config {config!r}: use one of {', '.join(CONFIGS)}")
+    cls = m.MLNConfig if arch == "mln" else m.OpenPoseConfig
+    return cls() if config == "paper" else cls.tiny()
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, rebuilds: bool = False) -> None:
+    """--arch / --config: the architecture of a ``.weights.h5`` file (a .keras file carries its own).
+
+    ``rebuilds``: the command also rebuilds a .keras model from them (QAT), so say so.
+    """
+    scope = ("a .weights.h5 model, and of any model for --mode qat (which rebuilds it with tf_keras)"
+             if rebuilds else "a .weights.h5 model (a .keras file carries its own)")
+    parser.add_argument("--arch", choices=ARCHS, default="mln",
+                        help=f"network of {scope}: mln (default) or openpose (the 6-stage baseline)")
+    parser.add_argument("--config", choices=CONFIGS, default="paper",
+                        help=f"widths of {scope}: paper (default) or tiny (MLNConfig.tiny(), "
+                             "OpenPoseConfig.tiny())")
+
+
+def load_pose_model(path: str | Path, arch: str = "mln", config: str = "paper"):
+    """A ``.keras`` or ``.weights.h5`` pose model, checked to have ``heatmaps``/``pafs`` outputs."""
+    from mln_tf.runners import load_keras_model
+
+    model = load_keras_model(path, arch, model_config(arch, config))
+    check_pose_model(model)
+    return model
+
+
+def check_pose_model(model: Any) -> None:
+    """A clear error unless ``model`` takes (N, H, W, 3) images and outputs heatmaps and pafs."""
+    names = set(getattr(model, "output_names", None) or [])
+    if not set(OUTPUTS) <= names:
+        raise ValueError(f"not a pose model: outputs {sorted(names)} lack 'heatmaps' and 'pafs' "
+                         "(build it with mln_tf.model.build_mln or build_openpose)")
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[-1] not in (3, None):
+        raise ValueError(f"not a pose model: expected one (N, H, W, 3) image input, got "
+                         f"{[tuple(t.shape) for t in inputs]}")
+
+
+def is_float32(model: Any) -> bool:
+    """True when every layer computes and stores its variables in float32."""
+    return all(getattr(layer, "compute_dtype", "float32") == "float32"
+               and getattr(layer, "variable_dtype", "float32") == "float32" for layer in model.layers)
+
+
+def float32_model(model: Any):
+    """``model`` itself if it is float32, else the same network rebuilt in float32 with its weights.
+
+    A ``mixed_float16`` model converts to TFLite with float16 Conv2D/BiasAdd/Relu left as
+    Flex ops that phones cannot run, and serves in float16; exports need float32.
+    """
+    import keras
+
+    if is_float32(model):
+        return model
+
+    def as_float32(layer):
+        config = layer.get_config()
+        config["dtype"] = "float32"
+        return layer.__class__.from_config(config)
+
+    rebuilt = keras.models.clone_model(model, clone_function=as_float32)
+    rebuilt.set_weights(model.get_weights())
+    if not is_float32(rebuilt):
+        raise ValueError(f"could not rebuild {model.name} in float32 (nested models are not supported)")
+    return rebuilt
+
+
+def input_hw(model: Any) -> tuple[int, int] | None:
+    """The model's fixed input (H, W), or None when any multiple of 8 is accepted."""
+    h, w = tuple(model.inputs[0].shape[1:3])
+    return (int(h), int(w)) if h is not None and w is not None else None
+
+
+def with_input_size(model: Any, size: tuple[int, int] | None):
+    """``model`` accepting ``size`` (H, W), or any multiple-of-8 size when None.
+
+    A model built for a fixed size (``build_mln(..., input_hw=...)``) refuses other sizes;
+    being fully convolutional it is rebuilt on a new input with the same weights.
+    """
+    import keras
+
+    fixed = input_hw(model)
+    if fixed is None or (size is not None and tuple(size) == fixed):
+        return model
+    h, w = size if size is not None else (None, None)
+    rebuilt = keras.models.clone_model(model, input_tensors=keras.Input((h, w, 3), name="image"))
+    rebuilt.set_weights(model.get_weights())
+    return rebuilt

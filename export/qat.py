@@ -1,0 +1,244 @@
+"""Quantization-aware training (tfmot) and full-integer conversion, in a process of its own.
+
+tfmot 0.8 only wraps legacy ``tf_keras`` models, and ``TF_USE_LEGACY_KERAS=1`` must be set
+before TensorFlow is imported, so ``export.tflite --mode qat`` runs this module as a child
+process (``python -m export.qat JOB_DIR``) after writing into JOB_DIR:
+
+* ``model.weights.h5``: the float32 Keras 3 weights (layer names are shared, so the same
+  architecture built with ``build_mln(..., keras_module=tf_keras)`` loads them);
+* ``probe.npz``: one input and the Keras 3 model's maps on it (the child checks that the
+  rebuilt tf_keras model reproduces them before training);
+* ``job.json``: :class:`QATConfig` and the input size.
+
+The child builds the tf_keras model, wraps it with ``quantize_model`` (fake-quantised
+int8 weights and activations), fine-tunes it for ``steps`` steps with the masked losses of
+``mln_tf.losses`` on every output (eq. 3-4, as in training) on batches from the training
+pipeline, and converts it with float32 input/output to ``model.tflite``; a failure is
+written to ``error.txt`` for the parent to report.
+
+Training data, the one interface: ``QATConfig.dataset`` names a function
+``"module:function"`` called in the child as ``function(qat, input_hw, output_names)``; it
+returns a ``tf.data.Dataset`` of at least ``qat.steps`` batches of ``(x, targets)``, ``x``
+float32 (B, H, W, 3) = pixel/256 - 0.5 and ``targets`` a dict {output name: (B, H/8, W/8,
+C + 1) float32}, the maps packed with their loss mask W(p) (``mln_tf.losses.pack_targets``),
+one entry per name in ``output_names`` (the model's outputs: ``det_*``/``stage*`` and the
+final ``heatmaps``/``pafs``). The default, :func:`coco_dataset`, is the training pipeline
+``mln_tf.data.training_dataset`` on the COCO set of ``train_json``/``train_images`` with the
+paper's augmentation; pass another function to fine-tune on your own data.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PROBE_TOLERANCE = 1e-4
+DEFAULT_DATASET = "export.qat:coco_dataset"
+
+
+@dataclass(frozen=True)
+class QATConfig:
+    """How to fine-tune: data, architecture of the weights, steps, batch, SGD learning rate."""
+
+    train_json: str | None = None
+    train_images: str | None = None
+    arch: str = "mln"
+    config: str = "paper"
+    steps: int = 2000
+    batch_size: int = 8
+    learning_rate: float = 1e-5
+    momentum: float = 0.9
+    seed: int = 0
+    verbose: int = 2  # Keras fit verbosity in the child (2: one line per epoch)
+    dataset: str = DEFAULT_DATASET  # "module:function" giving the training batches
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError(f"qat steps and batch size must be >= 1, got {self.steps} and {self.batch_size}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"qat learning rate must be > 0, got {self.learning_rate}")
+        if ":" not in self.dataset:
+            raise ValueError(f"qat dataset must be 'module:function', got {self.dataset!r}")
+        if self.dataset == DEFAULT_DATASET:
+            if not self.train_json or not self.train_images:
+                raise ValueError("qat on COCO needs the training annotations and images "
+                                 "(--train-json, --train-images)")
+            if not Path(self.train_json).is_file():
+                raise ValueError(f"training annotation file not found: {self.train_json}")
+            if not Path(self.train_images).is_dir():
+                raise ValueError(f"training image folder not found: {self.train_images}")
+
+
+def run_qat(model: Any, input_hw: tuple[int, int], qat: QATConfig, timeout: float | None = None) -> bytes:
+    """Fine-tune ``model`` (Keras 3) with QAT in a child process; returns the int8 .tflite bytes."""
+    from export.models import check_pose_model, float32_model, model_config, with_input_size
+    from mln_tf import model as m
+    from mln_tf.inference import normalize
+    from mln_tf.runners import keras_runner
+
+    check_pose_model(model)
+    input_hw = m.check_input_hw(input_hw)
+    needed = ["mln_tf.data"] if qat.dataset == DEFAULT_DATASET else [qat.dataset.partition(":")[0]]
+    for module in needed:  # fail here rather than in a child process a minute later
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            raise ValueError(f"QAT data module {module!r} not found"
+                             + (": QAT on COCO needs the training pipeline, or pass your own batches "
+                                "with --qat-data module:function" if module == "mln_tf.data" else ""))
+    model = float32_model(model)
+    builder = m.build_mln if qat.arch == "mln" else m.build_openpose
+    expected = builder(model_config(qat.arch, qat.config))
+    if _weight_shapes(expected) != _weight_shapes(model):
+        raise ValueError(f"the model is not the {qat.arch} architecture with the '{qat.config}' config: "
+                         "QAT rebuilds it from --arch/--config, pass the ones it was trained with")
+    with tempfile.TemporaryDirectory(prefix="mln_qat_") as tmp:
+        job = Path(tmp)
+        model.save_weights(job / "model.weights.h5")
+        pixels = np.random.default_rng(qat.seed).integers(0, 256, (1, *input_hw, 3)).astype(np.float32)
+        x = normalize(pixels)
+        heatmaps, pafs = keras_runner(with_input_size(model, input_hw))(x)
+        np.savez(job / "probe.npz", x=x, heatmaps=heatmaps, pafs=pafs)
+        (job / "job.json").write_text(json.dumps({"qat": asdict(qat), "input_hw": list(input_hw)}))
+        env = dict(os.environ, TF_USE_LEGACY_KERAS="1")
+        root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
+        try:
+            proc = subprocess.run([sys.executable, "-m", "export.qat", str(job)], env=env, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise ValueError(f"QAT process did not finish within {timeout} s") from None
+        error = job / "error.txt"
+        if proc.returncode != 0 or not (job / "model.tflite").is_file():
+            detail = error.read_text().strip() if error.is_file() else f"exit status {proc.returncode}"
+            raise ValueError(f"QAT failed: {detail}")
+        return (job / "model.tflite").read_bytes()
+
+
+def _weight_shapes(model: Any) -> dict[str, list[tuple]]:
+    return {layer.name: [tuple(w.shape) for w in layer.weights] for layer in model.layers if layer.weights}
+
+
+# ---- everything below runs in the child process (tf_keras) ----
+
+def build_legacy_model(arch: str, config: str, input_hw: tuple[int, int], weights: str | Path):
+    """The architecture built with tf_keras at a fixed input size, with the Keras 3 weights loaded."""
+    import tf_keras
+
+    from export.models import model_config
+    from mln_tf import model as m
+
+    builder = m.build_mln if arch == "mln" else m.build_openpose
+    net = builder(model_config(arch, config), input_hw, keras_module=tf_keras)
+    net.load_weights(str(weights))
+    return net
+
+
+def coco_dataset(qat: QATConfig, input_hw: tuple[int, int], output_names: list[str]):
+    """The default QAT data: ``mln_tf.data.training_dataset`` on ``train_json``/``train_images``."""
+    try:
+        from mln_tf.data import CocoKeypoints, DataConfig, training_dataset
+    except ImportError as exc:
+        raise ValueError(f"QAT on COCO needs the training pipeline mln_tf.data ({exc}); "
+                         "or pass your own batches with --qat-data module:function") from exc
+    source = CocoKeypoints(qat.train_json, qat.train_images)
+    return training_dataset(source, DataConfig(input_hw=tuple(input_hw)), output_names,
+                            batch_size=qat.batch_size, seed=qat.seed, steps=qat.steps)
+
+
+def qat_dataset(qat: QATConfig, input_hw: tuple[int, int], output_names: list[str]):
+    """The batches of ``qat.dataset`` (see the module docstring for the contract)."""
+    module, _, name = qat.dataset.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cannot find the QAT dataset function {qat.dataset!r}: {exc}") from exc
+    return fn(qat, tuple(input_hw), list(output_names))
+
+
+def fine_tune(qmodel: Any, dataset: Any, qat: QATConfig) -> dict[str, float]:
+    """QAT fine-tuning with eq. 3-4 on every output; returns the last step's losses."""
+    import tf_keras
+
+    from mln_tf.losses import MaskedSumSquares
+
+    # The quantized model keeps dict outputs but renames its output layers (quant_*), so the
+    # losses go as a list (one per output, all the same function). tf_keras reduces the
+    # per-image values of MaskedSumSquares.call to the batch mean, as Keras 3 does.
+    loss = MaskedSumSquares()
+    qmodel.compile(optimizer=tf_keras.optimizers.SGD(qat.learning_rate, momentum=qat.momentum),
+                   loss=[loss.call] * len(qmodel.outputs))
+    history = qmodel.fit(dataset, epochs=1, steps_per_epoch=qat.steps, verbose=qat.verbose)
+    return {k: float(v[-1]) for k, v in history.history.items()}
+
+
+def convert_quantized(qmodel: Any, input_hw: tuple[int, int]) -> bytes:
+    """Full-integer .tflite of a QAT model, float32 input ``image`` and outputs heatmaps/pafs."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([1, *input_hw, 3], tf.float32, name="image")
+
+    def serve(image):
+        out = qmodel(image, training=False)
+        return {"heatmaps": out["heatmaps"], "pafs": out["pafs"]}
+
+    concrete = tf.function(serve).get_concrete_function(spec)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], qmodel)
+    # The fake-quant ranges learnt in training give every int8 scale: no calibration set.
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    return converter.convert()
+
+
+def _child(job: Path) -> None:
+    if os.environ.get("TF_USE_LEGACY_KERAS") != "1":
+        raise ValueError("run through export.tflite --mode qat (TF_USE_LEGACY_KERAS=1 must be set "
+                         "before TensorFlow is imported)")
+    import tensorflow_model_optimization as tfmot
+
+    spec = json.loads((job / "job.json").read_text())
+    qat = QATConfig(**spec["qat"])
+    input_hw = tuple(spec["input_hw"])
+    net = build_legacy_model(qat.arch, qat.config, input_hw, job / "model.weights.h5")
+    probe = np.load(job / "probe.npz")
+    out = net(probe["x"], training=False)
+    worst = max(float(np.abs(np.asarray(out[k]) - probe[k]).max()) for k in ("heatmaps", "pafs"))
+    if worst > PROBE_TOLERANCE:
+        raise ValueError(f"the tf_keras rebuild does not reproduce the Keras model (max map diff {worst:.2e})")
+    print(f"QAT: tf_keras rebuild reproduces the Keras model (max map diff {worst:.1e}); "
+          f"fine-tuning {qat.steps} steps, batch {qat.batch_size}, lr {qat.learning_rate}", flush=True)
+    qmodel = tfmot.quantization.keras.quantize_model(net)
+    dataset = qat_dataset(qat, input_hw, list(net.output_names))
+    losses = fine_tune(qmodel, dataset, qat)
+    print(f"QAT: final loss {losses.get('loss', float('nan')):.4g}; converting", flush=True)
+    data = convert_quantized(qmodel, input_hw)
+    tmp = job / "model.tflite.tmp"
+    tmp.write_bytes(data)
+    os.replace(tmp, job / "model.tflite")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m export.qat JOB_DIR (started by python -m export.tflite --mode qat)",
+              file=sys.stderr)
+        return 2
+    job = Path(argv[0])
+    try:
+        _child(job)
+    except Exception as exc:  # reported to the parent, which exits non-zero with it
+        (job / "error.txt").write_text(f"{type(exc).__name__}: {exc}")
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
