@@ -332,15 +332,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first imported
-    from export.models import model_config
-    from mln_tf.outputs import write_json_atomic
+    from mln_tf.model import named_config
+    from mln_tf.files import write_json_atomic
     from mln_tf.runners import load_runner
 
     try:
         if not str(args.tflite).endswith(".tflite"):
             raise ValueError(f"{args.tflite} is not a .tflite file")
         tflite = load_runner(args.tflite, threads=args.threads)
-        reference = load_runner(args.reference, arch=args.arch, config=model_config(args.arch, args.config))
+        reference = load_runner(args.reference, arch=args.arch, config=named_config(args.arch, args.config))
         images = collect_images(args.images, args.max_images)
         report = compare(tflite, reference, images, args.annotations, progress=not args.quiet,
                          tflite_name=args.tflite, reference_name=args.reference)

@@ -5,21 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-ARCHS = ("mln", "openpose")
-CONFIGS = ("paper", "tiny")
 OUTPUTS = ("heatmaps", "pafs")
-
-
-def model_config(arch: str, config: str) -> Any:
-    """The builder config named ``config`` ('paper' or 'tiny') of ``arch``."""
-    from mln_tf import model as m
-
-    if arch not in ARCHS:
-        raise ValueError(f"unknown architecture {arch!r}: use one of {', '.join(ARCHS)}")
-    if config not in CONFIGS:
-        raise ValueError(f"unknown model config {config!r}: use one of {', '.join(CONFIGS)}")
-    cls = m.MLNConfig if arch == "mln" else m.OpenPoseConfig
-    return cls() if config == "paper" else cls.tiny()
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, rebuilds: bool = False) -> None:
@@ -29,18 +15,21 @@ def add_model_arguments(parser: argparse.ArgumentParser, rebuilds: bool = False)
     """
     scope = ("a .weights.h5 model, and of any model for --mode qat (which rebuilds it with tf_keras)"
              if rebuilds else "a .weights.h5 model (a .keras file carries its own)")
+    from mln_tf.model import ARCHS, WIDTHS
+
     parser.add_argument("--arch", choices=ARCHS, default="mln",
                         help=f"network of {scope}: mln (default) or openpose (the 6-stage baseline)")
-    parser.add_argument("--config", choices=CONFIGS, default="paper",
-                        help=f"widths of {scope}: paper (default) or tiny (MLNConfig.tiny(), "
-                             "OpenPoseConfig.tiny())")
+    parser.add_argument("--config", choices=WIDTHS, default="paper",
+                        help=f"widths of {scope}: paper (default), small (the quickstart's, "
+                             "MLNConfig.small()) or tiny (MLNConfig.tiny(), the tests')")
 
 
 def load_pose_model(path: str | Path, arch: str = "mln", config: str = "paper"):
     """A ``.keras`` or ``.weights.h5`` pose model, checked to have ``heatmaps``/``pafs`` outputs."""
+    from mln_tf.model import named_config
     from mln_tf.runners import load_keras_model
 
-    model = load_keras_model(path, arch, model_config(arch, config))
+    model = load_keras_model(path, arch, named_config(arch, config))
     check_pose_model(model)
     return model
 

@@ -79,7 +79,7 @@ class QATConfig:
 
 def run_qat(model: Any, input_hw: tuple[int, int], qat: QATConfig, timeout: float | None = None) -> bytes:
     """Fine-tune ``model`` (Keras 3) with QAT in a child process; returns the int8 .tflite bytes."""
-    from export.models import check_pose_model, float32_model, model_config, with_input_size
+    from export.models import check_pose_model, float32_model, with_input_size
     from mln_tf import model as m
     from mln_tf.inference import normalize
     from mln_tf.runners import keras_runner
@@ -98,7 +98,7 @@ def run_qat(model: Any, input_hw: tuple[int, int], qat: QATConfig, timeout: floa
                                 "with --qat-data module:function" if module == "mln_tf.data" else ""))
     model = float32_model(model)
     builder = m.build_mln if qat.arch == "mln" else m.build_openpose
-    expected = builder(model_config(qat.arch, qat.config))
+    expected = builder(m.named_config(qat.arch, qat.config))
     if _weight_shapes(expected) != _weight_shapes(model):
         raise ValueError(f"the model is not the {qat.arch} architecture with the '{qat.config}' config: "
                          "QAT rebuilds it from --arch/--config, pass the ones it was trained with")
@@ -134,11 +134,10 @@ def build_legacy_model(arch: str, config: str, input_hw: tuple[int, int], weight
     """The architecture built with tf_keras at a fixed input size, with the Keras 3 weights loaded."""
     import tf_keras
 
-    from export.models import model_config
     from mln_tf import model as m
 
     builder = m.build_mln if arch == "mln" else m.build_openpose
-    net = builder(model_config(arch, config), input_hw, keras_module=tf_keras)
+    net = builder(m.named_config(arch, config), input_hw, keras_module=tf_keras)
     net.load_weights(str(weights))
     return net
 

@@ -76,7 +76,7 @@ def write_archive(model: Any, path: str | Path, input_hw: tuple[int, int] | None
 def export_saved_model(model: Any, path: str | Path, input_hw: tuple[int, int] | None = None,
                        overwrite: bool = False) -> Path:
     """Export a Keras pose model as a float32 serving SavedModel at ``path`` (written atomically)."""
-    from export.files import write_dir_atomic
+    from mln_tf.files import write_dir_atomic
     from export.models import check_pose_model, float32_model, with_input_size
     from mln_tf.model import check_input_hw
 

@@ -180,7 +180,7 @@ def export_tflite(model: Any, path: str | Path, mode: str = "fp32", input_hw: tu
                   calibration: Sequence[np.ndarray] | None = None, allow_flex_ops: bool = False,
                   qat: Any = None, progress: bool = True) -> Exported:
     """Convert and atomically write a .tflite; ``qat`` is an :class:`export.qat.QATConfig` for mode 'qat'."""
-    from export.files import write_bytes_atomic
+    from mln_tf.files import write_bytes_atomic
 
     start = time.perf_counter()
     if mode == "qat":

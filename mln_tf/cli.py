@@ -55,10 +55,8 @@ def _runner(args: argparse.Namespace):
     from mln_tf import model as m
     from mln_tf.runners import load_runner
 
-    config = None
-    if args.config == "tiny":
-        config = m.MLNConfig.tiny() if args.arch == "mln" else m.OpenPoseConfig.tiny()
-    return load_runner(args.model, arch=args.arch, config=config, threads=args.threads)
+    return load_runner(args.model, arch=args.arch, config=m.named_config(args.arch, args.config),
+                       threads=args.threads)
 
 
 def _scales(text: str) -> tuple[float, ...]:
@@ -92,7 +90,8 @@ def _infer(args: argparse.Namespace) -> int:
 
     from mln_tf.draw import draw_poses, write_image
     from mln_tf.inference import estimate_poses, read_image
-    from mln_tf.outputs import openpose_json, write_json_atomic
+    from mln_tf.files import write_json_atomic
+    from mln_tf.outputs import openpose_json
 
     files = _collect_inputs(args.inputs)
     runner = _runner(args)
@@ -151,7 +150,8 @@ def _infer_video(path: Path, out_stem: Path, run, overlay: bool):
     from tqdm import tqdm
 
     from mln_tf.draw import draw_poses
-    from mln_tf.outputs import openpose_json, write_json_atomic
+    from mln_tf.files import write_json_atomic
+    from mln_tf.outputs import openpose_json
 
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
@@ -188,7 +188,7 @@ def _infer_video(path: Path, out_stem: Path, run, overlay: bool):
 
 def _eval(args: argparse.Namespace) -> int:
     from mln_tf.evaluate import evaluate_model
-    from mln_tf.outputs import write_json_atomic
+    from mln_tf.files import write_json_atomic
 
     runner = _runner(args)
     stats = evaluate_model(runner, args.annotations, args.images, args.input_height,
@@ -202,13 +202,16 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
+    from mln_tf.model import ARCHS, WIDTHS
+
     p.add_argument("--model", required=True,
                    help="a .keras model, a .weights.h5 file (give --arch/--config), a SavedModel "
                         "directory or a .tflite file")
-    p.add_argument("--arch", choices=("mln", "openpose"), default="mln",
+    p.add_argument("--arch", choices=ARCHS, default="mln",
                    help="architecture of a .weights.h5 file (default mln)")
-    p.add_argument("--config", choices=("paper", "tiny"), default="paper",
-                   help="widths of a .weights.h5 file: the paper's or MLNConfig.tiny() (default paper)")
+    p.add_argument("--config", choices=WIDTHS, default="paper",
+                   help="widths of a .weights.h5 file: paper (default), small (the quickstart's, "
+                        "MLNConfig.small()) or tiny (MLNConfig.tiny())")
     p.add_argument("--input-height", type=int, default=368,
                    help="network input height; images keep their aspect ratio (default 368). "
                         "Fixed-size .tflite models letterbox into their own size instead")

@@ -38,14 +38,12 @@ def draw_poses(image: np.ndarray, poses: Poses, thickness: int | None = None) ->
 
 def write_image(path, image_rgb: np.ndarray) -> None:
     """Write an RGB image atomically (temp file then rename); the format follows the suffix."""
-    import os
     from pathlib import Path
 
+    from mln_tf.files import write_bytes_atomic
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     ok, data = cv2.imencode(path.suffix or ".png", np.ascontiguousarray(image_rgb[:, :, ::-1]))
     if not ok:
         raise ValueError(f"cannot encode an image as {path.suffix!r} for {path}")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data.tobytes())
-    os.replace(tmp, path)
+    write_bytes_atomic(path, data.tobytes())

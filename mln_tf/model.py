@@ -67,6 +67,14 @@ class MLNConfig:
                    refine_head_width=16)
         return replace(base, **overrides)
 
+    @classmethod
+    def small(cls, **overrides: Any) -> "MLNConfig":
+        """The paper's topology at about a quarter of the widths: the CPU quickstart's network."""
+        base = cls(trunk_widths=((16, 16), (32, 32), (64, 64, 64, 64), (128, 128)),
+                   cpm_widths=(64, 32), branch_width=32, block_width=32, transfer_blocks=1,
+                   refine_blocks=3, refine_head_width=32)
+        return replace(base, **overrides)
+
 
 @dataclass(frozen=True)
 class OpenPoseConfig:
@@ -98,6 +106,28 @@ class OpenPoseConfig:
                    stage1_width=16, stage1_hidden=32, stage_width=16, stage_depth=2,
                    stage_kernel=3, stage_hidden=16)
         return replace(base, **overrides)
+
+    @classmethod
+    def small(cls, **overrides: Any) -> "OpenPoseConfig":
+        """The 6-stage baseline at about a quarter of the widths, to compare with ``MLNConfig.small``."""
+        base = cls(trunk_widths=((16, 16), (32, 32), (64, 64, 64, 64), (128, 128)),
+                   cpm_widths=(64, 32), stage1_width=32, stage1_hidden=128, stage_width=32,
+                   stage_hidden=32)
+        return replace(base, **overrides)
+
+
+ARCHS = ("mln", "openpose")
+WIDTHS = ("paper", "small", "tiny")
+
+
+def named_config(arch: str, width: str = "paper") -> "MLNConfig | OpenPoseConfig":
+    """The builder config of ``arch`` ('mln'/'openpose') at a named width ('paper', 'small', 'tiny')."""
+    if arch not in ARCHS:
+        raise ValueError(f"unknown architecture {arch!r}: use one of {', '.join(ARCHS)}")
+    if width not in WIDTHS:
+        raise ValueError(f"unknown width {width!r}: use one of {', '.join(WIDTHS)}")
+    cls = MLNConfig if arch == "mln" else OpenPoseConfig
+    return cls() if width == "paper" else getattr(cls, width)()
 
 
 def _check_positive(config: Any, *names: str) -> None:

@@ -1,12 +1,6 @@
 """Result formats other tools read: COCO keypoint results and OpenPose per-image JSON."""
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 
 from mln_tf import skeleton
@@ -32,18 +26,3 @@ def openpose_json(poses: Poses) -> dict:
     return {"version": 1.3, "people": [
         {"pose_keypoints_2d": [round(float(v), 3) for v in kp.reshape(-1)], "score": round(float(s), 5)}
         for kp, s in zip(poses.keypoints, poses.scores)]}
-
-
-def write_json_atomic(path: str | Path, obj: Any) -> Path:
-    """Write JSON to ``path`` through a temporary file and a rename (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

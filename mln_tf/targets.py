@@ -157,7 +157,7 @@ def render_mask(ignore: np.ndarray | None, map_hw: tuple[int, int],
     """Loss mask W(p) at map resolution from an input-resolution ignore mask.
 
     ``ignore`` is True on pixels of crowd regions and of people with no labelled keypoint
-    (``mln_tf.coco.ignore_mask`` builds it); None means nothing is ignored.
+    (``mln_tf.data.ignore_mask`` builds it); None means nothing is ignored.
     """
     h, w = map_hw
     if ignore is None:

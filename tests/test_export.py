@@ -24,7 +24,7 @@ from mln_tf.inference import normalize, preprocess, read_image
 from mln_tf.runners import keras_runner, load_runner
 
 from export import check_tflite, gpu_check, saved_model, tflite
-from export.files import write_bytes_atomic, write_dir_atomic
+from mln_tf.files import write_bytes_atomic, write_dir_atomic
 from export.models import float32_model, is_float32
 from export.tflite_ops import precision, read_ops, unsupported_ops
 
@@ -433,7 +433,6 @@ def test_qat_fine_tunes_and_converts(tiny, tmp_path, monkeypatch):
 
 def test_qat_on_the_coco_training_pipeline(tiny, tmp_path):
     """The default QAT data: mln_tf.data's training pipeline on the bundled COCO train images."""
-    pytest.importorskip("mln_tf.data", reason="the training pipeline (issue: training) is not merged yet")
     from export.qat import QATConfig
 
     net, _ = tiny

@@ -7,9 +7,10 @@ import pytest
 from helpers import PEER_MAPS, TRAIN, VAL, OracleRunner, coco, gt_people, oracle_maps
 from mln_tf import skeleton
 from mln_tf.evaluate import evaluate_coco
-from mln_tf.inference import (PostprocessConfig, Transform, as_rgb, estimate_poses, postprocess,
+from mln_tf.inference import (Transform, as_rgb, estimate_poses, postprocess,
                               predict_maps, preprocess, read_image)
-from mln_tf.outputs import coco_results, openpose_json, write_json_atomic
+from mln_tf.files import write_json_atomic
+from mln_tf.outputs import coco_results, openpose_json
 
 
 def test_preprocess_resizes_pads_and_normalises():

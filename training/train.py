@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mln_tf.data import AugmentConfig
+from mln_tf.files import write_json_atomic
+from mln_tf.model import WIDTHS, named_config
 
 PAPER_LR = 6e-5
 PAPER_MOMENTUM = 0.9
@@ -43,7 +45,6 @@ PAPER_BATCH = 28
 CMU_LR_STEP = 136_106
 CMU_LR_GAMMA = 0.333
 CMU_MAX_ITER = 600_000
-WIDTHS = ("paper", "small", "tiny")
 # Fields that decide the model or the data stream: a resumed run must match them.
 RESUME_FIELDS = ("train_json", "train_images", "arch", "width", "input_hw", "batch_size", "seed",
                  "augment", "skip_empty", "optimizer")
@@ -143,27 +144,12 @@ class TrainResult:
         return self.stopped_by is None
 
 
-def model_config(arch: str, width: str):
-    """The ``MLNConfig``/``OpenPoseConfig`` for a named width ('paper', 'small', 'tiny')."""
-    from mln_tf.model import MLNConfig, OpenPoseConfig
-
-    if arch == "openpose":
-        return OpenPoseConfig.tiny() if width == "tiny" else OpenPoseConfig()
-    if width == "tiny":
-        return MLNConfig.tiny()
-    if width == "small":  # reduced width for CPU demos: same topology, ~1/4 of the channels
-        return MLNConfig(trunk_widths=((16, 16), (32, 32), (64, 64, 64, 64), (128, 128)),
-                         cpm_widths=(64, 32), branch_width=32, block_width=32, transfer_blocks=1,
-                         refine_blocks=3, refine_head_width=32)
-    return MLNConfig()
-
-
 def build_model(arch: str, width: str, input_hw=None):
     """The pose network for ``arch``/``width`` (dict outputs, see mln_tf.model)."""
     from mln_tf.model import build_mln, build_openpose
 
     builder = build_mln if arch == "mln" else build_openpose
-    return builder(model_config(arch, width), input_hw)
+    return builder(named_config(arch, width), input_hw)
 
 
 def add_weight_decay(model, weight_decay: float) -> int:
@@ -226,27 +212,11 @@ def is_chief(strategy) -> bool:
                                              and "chief" not in resolver.cluster_spec().as_dict())
 
 
-def _atomic_json(path: Path, obj: Any) -> None:
-    from mln_tf.outputs import write_json_atomic
-
-    write_json_atomic(path, obj)
-
-
 def save_keras_atomic(model, path: Path) -> Path:
-    """``model.save`` to a temporary .keras next to ``path``, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
-    os.close(fd)
-    try:
-        model.save(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """``model.save`` to a temporary .keras beside ``path``, then rename."""
+    from mln_tf.files import write_file_atomic
+
+    return write_file_atomic(path, lambda tmp: model.save(tmp))
 
 
 def inference_copy(model, arch: str, width: str):
@@ -331,7 +301,7 @@ def _callbacks():
                 shutil.rmtree(target, ignore_errors=True)
                 self.last_saved = self.step
                 return None
-            _atomic_json(self.dir / "checkpoint.json",
+            write_json_atomic(self.dir / "checkpoint.json",
                          {"step": self.step, "file": name, "time": time.time(), **self.state_extra()})
             old = sorted(self.dir.glob("ckpt-*.keras"))[:-self.keep]
             for stale in old:
@@ -383,7 +353,7 @@ def _callbacks():
                 self.best_ap, self.best_step = row["AP"], step
                 save_keras_atomic(inference_copy(self.model, self.config.arch, self.config.width),
                                   self.out_dir / "best.keras")
-            _atomic_json(self.out_dir / "evals.json", self.history)
+            write_json_atomic(self.out_dir / "evals.json", self.history)
             self._log(row)
             self.last_step = step
             if self.config.verbose:
@@ -442,7 +412,6 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
     ``callbacks``: extra Keras callbacks, called before ours at every step.
     """
     import keras
-    import tensorflow as tf
 
     from mln_tf.data import CocoKeypoints, DataConfig, describe, training_dataset
     from mln_tf.losses import pose_losses
@@ -483,7 +452,7 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
         out_dir.mkdir(parents=True, exist_ok=True)
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         if not config.resume:
-            _atomic_json(out_dir / "train_config.json", config.to_json())
+            write_json_atomic(out_dir / "train_config.json", config.to_json())
 
     keras.utils.set_random_seed(config.seed)
     previous_policy = keras.config.dtype_policy()
@@ -589,7 +558,7 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
         last_eval=eval_history[-1] if eval_history else None, artifacts=artifacts,
         bad_records=dict(source.bad), stopped_by=stopped, epochs=epoch_logs)
     if chief:
-        _atomic_json(out_dir / "summary.json", dataclasses.asdict(result))
+        write_json_atomic(out_dir / "summary.json", dataclasses.asdict(result))
     return result
 
 

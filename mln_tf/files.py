@@ -1,28 +1,57 @@
-"""Atomic writes for exported artifacts: a reader never sees a half-written model."""
+"""Atomic writes: a reader (or a crash) never sees a half-written result, model or folder."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
+
+
+def _usual_mode(base: int) -> int:
+    """``base`` (0o666 files, 0o777 folders) under the current umask, as open/mkdir would give."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return base & ~umask
+
+
+def write_file_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Let ``write(tmp)`` create a temporary file beside ``path``, then rename it onto ``path``.
+
+    The temporary name ends with ``path``'s own name, so writers that check the suffix
+    (``model.save`` wants ``.keras``, ``save_weights`` ``.weights.h5``) accept it. The file
+    gets the usual umask mode (``mkstemp`` alone would leave it private).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".", suffix=f".{path.name}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.chmod(tmp, _usual_mode(0o666))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    """Write ``data`` to ``path`` through a synced temporary file and a rename."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    return write_file_atomic(path, write)
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as JSON to ``path`` through a temporary file and a rename."""
+    return write_bytes_atomic(path, json.dumps(obj).encode())
 
 
 def write_dir_atomic(path: str | Path, write: Callable[[Path], None], overwrite: bool = False) -> Path:
@@ -41,6 +70,7 @@ def write_dir_atomic(path: str | Path, write: Callable[[Path], None], overwrite:
     old = None
     try:
         write(tmp)
+        os.chmod(tmp, _usual_mode(0o777))  # mkdtemp makes it private
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
             old.rmdir()
