@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/tflite_speed.py
 	$(PY) benchmarks/model_speed.py
 	$(PY) benchmarks/targets_speed.py
+	$(PY) benchmarks/grouping_speed.py
 	$(PY) benchmarks/data_speed.py
 
 clean:
