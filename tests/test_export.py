@@ -24,7 +24,7 @@ from mln_tf.inference import normalize, preprocess, read_image
 from mln_tf.runners import keras_runner, load_runner
 
 from export import check_tflite, gpu_check, saved_model, tflite
-from mln_tf.files import write_bytes_atomic, write_dir_atomic
+from mln_tf.files import write_bytes_atomic, write_dir_atomic, write_file_atomic
 from export.models import float32_model, is_float32
 from export.tflite_ops import precision, read_ops, unsupported_ops
 
@@ -400,6 +400,21 @@ def test_writes_are_atomic(tmp_path):
     write_dir_atomic(folder, lambda p: (p / "g").write_text("new"), overwrite=True)
     assert sorted(q.name for q in folder.iterdir()) == ["g"]
     assert sorted(q.name for q in tmp_path.iterdir()) == ["a.bin", "d"]  # no temp files left
+
+
+def test_atomic_writes_get_the_usual_modes_and_keep_suffixes(tmp_path):
+    """Not mkstemp's private 0600: what open()/mkdir() would give; writers see the real suffix."""
+    umask = os.umask(0o022)
+    try:
+        seen = []
+        path = write_file_atomic(tmp_path / "m.weights.h5", lambda tmp: (seen.append(tmp.name),
+                                                                          tmp.write_bytes(b"x")))
+        folder = write_dir_atomic(tmp_path / "saved", lambda p: (p / "f").write_text("x"))
+    finally:
+        os.umask(umask)
+    assert seen[0].endswith(".m.weights.h5") and seen[0] != "m.weights.h5"
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert folder.stat().st_mode & 0o777 == 0o755
 
 
 # ---- QAT ----------------------------------------------------------------------------------

@@ -142,3 +142,17 @@ def test_vgg19_init_errors_name_the_problem(tmp_path):
     bad.write_bytes(b"not an hdf5 file")
     with pytest.raises(ValueError, match="cannot read"):
         pretrained.load_vgg19_trunk(net, bad)
+
+
+def test_named_widths_are_the_one_definition():
+    """'paper' is the paper's network, 'small'/'tiny' shrink it; unknown names are clear errors."""
+    assert m.named_config("mln") == m.MLNConfig()
+    assert m.named_config("openpose", "paper") == m.OpenPoseConfig()
+    assert m.named_config("mln", "small") == m.MLNConfig.small()
+    assert m.named_config("openpose", "tiny") == m.OpenPoseConfig.tiny()
+    small = m.build_openpose(m.named_config("openpose", "small"))
+    assert m.count_kernel_weights(small) < m.count_kernel_weights(m.build_openpose()) / 10
+    with pytest.raises(ValueError, match="unknown width 'huge'"):
+        m.named_config("mln", "huge")
+    with pytest.raises(ValueError, match="unknown architecture 'resnet'"):
+        m.named_config("resnet")
