@@ -13,14 +13,14 @@ def add_model_arguments(parser: argparse.ArgumentParser, rebuilds: bool = False)
 
     ``rebuilds``: the command also rebuilds a .keras model from them (QAT), so say so.
     """
-    scope = ("a .weights.h5 model, and of any model for --mode qat (which rebuilds it with tf_keras)"
-             if rebuilds else "a .weights.h5 model (a .keras file carries its own)")
     from mln_tf.model import ARCHS, WIDTHS
 
+    scope = ("a .weights.h5 model, and of any model for --mode qat (which rebuilds it with tf_keras)"
+             if rebuilds else "a .weights.h5 model (a .keras file carries its own)")
     parser.add_argument("--arch", choices=ARCHS, default="mln",
                         help=f"network of {scope}: mln (default) or openpose (the 6-stage baseline)")
     parser.add_argument("--config", choices=WIDTHS, default="paper",
-                        help=f"widths of {scope}: paper (default), small (the quickstart's, "
+                        help=f"widths of {scope}: paper (default), small (mln only: the quickstart's, "
                              "MLNConfig.small()) or tiny (MLNConfig.tiny(), the tests')")
 
 

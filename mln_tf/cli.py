@@ -210,7 +210,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", choices=ARCHS, default="mln",
                    help="architecture of a .weights.h5 file (default mln)")
     p.add_argument("--config", choices=WIDTHS, default="paper",
-                   help="widths of a .weights.h5 file: paper (default), small (the quickstart's, "
+                   help="widths of a .weights.h5 file: paper (default), small (mln only: the quickstart's, "
                         "MLNConfig.small()) or tiny (MLNConfig.tiny())")
     p.add_argument("--input-height", type=int, default=368,
                    help="network input height; images keep their aspect ratio (default 368). "

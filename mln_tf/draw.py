@@ -46,4 +46,4 @@ def write_image(path, image_rgb: np.ndarray) -> None:
     ok, data = cv2.imencode(path.suffix or ".png", np.ascontiguousarray(image_rgb[:, :, ::-1]))
     if not ok:
         raise ValueError(f"cannot encode an image as {path.suffix!r} for {path}")
-    write_bytes_atomic(path, data.tobytes())
+    write_bytes_atomic(path, data.tobytes(), fsync=False)

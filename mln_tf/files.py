@@ -38,20 +38,25 @@ def write_file_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a synced temporary file and a rename."""
+def write_bytes_atomic(path: str | Path, data: bytes, fsync: bool = True) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename.
+
+    ``fsync`` also makes it survive a power cut (models); per-frame results and overlays
+    skip it, where a sync per file would slow a video down.
+    """
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
 
     return write_file_atomic(path, write)
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> Path:
-    """Write ``obj`` as JSON to ``path`` through a temporary file and a rename."""
-    return write_bytes_atomic(path, json.dumps(obj).encode())
+    """Write ``obj`` as JSON to ``path`` through a temporary file and a rename (not synced)."""
+    return write_bytes_atomic(path, json.dumps(obj).encode(), fsync=False)
 
 
 def write_dir_atomic(path: str | Path, write: Callable[[Path], None], overwrite: bool = False) -> Path:

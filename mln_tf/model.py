@@ -107,14 +107,6 @@ class OpenPoseConfig:
                    stage_kernel=3, stage_hidden=16)
         return replace(base, **overrides)
 
-    @classmethod
-    def small(cls, **overrides: Any) -> "OpenPoseConfig":
-        """The 6-stage baseline at about a quarter of the widths, to compare with ``MLNConfig.small``."""
-        base = cls(trunk_widths=((16, 16), (32, 32), (64, 64, 64, 64), (128, 128)),
-                   cpm_widths=(64, 32), stage1_width=32, stage1_hidden=128, stage_width=32,
-                   stage_hidden=32)
-        return replace(base, **overrides)
-
 
 ARCHS = ("mln", "openpose")
 WIDTHS = ("paper", "small", "tiny")
@@ -126,6 +118,8 @@ def named_config(arch: str, width: str = "paper") -> "MLNConfig | OpenPoseConfig
         raise ValueError(f"unknown architecture {arch!r}: use one of {', '.join(ARCHS)}")
     if width not in WIDTHS:
         raise ValueError(f"unknown width {width!r}: use one of {', '.join(WIDTHS)}")
+    if width == "small" and arch != "mln":
+        raise ValueError("width 'small' exists for arch 'mln' only (the CPU quickstart's network)")
     cls = MLNConfig if arch == "mln" else OpenPoseConfig
     return cls() if width == "paper" else getattr(cls, width)()
 

@@ -150,8 +150,10 @@ def test_named_widths_are_the_one_definition():
     assert m.named_config("openpose", "paper") == m.OpenPoseConfig()
     assert m.named_config("mln", "small") == m.MLNConfig.small()
     assert m.named_config("openpose", "tiny") == m.OpenPoseConfig.tiny()
-    small = m.build_openpose(m.named_config("openpose", "small"))
-    assert m.count_kernel_weights(small) < m.count_kernel_weights(m.build_openpose()) / 10
+    small = m.build_mln(m.named_config("mln", "small"))
+    assert m.count_kernel_weights(small) < m.count_kernel_weights(m.build_mln()) / 10
+    with pytest.raises(ValueError, match="'small' exists for arch 'mln' only"):
+        m.named_config("openpose", "small")
     with pytest.raises(ValueError, match="unknown width 'huge'"):
         m.named_config("mln", "huge")
     with pytest.raises(ValueError, match="unknown architecture 'resnet'"):

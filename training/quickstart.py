@@ -71,19 +71,18 @@ def _overlays(runner, annotations: Path, images: Path, out: Path, input_height: 
     return written
 
 
-def _export(model_path: Path, out: Path, tflite_hw: tuple[int, int]) -> list[tuple[str, str]]:
+def _export(model, runner, out: Path, tflite_hw: tuple[int, int]) -> list[tuple[str, str]]:
     """SavedModel + int8 .tflite of the trained model, and the .tflite checked against Keras."""
     from export.check_tflite import compare
     from export.saved_model import export_saved_model
     from export.tflite import calibration_inputs, export_tflite, image_files
-    from mln_tf.runners import load_keras_model, load_runner
+    from mln_tf.runners import load_runner
 
-    model = load_keras_model(model_path)
     saved = export_saved_model(model, out / "saved_model", overwrite=True)
     print(f"\nexporting an int8 .tflite at {tflite_hw[0]}x{tflite_hw[1]}, calibrated on the training images")
     tflite = export_tflite(model, out / "mln_int8.tflite", "int8", tflite_hw,
                            calibration=calibration_inputs(TRAIN, tflite_hw))
-    report = compare(load_runner(tflite.path), load_runner(model_path), image_files(VAL),
+    report = compare(load_runner(tflite.path), runner, image_files(VAL),
                      VAL / "person_keypoints.json", tflite_name=tflite.path.name, reference_name="Keras")
     return [("SavedModel", f"{saved} (uint8 RGB in; see README, Export)"),
             ("int8 .tflite", f"{tflite.path} ({tflite.size_bytes / 1e6:.2f} MB, {tflite_hw[0]}x{tflite_hw[1]})"),
@@ -94,7 +93,8 @@ def _export(model_path: Path, out: Path, tflite_hw: tuple[int, int]) -> list[tup
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     start = time.perf_counter()
     for path in (TRAIN / "person_keypoints.json", VAL / "person_keypoints.json"):
         if not path.is_file():
@@ -103,9 +103,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from mln_tf import model as m
     from mln_tf.evaluate import evaluate_model, format_table
-    from mln_tf.runners import load_runner
+    from mln_tf.runners import keras_runner, load_keras_model
     from training.train import TrainConfig, summary_table, train
 
+    try:  # checked now, not after minutes of training
+        tflite_hw = m.parse_hw(args.tflite_input)
+    except ValueError as exc:
+        parser.error(f"--tflite-input: {exc}")
     out = Path(args.out)
     run_dir = out / "train"
     if run_dir.exists():  # a previous demo: start again from scratch
@@ -137,14 +141,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
     model_path = Path(result.artifacts["model"])
-    runner = load_runner(model_path)
+    model = load_keras_model(model_path)  # loaded once: evaluation, export and overlays
+    runner = keras_runner(model, str(model_path))
     print("\nCOCOeval on the training images (the model has seen them):")
     seen = result.last_eval
     print(format_table(seen, 36))
     print("\nCOCOeval on the 4 held-out val2017 images:")
     held_out = evaluate_model(runner, VAL / "person_keypoints.json", VAL, args.eval_input_height,
                               progress=False, verbose=True)
-    exports = _export(model_path, out, m.parse_hw(args.tflite_input))
+    exports = _export(model, runner, out, tflite_hw)
     overlays = _overlays(runner, TRAIN / "person_keypoints.json", TRAIN, out / "overlays" / "train",
                          args.eval_input_height)
     overlays += _overlays(runner, VAL / "person_keypoints.json", VAL, out / "overlays" / "val",

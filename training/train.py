@@ -35,7 +35,7 @@ from typing import Any, Sequence
 
 from mln_tf.data import AugmentConfig
 from mln_tf.files import write_json_atomic
-from mln_tf.model import WIDTHS, named_config
+from mln_tf.model import ARCHS, WIDTHS, named_config
 
 PAPER_LR = 6e-5
 PAPER_MOMENTUM = 0.9
@@ -95,7 +95,7 @@ class TrainConfig:
 
         check_input_hw(self.input_hw)
         checks = {
-            "arch must be 'mln' or 'openpose'": self.arch in ("mln", "openpose"),
+            f"arch must be one of {ARCHS}": self.arch in ARCHS,
             f"width must be one of {WIDTHS}": self.width in WIDTHS,
             "width 'small' exists for arch 'mln' only": not (self.width == "small" and self.arch != "mln"),
             "batch_size must be >= 1": self.batch_size >= 1,
@@ -302,7 +302,7 @@ def _callbacks():
                 self.last_saved = self.step
                 return None
             write_json_atomic(self.dir / "checkpoint.json",
-                         {"step": self.step, "file": name, "time": time.time(), **self.state_extra()})
+                              {"step": self.step, "file": name, "time": time.time(), **self.state_extra()})
             old = sorted(self.dir.glob("ckpt-*.keras"))[:-self.keep]
             for stale in old:
                 stale.unlink(missing_ok=True)
@@ -318,6 +318,7 @@ def _callbacks():
             self.counter, self.config, self.out_dir, self.chief = counter, config, out_dir, chief
             self.best_ap, self.best_step, self.history = best_ap, best_step, history
             self.runner = None
+            self.gt = None
             self.writer = None
             self.last_step: int | None = None
 
@@ -335,7 +336,9 @@ def _callbacks():
 
             if self.runner is None:
                 self.runner = keras_runner(self.model)
-            gt = load_coco(self.config.val_json)
+            if self.gt is None:  # parsed once per run, not at every evaluation
+                self.gt = load_coco(self.config.val_json)
+            gt = self.gt
             ids = sorted(gt.getImgIds())[:self.config.eval_images or None]
             if self.config.verbose:
                 print()
@@ -490,8 +493,8 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
         keras_callbacks.append(evaluator)
     if config.tensorboard and chief:
         keras_callbacks.append(StepTensorBoard(counter, log_dir=str(out_dir / "logs"),
-                                         update_freq=min(100, config.checkpoint_every),
-                                         write_graph=False, profile_batch=0))
+                                               update_freq=min(100, config.checkpoint_every),
+                                               write_graph=False, profile_batch=0))
 
     def dataset_from(step: int):
         common = dict(config=data_config, output_names=model.output_names,
@@ -626,7 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="probability of a horizontal flip")
 
     m = p.add_argument_group("model")
-    m.add_argument("--arch", choices=("mln", "openpose"), default="mln", help="network to train")
+    m.add_argument("--arch", choices=ARCHS, default="mln", help="network to train")
     m.add_argument("--width", choices=WIDTHS, default="paper",
                    help="paper widths, 'small' (reduced MLN for CPU demos) or 'tiny' (tests)")
     m.add_argument("--init-vgg19", metavar="PATH",
