@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/model_speed.py
 	$(PY) benchmarks/targets_speed.py
 	$(PY) benchmarks/grouping_speed.py
+	$(PY) benchmarks/decoder_quality.py
 	$(PY) benchmarks/data_speed.py
 
 clean:

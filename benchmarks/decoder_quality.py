@@ -13,7 +13,8 @@ the decode time is the median over images of each image's median whole-decode ti
 own C++ decoder on the same maps (4x area upsampling, 25x25 Gaussian sigma 3, 3x3 NMS), as
 published in data/README.md; its times were measured on other 2-core machines, so the
 speed ratio is indicative. The goal printed at the end: AP >= tf-pose's + 0.02 and
-AP75 >= tf-pose's on each set, decode time <= 1/3 of tf-pose's.
+AP75 >= tf-pose's on each set, decode time <= 1/3 of tf-pose's (``--check``: exit 1 when
+the default configuration misses it).
 
 ``--set`` / ``--variant`` take ``PostprocessConfig`` fields (``upsample``, ``stride``)
 and ``GroupingConfig`` fields (``smooth_sigma``, ``peak_threshold``, ...) by name.
@@ -121,6 +122,10 @@ def measure(maps, gt, config: PostprocessConfig, runs: int) -> dict[str, float]:
     return stats
 
 
+def _cell(value: float, digits: int = 3, width: int = 6) -> str:
+    return f"{value:>{width}.{digits}f}" if value == value else f"{'-':>{width}}"
+
+
 def _describe(config: PostprocessConfig) -> str:
     default = PostprocessConfig()
     changed = [f"{f.name}={getattr(config.grouping, f.name)}" for f in dataclasses.fields(GroupingConfig)
@@ -139,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="a further configuration, comma-separated fields (repeat for several)")
     parser.add_argument("--runs", type=int, default=5,
                         help="timed decodes per image (default 5; 0 skips timing)")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when the default configuration misses the goal on some set")
     args = parser.parse_args(argv)
     if args.runs < 0:
         parser.error("--runs must be >= 0")
@@ -158,18 +165,19 @@ def main(argv: list[str] | None = None) -> int:
         gt = load_coco(dev.annotations)
         maps = load_maps(dev, gt)
         ref = dev.reference
-        print(f"{dev.name:<6} {'tf-pose C++':<{width}} " + " ".join(f"{ref[c]:>6.3f}" for c in COLUMNS)
-              + f" {ref['ms']:>7.1f}")
+        print(f"{dev.name:<6} {'tf-pose C++':<{width}} " + " ".join(_cell(ref[c]) for c in COLUMNS)
+              + f" {_cell(ref['ms'], 1, 7)}")
         for name, config in zip(names, configs):
             s = measure(maps, gt, config, args.runs)
             meets = s["AP"] >= ref["AP"] + 0.02 and s["AP75"] >= ref["AP75"] and \
                 (args.runs == 0 or s["ms"] <= ref["ms"] / 3)
             ok &= meets or config != configs[0]
-            print(f"{dev.name:<6} {name:<{width}} " + " ".join(f"{s[c]:>6.3f}" for c in COLUMNS)
-                  + f" {s['ms']:>7.2f}  {ref['ms'] / s['ms']:>5.1f}x faster  goal {'met' if meets else 'MISSED'}")
+            speed = f"{ref['ms'] / s['ms']:>5.1f}x faster" if args.runs else "   (not timed)"
+            print(f"{dev.name:<6} {name:<{width}} " + " ".join(_cell(s[c]) for c in COLUMNS)
+                  + f" {_cell(s['ms'], 2, 7)}  {speed}  goal {'met' if meets else 'MISSED'}")
     print("goal per set: AP >= tf-pose + 0.02, AP75 >= tf-pose, decode <= 1/3 of tf-pose's time "
           f"({len(SETS)} sets; the machine may be shared: times are indicative)")
-    return 0 if ok else 1
+    return 0 if ok or not args.check else 1
 
 
 if __name__ == "__main__":

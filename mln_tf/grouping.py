@@ -10,13 +10,14 @@ O(1)) so that absurd values cannot overflow. Steps, all on the maps' own pixel g
    replicated; ties: a pixel must be >= its four neighbours before it in raster order and
    > the four after it, so a plateau gives one peak) and whose *raw* value exceeds
    ``peak_threshold``. The smoothing (default half the width of the ~1 map pixel Gaussian
-   the network was trained to draw) only decides where peaks are: it removes the network's
-   pixel noise, which otherwise splits one joint into two peaks, but it also lowers and
-   widens small, weak peaks, so the threshold, the peak's score and the sub-pixel fit all
-   use the network's own values. Optional sub-pixel refinement fits a parabola through the
-   raw value at each peak and its two raw neighbours along x and along y (offset clipped
-   to 0.5). At most ``max_peaks`` per part are kept (highest first). A peak's score is its
-   raw heatmap value, so it always exceeds ``peak_threshold``: score > 0 means "present".
+   the network was trained to draw) removes the network's pixel noise, which otherwise
+   splits one joint into two peaks, and steadies the sub-pixel fit; but it also lowers
+   small, weak peaks (a sigma-1 Gaussian loses 20% of its height), so the threshold and
+   the peak's score use the network's own value at the peak pixel. Optional sub-pixel
+   refinement fits a parabola through each peak and its two neighbours along x and along y
+   in the smoothed map (offset clipped to 0.5). At most ``max_peaks`` per part are kept
+   (highest raw value first). A peak's score is its raw heatmap value, so it always
+   exceeds ``peak_threshold``: score > 0 means "present".
 2. Pair scoring, eq. 6: for every candidate pair (a, b) of a limb's parts, sample
    ``samples`` points evenly on the segment a -> b (both ends included), read the limb's PAF
    there by bilinear interpolation, project on the segment's unit vector and average.
@@ -170,9 +171,9 @@ def find_peaks(heatmaps: np.ndarray, config: GroupingConfig = GroupingConfig()) 
         part, y, x, score = part[keep], y[keep], x[keep], score[keep]
     fx, fy = x.astype(np.float32), y.astype(np.float32)
     if config.refine_peaks and len(part):
-        pad[:, 1:-1, 1:-1] = raw  # the fit reads the network's own values, not the smoothed ones
-        fx = fx + _parabola_offset(pad[part, y + 1, x], score, pad[part, y + 1, x + 2])
-        fy = fy + _parabola_offset(pad[part, y, x + 1], score, pad[part, y + 2, x + 1])
+        centre = hm[part, y, x]  # the fit reads the smoothed map: less jitter from map noise
+        fx = fx + _parabola_offset(pad[part, y + 1, x], centre, pad[part, y + 1, x + 2])
+        fy = fy + _parabola_offset(pad[part, y, x + 1], centre, pad[part, y + 2, x + 1])
     return Peaks(part.astype(np.int32), fx, fy, score.astype(np.float32))
 
 

