@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+// Drive the demo page in headless Chromium (playwright-core, the system's browser: nothing is
+// downloaded): run it on the bundled images and on frames of Chromium's fake camera playing a
+// .y4m video, and write what the page found (people, timings, and the RGB pixels of every frame,
+// so that Python can run mln_tf.inference.estimate_poses on exactly the same frames) as JSON.
+//   node test/browser_run.mjs --url http://127.0.0.1:PORT/ --out results.json [--video frames.y4m]
+import { chromium } from 'playwright-core';
+import { existsSync, writeFileSync, renameSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+const HELP = `usage: node test/browser_run.mjs --url URL --out FILE [options]
+  --url URL            the served demo page (serve.mjs)
+  --out FILE           JSON written here (atomically)
+  --query Q            extra page options, e.g. "backend=wasm&threads=2"
+  --images a.jpg,...   bundled sample names to run (default: all the page lists)
+  --video FILE.y4m     fake camera video (Chromium's --use-file-for-fake-video-capture)
+  --camera-frames N    frames to take from the fake camera (default 4; 0 = none)
+  --screenshot FILE    PNG of the page after the image with the most people
+  --repeat N           run each image N times (timings; default 1)
+  --chromium PATH      browser binary (default $CHROMIUM or /usr/bin/chromium)
+  --webgpu             allow WebGPU in headless Chromium (--enable-unsafe-webgpu)
+  --no-pixels          do not return frame pixels`;
+
+async function main() {
+  let a;
+  try {
+    a = parseArgs({ options: {
+      url: { type: 'string' }, out: { type: 'string' }, query: { type: 'string', default: '' },
+      images: { type: 'string' }, video: { type: 'string' }, 'camera-frames': { type: 'string', default: '4' },
+      screenshot: { type: 'string' }, repeat: { type: 'string', default: '1' }, chromium: { type: 'string' },
+      webgpu: { type: 'boolean' }, 'no-pixels': { type: 'boolean' }, help: { type: 'boolean' },
+    } }).values;
+  } catch (err) {
+    console.error(`${err.message}\n${HELP}`);
+    return 2;
+  }
+  if (a.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (!a.url || !a.out) {
+    console.error(`--url and --out are required\n${HELP}`);
+    return 2;
+  }
+  const executablePath = a.chromium ?? process.env.CHROMIUM ?? '/usr/bin/chromium';
+  if (!existsSync(executablePath)) {
+    console.error(`no Chromium at ${executablePath} (apt-get install chromium)`);
+    return 1;
+  }
+  const cameraFrames = Number(a['camera-frames']);
+  const args = ['--no-sandbox', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'];
+  if (a.video) args.push(`--use-file-for-fake-video-capture=${a.video}`);
+  if (a.webgpu) args.push('--enable-unsafe-webgpu', '--enable-features=Vulkan');
+  const browser = await chromium.launch({ executablePath, headless: true, args });
+  const out = { state: null, messages: [], console: [], images: [], camera: [], version: browser.version() };
+  try {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') out.console.push(`${m.type()}: ${m.text()}`); });
+    page.on('pageerror', (e) => out.console.push(`pageerror: ${e.message}`));
+    const query = ['keep=pixels', a.query].filter(Boolean).join('&').replace(a['no-pixels'] ? 'keep=pixels' : '\0', '');
+    await page.goto(`${a.url}${query ? `?${query}` : ''}`);
+    await page.waitForFunction(() => window.mlnDemo && window.mlnDemo.ready, null, { timeout: 30000 });
+    await page.evaluate(() => window.mlnDemo.ready);
+    out.state = await page.evaluate(() => window.mlnDemo.state);
+    out.crossOriginIsolated = await page.evaluate(() => globalThis.crossOriginIsolated);
+    if (out.state.error) throw new Error(`page: ${out.state.error}`);
+    const images = a.images ? a.images.split(',') : await page.evaluate(async () => (await fetch('samples/index.json')).json());
+    for (const name of images) {
+      for (let r = 0; r < Number(a.repeat); r++) {
+        const res = await page.evaluate((n) => window.mlnDemo.runUrl(`samples/${n}`), name);
+        if (r > 0) delete res.rgb;
+        out.images.push(res);
+      }
+    }
+    if (a.screenshot && out.images.length) {
+      const best = out.images.reduce((b, r) => (r.people.length > b.people.length ? r : b));
+      await page.evaluate((n) => window.mlnDemo.runUrl(n), best.source);
+      await page.screenshot({ path: a.screenshot, fullPage: true });
+      out.screenshot = { path: a.screenshot, image: best.source, people: best.people.length };
+    }
+    if (cameraFrames > 0) {
+      const before = await page.evaluate(() => window.mlnDemo.results.length);
+      await page.evaluate((n) => window.mlnDemo.startCamera(n), cameraFrames);
+      out.camera = await page.evaluate((b) => window.mlnDemo.results.slice(b), before);
+    }
+    out.messages = await page.evaluate(() => window.mlnDemo.messages);
+  } finally {
+    await browser.close();
+  }
+  writeFileSync(`${a.out}.tmp`, JSON.stringify(out));
+  renameSync(`${a.out}.tmp`, a.out);
+  const people = (rs) => rs.map((r) => r.people.length).join(',');
+  console.log(`${out.state.backend}; images: ${out.images.length} (people ${people(out.images)}); `
+    + `camera frames: ${out.camera.length} (people ${people(out.camera)}); messages: ${out.messages.length}`);
+  return 0;
+}
+
+main().then((code) => process.exit(code), (err) => {
+  console.error(`browser run failed: ${err.stack ?? err}`);
+  process.exit(1);
+});
