@@ -19,7 +19,9 @@ const demo = {
   state: { status: 'loading', backend: null, model: null, input_hw: null, finds_people: null },
   messages: [],
   results: [],
-  keepPixels: params.get('keep') === 'pixels',
+  // ?keep=pixels,maps: also keep each frame's RGB pixels / raw network maps (base64) for checks.
+  keepPixels: (params.get('keep') ?? '').split(',').includes('pixels'),
+  keepMaps: (params.get('keep') ?? '').split(',').includes('maps'),
   ready: null,
   runUrl,
   startCamera,
@@ -106,7 +108,12 @@ async function processFrame(source, width, height, label) {
   const t4 = performance.now();
   const ms = { preprocess: t1 - t0, network: t2 - t1, decode: t3 - t2, draw: t4 - t3, total: t4 - t0 };
   const result = { source: label, frame: frameCounter++, width, height, people: peopleJson(poses), ms };
+  result.transform = { ...pre.transform };
   if (demo.keepPixels) result.rgb = base64(image.pixels);
+  if (demo.keepMaps) {
+    result.maps = { hw: [runner.mapH, runner.mapW], heatmap_channels: runner.heatmapChannels,
+      heatmaps: base64(new Uint8Array(heatmaps.buffer)), pafs: base64(new Uint8Array(pafs.buffer)) };
+  }
   demo.results.push(result);
   showStats(ms, poses.count);
   return result;

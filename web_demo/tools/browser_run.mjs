@@ -3,12 +3,12 @@
 // downloaded): run it on the bundled images and on frames of Chromium's fake camera playing a
 // .y4m video, and write what the page found (people, timings, and the RGB pixels of every frame,
 // so that Python can run mln_tf.inference.estimate_poses on exactly the same frames) as JSON.
-//   node test/browser_run.mjs --url http://127.0.0.1:PORT/ --out results.json [--video frames.y4m]
+//   node tools/browser_run.mjs --url http://127.0.0.1:PORT/ --out results.json [--video frames.y4m]
 import { chromium } from 'playwright-core';
 import { existsSync, writeFileSync, renameSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-const HELP = `usage: node test/browser_run.mjs --url URL --out FILE [options]
+const HELP = `usage: node tools/browser_run.mjs --url URL --out FILE [options]
   --url URL            the served demo page (serve.mjs)
   --out FILE           JSON written here (atomically)
   --query Q            extra page options, e.g. "backend=wasm&threads=2"
@@ -19,7 +19,7 @@ const HELP = `usage: node test/browser_run.mjs --url URL --out FILE [options]
   --repeat N           run each image N times (timings; default 1)
   --chromium PATH      browser binary (default $CHROMIUM or /usr/bin/chromium)
   --webgpu             allow WebGPU in headless Chromium (--enable-unsafe-webgpu)
-  --no-pixels          do not return frame pixels`;
+  --no-pixels          do not return frame pixels and maps`;
 
 async function main() {
   let a;
@@ -57,7 +57,7 @@ async function main() {
     const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
     page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') out.console.push(`${m.type()}: ${m.text()}`); });
     page.on('pageerror', (e) => out.console.push(`pageerror: ${e.message}`));
-    const query = ['keep=pixels', a.query].filter(Boolean).join('&').replace(a['no-pixels'] ? 'keep=pixels' : '\0', '');
+    const query = [a['no-pixels'] ? '' : 'keep=pixels,maps', a.query].filter(Boolean).join('&');
     await page.goto(`${a.url}${query ? `?${query}` : ''}`);
     await page.waitForFunction(() => window.mlnDemo && window.mlnDemo.ready, null, { timeout: 30000 });
     await page.evaluate(() => window.mlnDemo.ready);
@@ -68,7 +68,10 @@ async function main() {
     for (const name of images) {
       for (let r = 0; r < Number(a.repeat); r++) {
         const res = await page.evaluate((n) => window.mlnDemo.runUrl(`samples/${n}`), name);
-        if (r > 0) delete res.rgb;
+        if (r > 0) {
+          delete res.rgb;
+          delete res.maps;
+        }
         out.images.push(res);
       }
     }
