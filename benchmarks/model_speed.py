@@ -32,7 +32,7 @@ def main() -> None:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     hw = m.parse_hw(args.input)
     x = np.random.default_rng(0).uniform(-0.5, 0.5, (1, *hw, 3)).astype(np.float32)
-    nets = {"mln": m.build_mln(), "openpose": m.build_openpose()}
+    nets = {arch: m.build(arch) for arch in m.ARCHS}
     forwards = {k: keras_forward(v) for k, v in nets.items()}
     times: dict[str, list[float]] = {k: [] for k in nets}
     for f in forwards.values():  # warm-up and trace

@@ -30,6 +30,8 @@ FORMATS = ("keras", "savedmodel", "tflite fp32", "tflite fp16", "tflite int8")
 
 
 def main() -> None:
+    from mln_tf.model import ARCHS
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", default="368x432", help="input HEIGHTxWIDTH (default 368x432, the paper's)")
     parser.add_argument("--runs", type=int, default=5, help="timed rounds per runner (default 5)")
@@ -39,15 +41,15 @@ def main() -> None:
                         help="real images for int8 calibration (default: the bundled COCO train images)")
     parser.add_argument("--calibration-images", type=int, default=8,
                         help="calibration images for int8 (default 8: enough for timing)")
-    parser.add_argument("--arch", nargs="+", choices=("mln", "openpose"), default=["mln", "openpose"],
-                        help="networks to measure (default both)")
+    parser.add_argument("--arch", nargs="+", choices=ARCHS, default=list(ARCHS),
+                        help=f"networks to measure (default all: {', '.join(ARCHS)})")
     args = parser.parse_args()
 
     import tensorflow as tf
     from tqdm import tqdm
 
     from export.saved_model import export_saved_model
-    from export.tables import format_table
+    from mln_tf.tables import format_table
     from export.tflite import calibration_inputs, export_tflite
     from mln_tf import model as m
     from mln_tf.runners import keras_runner, load_runner
@@ -60,7 +62,7 @@ def main() -> None:
     runners, sizes, build_s = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="tflite_speed_") as tmp:
         for arch in args.arch:
-            net = (m.build_mln if arch == "mln" else m.build_openpose)(name=arch)
+            net = m.build(arch)
             runners[(arch, "keras")] = keras_runner(net)
             sizes[(arch, "keras")] = m.model_size_mb(net)
             start = time.perf_counter()
@@ -95,7 +97,7 @@ def main() -> None:
                    (arch, "tflite fp16 vs tflite fp32 (speed-up)", med[(arch, "tflite fp32")] / med[(arch, "tflite fp16")]),
                    (arch, "tflite fp32 vs Keras (speed-up)", med[(arch, "keras")] / med[(arch, "tflite fp32")]),
                    (arch, "SavedModel vs Keras (speed-up)", med[(arch, "keras")] / med[(arch, "savedmodel")])]
-    if set(args.arch) == {"mln", "openpose"}:
+    if {"mln", "openpose"} <= set(args.arch):
         for fmt in FORMATS:
             ratios.append(("both", f"baseline / MLN latency, {fmt}", med[("openpose", fmt)] / med[("mln", fmt)]))
     print(format_table(["model", "ratio", "x"], [(a, r, f"{v:.2f}") for a, r, v in ratios], align="llr",

@@ -254,7 +254,7 @@ def collect_images(inputs: Sequence[str], limit: int | None = None) -> list[Path
 
 def format_report(report: Report, limits: Thresholds, per_image: bool = True) -> str:
     """Per-image rows and the summary table with each check's limit and verdict."""
-    from export.tables import format_table
+    from mln_tf.tables import format_table
 
     out = []
     if per_image and report.images:
@@ -332,7 +332,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first imported
-    from mln_tf.model import named_config
     from mln_tf.files import write_json_atomic
     from mln_tf.runners import load_runner
 
@@ -340,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not str(args.tflite).endswith(".tflite"):
             raise ValueError(f"{args.tflite} is not a .tflite file")
         tflite = load_runner(args.tflite, threads=args.threads)
-        reference = load_runner(args.reference, arch=args.arch, config=named_config(args.arch, args.config))
+        reference = load_runner(args.reference, arch=args.arch, config=args.width)
         images = collect_images(args.images, args.max_images)
         report = compare(tflite, reference, images, args.annotations, progress=not args.quiet,
                          tflite_name=args.tflite, reference_name=args.reference)

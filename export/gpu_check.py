@@ -318,7 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first imported
     if args.worker:
         return _worker(args.model, args.worker, args.accelerator)
-    from export.tables import format_table
+    from mln_tf.tables import format_table
 
     try:
         ops = read_ops(args.model)

@@ -9,27 +9,22 @@ OUTPUTS = ("heatmaps", "pafs")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, rebuilds: bool = False) -> None:
-    """--arch / --config: the architecture of a ``.weights.h5`` file (a .keras file carries its own).
+    """--arch / --width: the architecture of a ``.weights.h5`` file (a .keras file carries its own).
 
     ``rebuilds``: the command also rebuilds a .keras model from them (QAT), so say so.
     """
-    from mln_tf.model import ARCHS, WIDTHS
+    from mln_tf.cli import add_arch_arguments
 
-    scope = ("a .weights.h5 model, and of any model for --mode qat (which rebuilds it with tf_keras)"
-             if rebuilds else "a .weights.h5 model (a .keras file carries its own)")
-    parser.add_argument("--arch", choices=ARCHS, default="mln",
-                        help=f"network of {scope}: mln (default) or openpose (the 6-stage baseline)")
-    parser.add_argument("--config", choices=WIDTHS, default="paper",
-                        help=f"widths of {scope}: paper (default), small (mln only: the quickstart's, "
-                             "MLNConfig.small()) or tiny (MLNConfig.tiny(), the tests')")
+    add_arch_arguments(parser, "of a .weights.h5 model, and of any model for --mode qat (which rebuilds it "
+                               "with tf_keras)" if rebuilds else "of a .weights.h5 model (a .keras file "
+                               "carries its own)")
 
 
-def load_pose_model(path: str | Path, arch: str = "mln", config: str = "paper"):
-    """A ``.keras`` or ``.weights.h5`` pose model, checked to have ``heatmaps``/``pafs`` outputs."""
-    from mln_tf.model import named_config
+def load_pose_model(path: str | Path, arch: str = "mln", width: str = "paper"):
+    """A ``.keras`` / ``.weights.h5`` / ``pretrained:NAME`` pose model, checked to have ``heatmaps``/``pafs``."""
     from mln_tf.runners import load_keras_model
 
-    model = load_keras_model(path, arch, named_config(arch, config))
+    model = load_keras_model(path, arch, width)
     check_pose_model(model)
     return model
 
@@ -39,7 +34,7 @@ def check_pose_model(model: Any) -> None:
     names = set(getattr(model, "output_names", None) or [])
     if not set(OUTPUTS) <= names:
         raise ValueError(f"not a pose model: outputs {sorted(names)} lack 'heatmaps' and 'pafs' "
-                         "(build it with mln_tf.model.build_mln or build_openpose)")
+                         "(build it with mln_tf.model.build)")
     inputs = getattr(model, "inputs", None) or []
     if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[-1] not in (3, None):
         raise ValueError(f"not a pose model: expected one (N, H, W, 3) image input, got "

