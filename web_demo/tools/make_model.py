@@ -56,7 +56,7 @@ def _sources(model: str) -> list[Path]:
     """Files whose change makes a generated .tflite stale."""
     files = [ROOT / "mln_tf" / "model.py", Path(__file__)]
     if model == "pretrained":
-        files += sorted((ROOT / "mln_tf").glob("pretrained*.py")) + sorted((ROOT / "mln_tf" / "pretrained").glob("*.py"))
+        files += [ROOT / "mln_tf" / "pretrained.py", ROOT / "data" / "pretrained" / f"{PRETRAINED}.keras"]
     return [p for p in files if p.exists()]
 
 
