@@ -1,6 +1,6 @@
 """Per-stage latency of the web demo in headless Chromium next to native LiteRT, in one run.
 
-    .venv/bin/python benchmarks/web_speed.py [--model pretrained|small] [--runs 8] [--no-webgpu]
+    .venv/bin/python benchmarks/web_speed.py [--model pretrained|small] [--runs 8] [--webgpu-runs 2]
 
 The page (web_demo/, served with COOP/COEP headers on 127.0.0.1) runs one bundled image
 ``--runs`` times per backend: LiteRT.js WASM with 1 and 2 threads, and WebGPU where headless
@@ -37,16 +37,16 @@ def _tool(name: str):
     return module
 
 
-def browser_rows(webcheck, url: str, image: str, runs: int, webgpu: bool, tmp: Path) -> list[tuple]:
+def browser_rows(webcheck, url: str, image: str, runs: int, webgpu_runs: int, tmp: Path) -> list[tuple]:
     """(name, medians per stage) for each browser backend."""
-    configs = [("LiteRT.js WASM 1 thread", "backend=wasm&threads=1", False),
-               ("LiteRT.js WASM 2 threads", "backend=wasm&threads=2", False)]
-    if webgpu:
-        configs.append(("LiteRT.js WebGPU", "backend=webgpu", True))
+    configs = [("LiteRT.js WASM 1 thread", "backend=wasm&threads=1", False, runs),
+               ("LiteRT.js WASM 2 threads", "backend=wasm&threads=2", False, runs)]
+    if webgpu_runs > 0:
+        configs.append(("LiteRT.js WebGPU", "backend=webgpu", True, webgpu_runs))
     rows = []
-    for name, query, gpu in configs:
-        out = webcheck.run_browser(url, tmp / "speed.json", query=query, images=[image], repeat=runs + 1,
-                                   pixels=False, webgpu=gpu)
+    for name, query, gpu, n in configs:
+        out = webcheck.run_browser(url, tmp / "speed.json", query=query, images=[image], repeat=n + 1,
+                                   pixels=False, webgpu=gpu, timeout=900.0)
         backend = out["state"]["backend"]
         if gpu and not backend.startswith("WebGPU"):
             print(f"{name}: no WebGPU adapter in this Chromium ({backend}); row left out")
@@ -86,7 +86,8 @@ def main() -> int:
                         help=f"network (default: {make_model.default_model()} in this checkout)")
     parser.add_argument("--runs", type=int, default=8, help="timed runs per backend (default 8)")
     parser.add_argument("--image", default="000000000785.jpg", help="bundled val image (default 000000000785.jpg)")
-    parser.add_argument("--no-webgpu", action="store_true", help="skip the WebGPU row")
+    parser.add_argument("--webgpu-runs", type=int, default=2,
+                        help="timed runs on WebGPU (default 2: SwiftShader takes seconds a run; 0 skips the row)")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be >= 1")
@@ -105,7 +106,7 @@ def main() -> int:
     if not image_path.is_file():
         parser.error(f"no bundled image {args.image} in data/coco_val2017_mini")
     with tempfile.TemporaryDirectory() as tmp, webcheck.serve() as url:
-        rows = browser_rows(webcheck, url, args.image, args.runs, not args.no_webgpu, Path(tmp))
+        rows = browser_rows(webcheck, url, args.image, args.runs, args.webgpu_runs, Path(tmp))
     rows += native_rows(model, image_path, args.runs)
     base = rows[-1][1]["network"]
     table = [(name, *[s[k] for k in STAGES], s["network"] / base) for name, s in rows]

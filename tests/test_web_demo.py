@@ -116,3 +116,28 @@ def test_page_finds_the_same_people_as_python(browser_run):
     assert sum(c.people_python for c in checks) >= 6, "too few people found for the check to mean anything"
     assert all(c.people_python > 0 for c in checks[-CAMERA_FRAMES:]), "a camera frame without people"
     assert SCREENSHOT.is_file()
+
+
+def test_page_names_bad_input_and_keeps_working(tmp_path):
+    """Missing model, a text file, a broken video, no camera, fp16 on an adapter without shader-f16."""
+    missing = webcheck.missing_tools()
+    if missing:
+        pytest.skip(f"browser test not run: {missing}")
+    kind = make_model.default_model()
+    hw = (368, 432) if kind == "pretrained" else (224, 224)
+    make_model.write_default(make_model.make_model(kind, hw), kind, hw)
+    with webcheck.serve() as url:
+        out = webcheck.bad_input(url, tmp_path / "bad.json")
+    assert out["missing_model_status"] == "no model"
+    assert any("models/missing.tflite does not load: HTTP 404" in m for m in out["missing_model"]), out
+    assert "no model loaded: cannot find people" in out["missing_model_sample"][-1]
+    assert out["text_file"][-1] == "notes.txt is not an image this browser can decode"
+    assert out["broken_video"][-1] == "clip.mp4 is not a video this browser can play"
+    assert out["no_camera"][-1].startswith("No camera found")
+    if kind == "pretrained":
+        assert out["after"] == 5  # the page still finds the five skiers afterwards
+    if out["fp16_backend"].startswith("WebGPU"):  # headless Chromium's SwiftShader adapter has no shader-f16
+        assert any("lacks shader-f16" in m and "refused" in m for m in out["fp16"]), out["fp16"]
+        assert out["fp16_backend"].endswith("fp32)")
+    else:
+        assert any("no WebGPU adapter" in m for m in out["fp16"]), out["fp16"]

@@ -65,7 +65,9 @@ export async function createRunner(modelUrl, { backend = 'auto', threads = 0, pr
     : { accelerator, cpuOptions: { numThreads: loadOptions.threads ? wantThreads : 1 } };
   let model;
   try {
-    model = await loadAndCompile(modelUrl, compileOptions);
+    const res = await fetch(modelUrl);
+    if (!res.ok) throw new Error(`HTTP ${res.status} (run \`make web-demo\`, which exports the default model)`);
+    model = await loadAndCompile(new Uint8Array(await res.arrayBuffer()), compileOptions);
   } catch (err) {
     throw new Error(`the model ${modelUrl} does not load: ${err.message ?? err}`);
   }

@@ -19,7 +19,9 @@ const HELP = `usage: node tools/browser_run.mjs --url URL --out FILE [options]
   --repeat N           run each image N times (timings; default 1)
   --chromium PATH      browser binary (default $CHROMIUM or /usr/bin/chromium)
   --webgpu             allow WebGPU in headless Chromium (--enable-unsafe-webgpu)
-  --no-pixels          do not return frame pixels and maps`;
+  --no-pixels          do not return frame pixels and maps
+  --bad-input          instead: a missing model, a text file, a broken video, no camera (and with
+                       --webgpu, fp16 on WebGPU); writes the messages the page showed for each`;
 
 async function main() {
   let a;
@@ -28,7 +30,8 @@ async function main() {
       url: { type: 'string' }, out: { type: 'string' }, query: { type: 'string', default: '' },
       images: { type: 'string' }, video: { type: 'string' }, 'camera-frames': { type: 'string', default: '4' },
       screenshot: { type: 'string' }, repeat: { type: 'string', default: '1' }, chromium: { type: 'string' },
-      webgpu: { type: 'boolean' }, 'no-pixels': { type: 'boolean' }, help: { type: 'boolean' },
+      webgpu: { type: 'boolean' }, 'no-pixels': { type: 'boolean' }, 'bad-input': { type: 'boolean' },
+      help: { type: 'boolean' },
     } }).values;
   } catch (err) {
     console.error(`${err.message}\n${HELP}`);
@@ -47,6 +50,7 @@ async function main() {
     console.error(`no Chromium at ${executablePath} (apt-get install chromium)`);
     return 1;
   }
+  if (a['bad-input']) return badInput(a, executablePath);
   const cameraFrames = Number(a['camera-frames']);
   const args = ['--no-sandbox', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'];
   if (a.video) args.push(`--use-file-for-fake-video-capture=${a.video}`);
@@ -95,6 +99,57 @@ async function main() {
   const people = (rs) => rs.map((r) => r.people.length).join(',');
   console.log(`${out.state.backend}; images: ${out.images.length} (people ${people(out.images)}); `
     + `camera frames: ${out.camera.length} (people ${people(out.camera)}); messages: ${out.messages.length}`);
+  return 0;
+}
+
+/** Messages shown on the page (text of #messages) after `action`, waiting until one more appears. */
+async function messagesAfter(page, action) {
+  const before = await page.locator('#messages .msg').count();
+  await action();
+  await page.waitForFunction((n) => document.querySelectorAll('#messages .msg').length > n, before, { timeout: 60000 });
+  return page.locator('#messages .msg').allTextContents();
+}
+
+async function badInput(a, executablePath) {
+  const out = {};
+  const open = async (browser, query) => {
+    const page = await browser.newPage();
+    await page.goto(`${a.url}?${query}`);
+    await page.waitForFunction(() => window.mlnDemo && window.mlnDemo.ready, null, { timeout: 30000 });
+    await page.evaluate(() => window.mlnDemo.ready);
+    return page;
+  };
+  // No camera device at all (no fake one): the camera button must say so.
+  let browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox'] });
+  try {
+    let page = await open(browser, 'backend=wasm&model=models/missing.tflite');
+    out.missing_model = await page.locator('#messages .msg').allTextContents();
+    out.missing_model_status = await page.locator('#status').textContent();
+    out.missing_model_sample = await messagesAfter(page, () => page.locator('#samples button').first().click());
+    page = await open(browser, 'backend=wasm');
+    out.text_file = await messagesAfter(page, () => page.setInputFiles('#file',
+      { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image') }));
+    out.broken_video = await messagesAfter(page, () => page.setInputFiles('#file',
+      { name: 'clip.mp4', mimeType: 'video/mp4', buffer: Buffer.alloc(4096, 7) }));
+    out.no_camera = await messagesAfter(page, () => page.click('#camera'));
+    // The page still works after all that.
+    out.after = await page.evaluate(async () => (await window.mlnDemo.runUrl('samples/000000197388.jpg')).people.length);
+  } finally {
+    await browser.close();
+  }
+  if (a.webgpu) {
+    browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox', '--enable-unsafe-webgpu'] });
+    try {
+      const page = await open(browser, 'backend=webgpu&precision=fp16');
+      out.fp16 = await page.locator('#messages .msg').allTextContents();
+      out.fp16_backend = await page.evaluate(() => window.mlnDemo.state.backend);
+    } finally {
+      await browser.close();
+    }
+  }
+  writeFileSync(`${a.out}.tmp`, JSON.stringify(out, null, 1));
+  renameSync(`${a.out}.tmp`, a.out);
+  console.log(JSON.stringify(out, null, 1));
   return 0;
 }
 

@@ -123,6 +123,16 @@ def run_browser(url: str, out: Path, *, video: Path | None = None, camera_frames
     return json.loads(out.read_text())
 
 
+def bad_input(url: str, out: Path, timeout: float = 180.0) -> dict:
+    """The page's messages for a missing model, a text file, a broken video, no camera, fp16 without shader-f16."""
+    cmd = ["node", str(WEB / "tools" / "browser_run.mjs"), "--url", url, "--out", str(out), "--bad-input", "--webgpu",
+           "--chromium", chromium_path()]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"browser run failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+    return json.loads(out.read_text())
+
+
 def frame_rgb(result: dict) -> np.ndarray:
     """The RGB pixels (H, W, 3) the page ran on."""
     data = np.frombuffer(base64.b64decode(result["rgb"]), np.uint8)
