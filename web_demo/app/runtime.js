@@ -61,15 +61,32 @@ export async function createRunner(modelUrl, { backend = 'auto', threads = 0, pr
   }
   await loadLiteRt(WASM_DIR, loadOptions);
   const accelerator = useGpu ? 'webgpu' : 'wasm';
-  const compileOptions = useGpu ? { accelerator, gpuOptions: { precision } }
+  const compileOptions = useGpu ? { accelerator, gpuOptions: { precision }, cpuOptions: { numThreads: 1 } }
     : { accelerator, cpuOptions: { numThreads: loadOptions.threads ? wantThreads : 1 } };
-  let model;
+  let bytes;
   try {
     const res = await fetch(modelUrl);
     if (!res.ok) throw new Error(`HTTP ${res.status} (run \`make web-demo\`, which exports the default model)`);
-    model = await loadAndCompile(new Uint8Array(await res.arrayBuffer()), compileOptions);
+    bytes = new Uint8Array(await res.arrayBuffer());
   } catch (err) {
     throw new Error(`the model ${modelUrl} does not load: ${err.message ?? err}`);
+  }
+  let model;
+  try {
+    model = await loadAndCompile(bytes, compileOptions);
+  } catch (err) {
+    if (!(useGpu && backend === 'auto')) throw new Error(`the model ${modelUrl} does not load: ${err.message ?? err}`);
+    // auto: a model that does not compile for WebGPU still runs on the CPU.
+    warn(`The model does not compile for WebGPU (${err.message ?? err}): running on WASM (CPU).`);
+    useGpu = false;
+    compileOptions.accelerator = 'wasm';
+    delete compileOptions.gpuOptions;
+    compileOptions.cpuOptions = { numThreads: 1 }; // the JSPI build has no threads
+    try {
+      model = await loadAndCompile(bytes, compileOptions);
+    } catch (err2) {
+      throw new Error(`the model ${modelUrl} does not load: ${err2.message ?? err2}`);
+    }
   }
   const runner = new Runner(model, useGpu ? `WebGPU (${gpu.description}${gpu.software ? ', software' : ''}, ${precision})`
     : `WASM, ${compileOptions.cpuOptions.numThreads} thread${compileOptions.cpuOptions.numThreads > 1 ? 's' : ''}`);
