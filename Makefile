@@ -44,7 +44,8 @@ WEB_HOST ?= 127.0.0.1
 WEB_PORT ?= 8080
 web-demo: $(STAMP) web-deps
 	$(PY) web_demo/tools/make_model.py
-	@echo "Open http://127.0.0.1:$(WEB_PORT)/ in a browser (Ctrl-C stops the server)."
+	@echo "Open the URL below in a browser (Ctrl-C stops the server). From a phone on the same network:"
+	@echo "make web-demo WEB_HOST=0.0.0.0; a phone's browser gives the camera only to HTTPS pages (see web_demo/README.md)."
 	node web_demo/serve.mjs --host $(WEB_HOST) --port $(WEB_PORT)
 
 demo: $(STAMP)

@@ -48,7 +48,9 @@ def test_javascript_ports_match_golden_vectors():
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     counts = dict(re.findall(r"^# (tests|pass|fail) (\d+)$", done.stdout, re.M))
     assert int(counts["fail"]) == 0 and int(counts["pass"]) >= 40, counts
-    assert "decoder parity over 16 cases" in done.stdout
+    decoded = re.search(r"decoder parity over (\d+) cases", done.stdout)
+    assert decoded and int(decoded.group(1)) >= 16, "the decode golden cases did not run"
+    assert re.search(r"preprocess: \d+/(\d+) cases", done.stdout), "the preprocess golden cases did not run"
 
 
 @pytest.fixture(scope="module")

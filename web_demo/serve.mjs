@@ -70,6 +70,10 @@ function main() {
     const scheme = args.cert ? 'https' : 'http';
     const actual = server.address().port;
     console.log(`serving ${scheme}://${args.host === '0.0.0.0' ? '127.0.0.1' : args.host}:${actual}/`);
+    if (/^(127\.|localhost$|::1$)/.test(args.host)) {
+      console.log('  (this machine only: --host 0.0.0.0 serves phones on the same network; their browsers give the '
+        + 'camera only to HTTPS pages, so add --cert/--key, see web_demo/README.md)');
+    }
     if (args.host === '0.0.0.0') {
       for (const addrs of Object.values(networkInterfaces())) {
         for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) console.log(`  from a phone: ${scheme}://${a.address}:${actual}/`);

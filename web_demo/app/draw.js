@@ -12,7 +12,8 @@ export function personColour(i) {
 /** Draw `poses` (image pixels) over ctx, whose canvas shows the image at `scale` canvas px per image px. */
 export function drawPoses(ctx, poses, scale = 1) {
   const kp = poses.keypoints;
-  const lw = Math.max(2, 3 * scale);
+  // lines about 1/160 of the picture's smaller side, so they read the same on any image size
+  const lw = Math.max(2, Math.min(ctx.canvas.width, ctx.canvas.height) / 160);
   ctx.lineCap = 'round';
   for (let p = 0; p < poses.count; p++) {
     const colour = personColour(p);
