@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv test java-test web-deps web-demo demo bench clean
+.PHONY: venv test java-test web-deps web-test web-demo demo bench clean
 
 venv: $(STAMP)
 
@@ -36,6 +36,10 @@ web-deps:
 	    (cd web_demo && npm ci --no-audit --no-fund --loglevel=error) || \
 	    echo "WARNING: npm ci failed in web_demo; the web demo browser tests will be skipped"; \
 	fi
+
+# Only the web demo's tests (also part of `make test`): JS ports vs golden vectors, page in Chromium.
+web-test: $(STAMP) web-deps
+	$(PY) -m pytest -q tests/test_web_demo.py
 
 # The web demo on http://127.0.0.1:$(WEB_PORT)/ : exports the default .tflite into web_demo/models/
 # (the pretrained network when this checkout has it) and serves the page with COOP/COEP headers.
