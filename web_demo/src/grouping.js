@@ -1,7 +1,8 @@
 // Joint grouping (paper section 2.4): a line-by-line port of mln_tf/grouping.py by way of its
-// Java port (android_demo/decoder/.../Grouping.java): peaks on lightly smoothed heatmaps with a
-// 4-neighbour test and parabola refinement, eq. 6 pair scoring with bilinear PAF samples,
-// greedy per-limb matching and merging into people.
+// Java port (android_demo/decoder/.../Grouping.java): 3x3 maxima of lightly smoothed heatmaps,
+// thresholded, scored and parabola-refined on the raw heatmaps, eq. 6 pair scoring with bilinear
+// PAF samples, greedy per-limb matching and merging into people, ranked by mean score times the
+// square root of their extent.
 //
 // Arithmetic follows NumPy's: float32 where NumPy computes in float32 (each operation rounded
 // with Math.fround, in the same order; Float32Array stores round too), float64 where NumPy
@@ -19,7 +20,7 @@ const f = Math.fround;
 
 /** Decoder parameters: the fields and defaults of mln_tf.grouping.GroupingConfig (snake_case, as Python). */
 export const GROUPING_DEFAULTS = Object.freeze({
-  peak_threshold: 0.1, smooth_sigma: 0.75, refine_peaks: true, max_peaks: 64, samples: 10,
+  peak_threshold: 0.05, smooth_sigma: 0.5, refine_peaks: true, max_peaks: 64, samples: 10,
   paf_threshold: 0.05, min_fraction: 0.8, distance_prior: 0.5, min_parts: 3, min_mean_score: 0.4,
 });
 
@@ -48,11 +49,26 @@ export function emptyPoses() {
   return makePoses(new Float32Array(0), new Float32Array(0));
 }
 
+/** Map values are clipped to [-MAP_LIMIT, MAP_LIMIT] before grouping (mln_tf.grouping.MAP_LIMIT). */
+export const MAP_LIMIT = f(1e6);
+
 /** Heatmaps (h, w, 18 or 19) and PAFs (h, w, 38) -> people in the maps' pixel coordinates. */
 export function groupPeople(heatmaps, heatmapChannels, pafs, h, w, config = groupingConfig()) {
   checkMaps(heatmaps, heatmapChannels, pafs, h, w);
-  const peaks = findPeaks(heatmaps, heatmapChannels, h, w, config);
-  return assemble(peaks, scorePairs(peaks, pafs, h, w, config), config);
+  const hm = clipped(heatmaps);
+  const pf = clipped(pafs);
+  const peaks = findPeaks(hm, heatmapChannels, h, w, config);
+  return assemble(peaks, scorePairs(peaks, pf, h, w, config), config);
+}
+
+/** The maps clipped to +-MAP_LIMIT (a network's maps are O(1); absurd values cannot overflow). */
+export function clipped(maps) {
+  for (let i = 0; i < maps.length; i++) {
+    if (maps[i] > MAP_LIMIT || maps[i] < -MAP_LIMIT) {
+      return Float32Array.from(maps, (v) => (v > MAP_LIMIT ? MAP_LIMIT : (v < -MAP_LIMIT ? -MAP_LIMIT : v)));
+    }
+  }
+  return maps;
 }
 
 export function checkMaps(heatmaps, heatmapChannels, pafs, h, w) {
@@ -143,9 +159,10 @@ function clamp(i, n) {
   return i < 0 ? 0 : (i >= n ? n - 1 : i);
 }
 
-/** Step 1: 4-neighbourhood maxima above the threshold in the 18 part channels -> {part, x, y, score}. */
+/** Step 1: 3x3 maxima of the smoothed 18 part channels whose raw value passes the threshold -> {part, x, y, score}. */
 export function findPeaks(heatmaps, channels, h, w, config = groupingConfig()) {
   const parts = NUM_PARTS;
+  const raw = smoothParts(heatmaps, h, w, channels, parts, 0.0); // (h, w, parts), unsmoothed
   const hm = smoothParts(heatmaps, h, w, channels, parts, config.smooth_sigma); // (h, w, parts)
   const threshold = f(config.peak_threshold);
   const dx = parts, dy = w * parts; // neighbour offsets in the HWC layout
@@ -156,13 +173,17 @@ export function findPeaks(heatmaps, channels, h, w, config = groupingConfig()) {
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
         const i = (y * w + x) * parts + p;
+        if (!(raw[i] > threshold)) continue;
+        // 3x3 maximum of the smoothed map; ties: >= the four neighbours before the pixel in
+        // raster order, > the four after it, so a plateau gives one peak
         const v = hm[i];
-        if (!(v > threshold)) continue;
-        // ties: >= upper/left, > lower/right, so a plateau gives one peak
-        if (y > 0 && !(v >= hm[i - dy])) continue;
-        if (x > 0 && !(v >= hm[i - dx])) continue;
-        if (y < h - 1 && !(v > hm[i + dy])) continue;
-        if (x < w - 1 && !(v > hm[i + dx])) continue;
+        const top = y > 0, bottom = y < h - 1, left = x > 0, right = x < w - 1;
+        if (top && ((left && !(v >= hm[i - dy - dx])) || !(v >= hm[i - dy])
+            || (right && !(v >= hm[i - dy + dx])))) continue;
+        if (left && !(v >= hm[i - dx])) continue;
+        if (right && !(v > hm[i + dx])) continue;
+        if (bottom && ((left && !(v > hm[i + dy - dx])) || !(v > hm[i + dy])
+            || (right && !(v > hm[i + dy + dx])))) continue;
         found.push(i);
       }
     }
@@ -171,7 +192,7 @@ export function findPeaks(heatmaps, channels, h, w, config = groupingConfig()) {
   let keep = found;
   let capped = false;
   for (let p = 0; p < parts; p++) capped ||= partStart[p + 1] - partStart[p] > config.max_peaks;
-  if (capped) { // at most max_peaks per part: the strongest (smoothed), ties by raster order
+  if (capped) { // at most max_peaks per part: the strongest (raw value), ties by raster order
     keep = [];
     for (let p = 0; p < parts; p++) {
       const group = found.slice(partStart[p], partStart[p + 1]);
@@ -180,7 +201,7 @@ export function findPeaks(heatmaps, channels, h, w, config = groupingConfig()) {
         continue;
       }
       // stable sort: equal values keep raster order
-      const best = Int32Array.from(group.sort((i, j) => hm[j] - hm[i]).slice(0, config.max_peaks));
+      const best = Int32Array.from(group.sort((i, j) => raw[j] - raw[i]).slice(0, config.max_peaks));
       best.sort(); // back to raster order (same part)
       keep.push(...best);
     }
@@ -196,21 +217,21 @@ export function findPeaks(heatmaps, channels, h, w, config = groupingConfig()) {
     const pixel = (i - p) / parts;
     const y = Math.floor(pixel / w);
     const x = pixel % w;
-    const centre = hm[i];
+    const centre = raw[i];
     let fx = x;
     let fy = y;
-    if (config.refine_peaks) {
-      const left = x > 0 ? hm[i - dx] : -Infinity;
-      const right = x < w - 1 ? hm[i + dx] : -Infinity;
-      const up = y > 0 ? hm[i - dy] : -Infinity;
-      const down = y < h - 1 ? hm[i + dy] : -Infinity;
+    if (config.refine_peaks) { // the fit reads the network's own values, not the smoothed ones
+      const left = x > 0 ? raw[i - dx] : -Infinity;
+      const right = x < w - 1 ? raw[i + dx] : -Infinity;
+      const up = y > 0 ? raw[i - dy] : -Infinity;
+      const down = y < h - 1 ? raw[i + dy] : -Infinity;
       fx = f(fx + parabolaOffset(left, centre, right));
       fy = f(fy + parabolaOffset(up, centre, down));
     }
     part[k] = p;
     px[k] = fx;
     py[k] = fy;
-    score[k] = centre; // the smoothed value it was detected on, as in grouping.py
+    score[k] = centre; // the raw value, as in grouping.py
   }
   return { part, x: px, y: py, score, count: kept };
 }
@@ -376,8 +397,11 @@ export function assemble(peaks, conns, config = groupingConfig()) {
   }
   if (kept.length === 0) return emptyPoses();
   const count = kept.length;
-  const meanScore = new Float32Array(count);
-  for (let i = 0; i < count; i++) meanScore[i] = peopleScore[kept[i]] / peopleCount[kept[i]];
+  const meanScore = new Float32Array(count); // the ranking score: mean x sqrt(extent)
+  for (let i = 0; i < count; i++) {
+    const p = kept[i];
+    meanScore[i] = (peopleScore[p] / peopleCount[p]) * sizeFactor(peaks, peopleParts[p]);
+  }
   const rank = argsortDescending(Array.from({ length: count }, (_, i) => i), meanScore);
   const keypoints = new Float32Array(count * parts * 3);
   const scores = new Float32Array(count);
@@ -396,4 +420,19 @@ export function assemble(peaks, conns, config = groupingConfig()) {
     }
   }
   return makePoses(keypoints, scores);
+}
+
+/** sqrt of the person's extent, sqrt((x_max - x_min + 1) * (y_max - y_min + 1)) in map pixels; float64. */
+export function sizeFactor(peaks, ids) {
+  let minX = Infinity, maxX = -Infinity, minY = Infinity, maxY = -Infinity;
+  for (const peak of ids) {
+    if (peak >= 0) {
+      const x = peaks.x[peak], y = peaks.y[peak];
+      minX = Math.min(minX, x);
+      maxX = Math.max(maxX, x);
+      minY = Math.min(minY, y);
+      maxY = Math.max(maxY, y);
+    }
+  }
+  return Math.sqrt(Math.sqrt((maxX - minX + 1.0) * (maxY - minY + 1.0)));
 }
