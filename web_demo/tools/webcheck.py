@@ -49,7 +49,7 @@ def missing_tools() -> str | None:
 
 
 def write_y4m(path: Path, frames: Sequence[np.ndarray], fps: int = 5) -> Path:
-    """RGB uint8 frames (same even size) -> a YUV 4:2:0 .y4m (BT.601 full range, as Chromium's fake camera reads)."""
+    """RGB uint8 frames (same even size) -> a YUV 4:2:0 .y4m (cv2's RGB->I420), for Chromium's fake camera."""
     h, w = frames[0].shape[:2]
     if h % 2 or w % 2:
         raise ValueError(f"y4m frames need an even size, got {h}x{w}")
