@@ -76,3 +76,20 @@ def test_help_explains_every_flag():
     assert proc.returncode == 0
     for flag in ("--model", "--out", "--flip", "--scales", "--threads", "--no-overlay"):
         assert flag in proc.stdout
+
+
+def test_infer_with_the_shipped_pretrained_network_finds_people(tmp_path):
+    out = tmp_path / "out"
+    image = VAL / "000000196141.jpg"
+    assert main(["infer", "--model", "pretrained:tfpose_mobilenet_thin", str(image), "--out", str(out),
+                 "--no-overlay"]) == 0
+    people = json.loads((out / "000000196141_keypoints.json").read_text())["people"]
+    assert len(people) >= 2  # the batter and the catcher at least
+
+
+def test_summary_counts_mobilenet_thin_and_width_is_checked(capsys):
+    assert main(["summary", "--arch", "mobilenet_thin", "--runs", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "1,924,122 [1,924,122]" in out and "1,930,872" in out and "4.97e9" in out
+    with pytest.raises(SystemExit):
+        main(["infer", "--model", "m.weights.h5", "--width", "huge", str(VAL), "--out", "x"])
