@@ -225,7 +225,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-height", type=int, default=368,
                    help="network input height; images keep their aspect ratio (default 368). "
                         "Fixed-size .tflite models letterbox into their own size instead")
-    p.add_argument("--accurate", action="store_const", dest="scales", const=ACCURATE_SCALES,
+    p.add_argument("--accurate", action="store_const", dest="scales", const=ACCURATE_SCALES, default=(1.0,),
                    help="multi-scale test at " + ",".join(map(str, ACCURATE_SCALES)) + " x --input-height: "
                         "the best setting measured with the pretrained network on both bundled sets "
                         "(COCO AP val 0.648 -> 0.684, train 0.243 -> 0.275) for about 2.7x the time per image "
