@@ -206,3 +206,57 @@ def equalize(model: Any, samples: Sequence[np.ndarray]) -> tuple[Any, Equalized]
 def _maps(model: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     out = model(np.asarray(x, np.float32), training=False)
     return np.asarray(out["heatmaps"]), np.asarray(out["pafs"])
+
+
+def int8_weights(kernel: np.ndarray, axis: int) -> np.ndarray:
+    """``kernel`` after TFLite's int8 weight quantization (symmetric, per ``axis`` channel, +-127)."""
+    other = tuple(i for i in range(kernel.ndim) if i != axis % kernel.ndim)
+    scale = np.maximum(np.abs(kernel).max(axis=other, keepdims=True), 1e-12) / 127.0
+    return np.clip(np.round(kernel / scale), -127, 127) * scale
+
+
+def correct_bias(model: Any, samples: Sequence[np.ndarray]) -> int:
+    """Empirical bias correction for int8 weights (Nagel et al. 2019, section 4.2), in place.
+
+    Rounding the weights to 8 bits shifts every output channel's mean by sum(dW * E[input]);
+    that shift is subtracted from the layer's bias. A depthwise conv without bias passes its
+    shift through the following 1x1 conv (linear) to that conv's bias. Input means are measured
+    on ``samples`` with the float model. Returns the number of corrected layers.
+    """
+    import keras
+
+    convs = [l for l in model.layers if _kind(l) in ("conv", "depthwise")]
+    if not convs:
+        return 0
+    probe = keras.Model(model.inputs[0], [l.input for l in convs])
+    means = None
+    for x in samples:
+        outs = probe(np.asarray(x, np.float32), training=False)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        m = [np.asarray(o).mean(axis=(0, 1, 2)) for o in outs]
+        means = m if means is None else [a + b for a, b in zip(means, m)]
+    means = [m / len(samples) for m in means]
+    _, consumers = layer_graph(model)
+    corrected = 0
+    for layer, mean in zip(convs, means):
+        weights = layer.get_weights()
+        kernel = weights[0]
+        if _kind(layer) == "depthwise":
+            delta = ((int8_weights(kernel, 2) - kernel)[:, :, :, 0] * mean).sum(axis=(0, 1))
+        else:
+            delta = np.einsum("hwio,i->o", int8_weights(kernel, 3) - kernel, mean)
+        if len(weights) > 1:
+            weights[1] = weights[1] - delta
+            layer.set_weights(weights)
+            corrected += 1
+            continue
+        users = consumers.get(layer.name, [])
+        if len(users) == 1 and _kind(model.get_layer(users[0])) == "conv" \
+                and tuple(model.get_layer(users[0]).kernel_size) == (1, 1) and model.get_layer(users[0]).use_bias:
+            pw = model.get_layer(users[0])
+            wp = pw.get_weights()
+            wp[1] = wp[1] - np.einsum("io,i->o", wp[0][0, 0], delta)
+            pw.set_weights(wp)
+            corrected += 1
+    log.info("bias-corrected %d layers for int8 weights", corrected)
+    return corrected

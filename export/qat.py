@@ -42,7 +42,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -112,16 +112,6 @@ def run_qat(model: Any, input_hw: tuple[int, int], qat: QATConfig, timeout: floa
     model = float32_model(model)
     expected = m.build(qat.arch, qat.config)
     if _weight_shapes(expected) != _weight_shapes(model):
-        # A .keras file does not say which registered (arch, width) it is: find the one that fits.
-        for arch, entry in m.ARCHITECTURES.items():
-            for width in entry.widths:
-                if _weight_shapes(m.build(arch, width)) == _weight_shapes(model):
-                    qat = replace(qat, arch=arch, config=width)
-                    expected = None
-                    break
-            if expected is None:
-                break
-    if expected is not None and _weight_shapes(expected) != _weight_shapes(model):
         raise ValueError(f"the model is not the {qat.arch} architecture with the '{qat.config}' config: "
                          "QAT rebuilds it from --arch/--config, pass the ones it was trained with")
     with tempfile.TemporaryDirectory(prefix="mln_qat_") as tmp:
@@ -253,7 +243,7 @@ def qat_dataset(qat: QATConfig, input_hw: tuple[int, int], output_names: list[st
 
 
 def fine_tune(qmodel: Any, dataset: Any, qat: QATConfig) -> dict[str, float]:
-    """QAT fine-tuning with eq. 3-4 on every output; returns the last step's losses."""
+    """QAT fine-tuning with eq. 3-4 on every output; returns the last step's losses; a NaN loss is an error."""
     import tf_keras
 
     from mln_tf.losses import MaskedSumSquares
@@ -262,10 +252,23 @@ def fine_tune(qmodel: Any, dataset: Any, qat: QATConfig) -> dict[str, float]:
     # losses go as a list (one per output, all the same function). tf_keras reduces the
     # per-image values of MaskedSumSquares.call to the batch mean, as Keras 3 does.
     loss = MaskedSumSquares()
-    qmodel.compile(optimizer=tf_keras.optimizers.SGD(qat.learning_rate, momentum=qat.momentum),
-                   loss=[loss.call] * len(qmodel.outputs))
-    history = qmodel.fit(dataset, epochs=1, steps_per_epoch=qat.steps, verbose=qat.verbose)
-    return {k: float(v[-1]) for k, v in history.history.items()}
+    if qat.images:
+        # Self-distillation starts from the float weights with 8-bit fake quantization, whose
+        # first errors are large: Adam with clipped gradients (SGD with momentum diverges here).
+        optimizer = tf_keras.optimizers.Adam(qat.learning_rate, clipnorm=1.0)
+    else:
+        optimizer = tf_keras.optimizers.SGD(qat.learning_rate, momentum=qat.momentum)
+    qmodel.compile(optimizer=optimizer, loss=[loss.call] * len(qmodel.outputs))
+    epochs = max(1, min(10, qat.steps // 20))  # a line per epoch: progress on long runs
+    steps = [qat.steps // epochs + (1 if i < qat.steps % epochs else 0) for i in range(epochs)]
+    history = qmodel.fit(dataset, epochs=epochs, steps_per_epoch=steps[0], verbose=qat.verbose,
+                         callbacks=[tf_keras.callbacks.TerminateOnNaN()]) if len(set(steps)) == 1 else \
+        qmodel.fit(dataset, epochs=1, steps_per_epoch=qat.steps, verbose=qat.verbose,
+                   callbacks=[tf_keras.callbacks.TerminateOnNaN()])
+    losses = {k: float(v[-1]) for k, v in history.history.items()}
+    if not np.isfinite(losses.get("loss", 0.0)):
+        raise ValueError("QAT diverged (loss is NaN): lower --qat-lr")
+    return losses
 
 
 def convert_quantized(qmodel: Any, input_hw: tuple[int, int]) -> bytes:

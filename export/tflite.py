@@ -106,6 +106,7 @@ class Int8Options:
     """How ``--mode int8`` quantizes: range equalisation, float layers ('auto' = search), search limits."""
 
     equalize: bool = True
+    bias_correction: bool = True
     float_layers: tuple[str, ...] | str = "auto"
     max_float: int = 8
     target: float = 0.95
@@ -147,6 +148,20 @@ def convert(model: Any, mode: str, input_hw: tuple[int, int],
             from export.equalize import equalize
 
             model, _ = equalize(model, samples)
+        from mln_tf.runners import keras_runner
+
+        run = keras_runner(model)
+        reference = [run(x) for x in samples]  # the float model's maps, before bias correction
+        if int8.bias_correction:
+            from export.equalize import correct_bias, final_outputs_model
+
+            if not int8.equalize:  # equalize() already gave a private copy; bias correction edits in place
+                import keras
+
+                source = final_outputs_model(model)
+                model = keras.models.clone_model(source)
+                model.set_weights(source.get_weights())
+            correct_bias(model, samples)
     with tempfile.TemporaryDirectory(prefix="mln_tflite_") as tmp:
         saved = write_archive(model, Path(tmp) / "saved_model", input_hw, batch=1, pixels="normalized")
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["serving_default"])
@@ -156,7 +171,7 @@ def convert(model: Any, mode: str, input_hw: tuple[int, int],
         if mode == "fp16":
             converter.target_spec.supported_types = [tf.float16]
         if mode == "int8":
-            return _convert_int8(converter, model, samples, input_hw, int8, progress, report)
+            return _convert_int8(converter, model, samples, reference, input_hw, int8, progress, report)
         if allow_flex_ops:
             ops = ops + [tf.lite.OpsSet.SELECT_TF_OPS]
             converter.allow_custom_ops = True
@@ -170,13 +185,12 @@ def convert(model: Any, mode: str, input_hw: tuple[int, int],
             raise ValueError(_conversion_error(exc, mode)) from None
 
 
-def _convert_int8(converter: Any, model: Any, samples: list[np.ndarray], input_hw: tuple[int, int],
+def _convert_int8(converter: Any, model: Any, samples: list[np.ndarray], reference: list, input_hw: tuple[int, int],
                   options: Int8Options, progress: bool, report: dict | None) -> bytes:
     """Calibrate once, then quantize with the float layers of ``options`` (or the search for them)."""
     from tqdm import tqdm
 
     from export.int8 import calibrate, quantize_model
-    from mln_tf.runners import keras_runner
 
     # Float input/output stay: the runner contract is one float32 input and float maps.
     try:
@@ -186,8 +200,6 @@ def _convert_int8(converter: Any, model: Any, samples: list[np.ndarray], input_h
                                                         disable=not progress)))
     except Exception as exc:  # ConverterError lives in a private module
         raise ValueError(_conversion_error(exc, "int8")) from None
-    run = keras_runner(model)
-    reference = [run(x) for x in samples]
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731 - the search is slow: say what it does
     result = quantize_model(calibrated, samples, reference, input_hw, options.float_layers,
                             options.max_float, options.target, layer_names=[l.name for l in model.layers],
@@ -244,7 +256,15 @@ def export_tflite(model: Any, path: str | Path, mode: str = "fp32", input_hw: tu
 
         if qat is None:
             raise ValueError("mode 'qat' needs a QATConfig (--train-json, --train-images, --qat-steps)")
-        data = run_qat(model, input_hw, qat)
+        start_from = model
+        if (int8 or Int8Options()).equalize and calibration:
+            # QAT starts from the equalised weights (same float function, 8-bit-friendly ranges).
+            from export.equalize import equalize
+            from export.models import float32_model, with_input_size
+
+            start_from, _ = equalize(with_input_size(float32_model(model), tuple(input_hw)),
+                                     [np.asarray(x, np.float32) for x in calibration])
+        data = run_qat(start_from, input_hw, qat)
     else:
         data = convert(model, mode, input_hw, calibration, allow_flex_ops, progress, int8, report)
     result = report.get("int8")
@@ -332,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="int8 auto: stop when agreement and mean OKS vs float reach F (default 0.95)")
     parser.add_argument("--no-equalize", action="store_true",
                         help="int8: skip cross-layer range equalisation (export/equalize.py; for comparison)")
+    parser.add_argument("--no-bias-correction", action="store_true",
+                        help="int8: skip the bias correction for 8-bit weight rounding (export/equalize.py)")
     parser.add_argument("--min-agreement", type=float, default=0.8, metavar="F",
                         help="int8/qat: fail (exit 1, nothing written) when people agreement or mean OKS vs "
                              "the float model on the calibration images is below F (default 0.8)")
@@ -386,7 +408,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = load_pose_model(args.model, args.arch, args.width)
         float_layers = {"auto": "auto", "none": ()}.get(args.float_layers) \
             if args.float_layers in ("auto", "none") else tuple(p for p in args.float_layers.split(",") if p)
-        int8 = Int8Options(equalize=not args.no_equalize, float_layers=float_layers,
+        int8 = Int8Options(equalize=not args.no_equalize, bias_correction=not args.no_bias_correction,
+                           float_layers=float_layers,
                            max_float=args.max_float_layers, target=args.int8_target)
         result = export_tflite(model, args.out, args.mode, hw, calibration, args.allow_flex_ops, qat, progress,
                                int8, None if args.force else args.min_agreement)

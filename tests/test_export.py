@@ -250,10 +250,17 @@ def test_dynamic_range_mode(trained, tmp_path):
 def test_tflite_cli_summary_and_clear_errors(tiny, tmp_path, capsys):
     _, keras_path = tiny
     out = tmp_path / "m.tflite"
-    assert tflite.main([str(keras_path), str(out), "--mode", "int8", "--input", "64x96", "--calibration",
-                        str(TRAIN), "--calibration-images", "4", "--no-progress"]) == 0
-    text = capsys.readouterr().out
+    int8_args = [str(keras_path), str(out), "--mode", "int8", "--input", "64x96", "--calibration",
+                 str(TRAIN), "--calibration-images", "4", "--no-progress"]
+    # A random-weight model finds nobody: agreement with it proves nothing, so the export refuses...
+    assert tflite.main(int8_args) == 1
+    assert "finds nobody on the calibration images" in capsys.readouterr().err and not out.exists()
+    assert tflite.main(int8_args + ["--force"]) == 0  # ...unless forced, and then it says so
+    captured = capsys.readouterr()
+    text = captured.out
+    assert "written with --force although" in captured.err
     assert "CONV_2D" in text and "computes in  int8" in text and "MB" in text and "vs Keras" in text
+    assert "vs float (calibration)" in text and "float layers" in text
     assert load_runner(out).input_hw == SMALL_HW
 
     def fails(args, message):
