@@ -215,17 +215,18 @@ def int8_weights(kernel: np.ndarray, axis: int) -> np.ndarray:
     return np.clip(np.round(kernel / scale), -127, 127) * scale
 
 
-def correct_bias(model: Any, samples: Sequence[np.ndarray]) -> int:
+def correct_bias(model: Any, samples: Sequence[np.ndarray], skip: Sequence[str] = ()) -> int:
     """Empirical bias correction for int8 weights (Nagel et al. 2019, section 4.2), in place.
 
     Rounding the weights to 8 bits shifts every output channel's mean by sum(dW * E[input]);
     that shift is subtracted from the layer's bias. A depthwise conv without bias passes its
     shift through the following 1x1 conv (linear) to that conv's bias. Input means are measured
-    on ``samples`` with the float model. Returns the number of corrected layers.
+    on ``samples`` with the float model. Layers named in ``skip`` (kept in float) are left alone.
+    Returns the number of corrected layers.
     """
     import keras
 
-    convs = [l for l in model.layers if _kind(l) in ("conv", "depthwise")]
+    convs = [l for l in model.layers if _kind(l) in ("conv", "depthwise") and l.name not in set(skip)]
     if not convs:
         return 0
     probe = keras.Model(model.inputs[0], [l.input for l in convs])

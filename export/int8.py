@@ -34,7 +34,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 log = logging.getLogger(__name__)
-DEFAULT_MAX_FLOAT = 8
+DEFAULT_MAX_FLOAT = 12
 DEFAULT_TARGET = 0.95  # people agreement and mean OKS vs float at which the search stops
 
 
@@ -227,12 +227,16 @@ def tflite_maps(data: bytes, samples: Sequence[np.ndarray]) -> list[tuple[np.nda
     """(heatmaps, pafs) of a .tflite (our signature) on each sample."""
     from ai_edge_litert.interpreter import Interpreter
 
-    it = Interpreter(model_content=data)
-    run = it.get_signature_runner("serving_default")
-    out = []
-    for x in samples:
-        o = run(image=np.asarray(x, np.float32))
-        out.append((o["heatmaps"], o["pafs"]))
+    try:
+        it = Interpreter(model_content=data)
+        run = it.get_signature_runner("serving_default")
+        out = []
+        for x in samples:
+            o = run(image=np.asarray(x, np.float32))
+            out.append((o["heatmaps"], o["pafs"]))
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"the quantized model does not run with LiteRT ({str(exc).splitlines()[0][:200]}): its "
+                         "activation ranges are degenerate (calibration images without content?)") from None
     return out
 
 

@@ -266,7 +266,7 @@ def fine_tune(qmodel: Any, dataset: Any, qat: QATConfig) -> dict[str, float]:
         qmodel.fit(dataset, epochs=1, steps_per_epoch=qat.steps, verbose=qat.verbose,
                    callbacks=[tf_keras.callbacks.TerminateOnNaN()])
     losses = {k: float(v[-1]) for k, v in history.history.items()}
-    if not np.isfinite(losses.get("loss", 0.0)):
+    if not np.isfinite(losses.get("loss", float("nan"))):
         raise ValueError("QAT diverged (loss is NaN): lower --qat-lr")
     return losses
 

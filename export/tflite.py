@@ -108,7 +108,7 @@ class Int8Options:
     equalize: bool = True
     bias_correction: bool = True
     float_layers: tuple[str, ...] | str = "auto"
-    max_float: int = 8
+    max_float: int = 12
     target: float = 0.95
 
 
@@ -151,17 +151,8 @@ def convert(model: Any, mode: str, input_hw: tuple[int, int],
         from mln_tf.runners import keras_runner
 
         run = keras_runner(model)
-        reference = [run(x) for x in samples]  # the float model's maps, before bias correction
-        if int8.bias_correction:
-            from export.equalize import correct_bias, final_outputs_model
-
-            if not int8.equalize:  # equalize() already gave a private copy; bias correction edits in place
-                import keras
-
-                source = final_outputs_model(model)
-                model = keras.models.clone_model(source)
-                model.set_weights(source.get_weights())
-            correct_bias(model, samples)
+        reference = [run(x) for x in samples]  # the float model's maps
+        return _convert_int8(model, samples, reference, input_hw, int8, progress, report)
     with tempfile.TemporaryDirectory(prefix="mln_tflite_") as tmp:
         saved = write_archive(model, Path(tmp) / "saved_model", input_hw, batch=1, pixels="normalized")
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["serving_default"])
@@ -170,8 +161,6 @@ def convert(model: Any, mode: str, input_hw: tuple[int, int],
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if mode == "fp16":
             converter.target_spec.supported_types = [tf.float16]
-        if mode == "int8":
-            return _convert_int8(converter, model, samples, reference, input_hw, int8, progress, report)
         if allow_flex_ops:
             ops = ops + [tf.lite.OpsSet.SELECT_TF_OPS]
             converter.allow_custom_ops = True
@@ -185,25 +174,59 @@ def convert(model: Any, mode: str, input_hw: tuple[int, int],
             raise ValueError(_conversion_error(exc, mode)) from None
 
 
-def _convert_int8(converter: Any, model: Any, samples: list[np.ndarray], reference: list, input_hw: tuple[int, int],
-                  options: Int8Options, progress: bool, report: dict | None) -> bytes:
-    """Calibrate once, then quantize with the float layers of ``options`` (or the search for them)."""
+def _calibrated(model: Any, samples: list[np.ndarray], input_hw: tuple[int, int], progress: bool) -> bytes:
+    """The converter's calibrated float model of ``model`` (see :func:`export.int8.calibrate`)."""
+    import tensorflow as tf
     from tqdm import tqdm
 
-    from export.int8 import calibrate, quantize_model
+    from export.int8 import calibrate
+    from export.saved_model import write_archive
 
-    # Float input/output stay: the runner contract is one float32 input and float maps.
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-            calibrated = calibrate(converter, list(tqdm(samples, desc="calibrating", unit="img",
-                                                        disable=not progress)))
-    except Exception as exc:  # ConverterError lives in a private module
-        raise ValueError(_conversion_error(exc, "int8")) from None
+    with tempfile.TemporaryDirectory(prefix="mln_tflite_") as tmp:
+        saved = write_archive(model, Path(tmp) / "saved_model", input_hw, batch=1, pixels="normalized")
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["serving_default"])
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+                return calibrate(converter, list(tqdm(samples, desc="calibrating", unit="img", disable=not progress)))
+        except Exception as exc:  # ConverterError lives in a private module
+            raise ValueError(_conversion_error(exc, "int8")) from None
+
+
+def _convert_int8(model: Any, samples: list[np.ndarray], reference: list, input_hw: tuple[int, int],
+                  options: Int8Options, progress: bool, report: dict | None) -> bytes:
+    """Calibrate, choose the float layers (or take them), then bias-correct the int8 layers and quantize.
+
+    Bias correction is for 8-bit weights only, so it is applied once the float layers are known
+    (a float layer with a corrected bias would be off by the shift it no longer has); the
+    corrected model is calibrated again and kept if it agrees better with float.
+    """
+    import re
+
+    import keras
+
+    from export.equalize import correct_bias, final_outputs_model
+    from export.int8 import quantize_model
+
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731 - the search is slow: say what it does
-    result = quantize_model(calibrated, samples, reference, input_hw, options.float_layers,
-                            options.max_float, options.target, layer_names=[l.name for l in model.layers],
+    names = [l.name for l in model.layers]
+    result = quantize_model(_calibrated(model, samples, input_hw, progress), samples, reference, input_hw,
+                            options.float_layers, options.max_float, options.target, layer_names=names,
                             progress=say)
+    if options.bias_correction:
+        source = final_outputs_model(model)
+        corrected = keras.models.clone_model(source)
+        corrected.set_weights(source.get_weights())
+        correct_bias(corrected, samples, skip=result.float_layers)
+        say("bias correction of the int8 layers:")
+        fixed = quantize_model(_calibrated(corrected, samples, input_hw, progress), samples, reference, input_hw,
+                               [re.escape(l) for l in result.float_layers], layer_names=names, progress=say)
+        fixed.history = result.history + fixed.history
+        if min(fixed.agreement.agreement, fixed.agreement.mean_oks) >= \
+                min(result.agreement.agreement, result.agreement.mean_oks):
+            result = fixed
+        else:
+            say("bias correction did not help here: the model without it is kept")
     if report is not None:
         report["int8"] = result
     return result.data
@@ -346,8 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "'auto' (default) keeps in float, one depthwise-separable pair at a time, the "
                              "layer adding the most error until the int8 model finds the float model's people "
                              "(agreement and mean OKS >= --int8-target) or --max-float-layers are float; 'none'")
-    parser.add_argument("--max-float-layers", type=int, default=8, metavar="N",
-                        help="int8 auto: at most N float layers (default 8)")
+    parser.add_argument("--max-float-layers", type=int, default=12, metavar="N",
+                        help="int8 auto: at most N float layers (default 12)")
     parser.add_argument("--int8-target", type=float, default=0.95, metavar="F",
                         help="int8 auto: stop when agreement and mean OKS vs float reach F (default 0.95)")
     parser.add_argument("--no-equalize", action="store_true",
