@@ -361,7 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input", default=DEFAULT_INPUT, metavar="HxW",
                         help=f"fixed input size, multiples of 8 (default {DEFAULT_INPUT}, the paper's)")
     parser.add_argument("--calibration", metavar="FOLDER",
-                        help="folder of real images for int8 calibration (and the map check of any mode)")
+                        help="folder of real photos: int8 calibration and the comparison with float (int8/qat), "
+                             "qat self-distillation data, and the map check of any mode")
     parser.add_argument("--calibration-images", type=int, default=DEFAULT_CALIBRATION_IMAGES, metavar="N",
                         help=f"use at most N calibration images (default {DEFAULT_CALIBRATION_IMAGES})")
     parser.add_argument("--float-layers", default="auto", metavar="auto|none|NAME,...",

@@ -140,3 +140,17 @@ def test_pretrained_tflite_on_the_gpu_accelerator_finds_the_cpu_people(quantized
                 assert min(p[2] for p in pairs) >= 0.95, (mode, i, pairs)
         if mode == "int8":
             assert matched >= 0.5 * found, (matched, found)
+
+
+def test_check_tflite_cli_fails_when_the_reference_finds_nobody(quantized, data_dir, tmp_path, capsys):
+    import cv2
+
+    folder = tmp_path / "blank"
+    folder.mkdir()
+    for i, v in enumerate((60, 190)):
+        cv2.imwrite(str(folder / f"blank{i}.png"), np.full((120, 160, 3), v, np.uint8))
+    reference = data_dir / "pretrained" / "tfpose_mobilenet_thin.keras"
+    assert check_tflite.main([str(quantized["int8"].path), "--reference", str(reference), "--images", str(folder),
+                              "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "finds nobody" in out and "agreement  1.000" not in out and "RESULT: FAIL" in out
