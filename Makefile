@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv test java-test demo bench clean
+.PHONY: venv test java-test web-deps web-test web-demo demo bench clean
 
 venv: $(STAMP)
 
@@ -18,13 +18,39 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip check
 	touch $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) web-deps
 	$(PY) -m pytest -q tests
 	@$(MAKE) --no-print-directory java-test
 
 # The Android decoder (plain Java) against the Python golden vectors; says SKIPPED without a JDK/JUnit 4.
 java-test:
 	@android_demo/decoder/javatest.sh
+
+# The web demo's npm packages, exactly as web_demo/package-lock.json pins them (reinstalled when
+# the lock file changes). Without npm it says so and the web tests report SKIPPED with the reason.
+WEB_LOCK := web_demo/node_modules/.package-lock.json
+web-deps:
+	@if ! command -v npm >/dev/null 2>&1; then \
+	    echo "SKIPPED web-deps: npm not found (apt-get install nodejs npm); the web demo tests will be skipped"; \
+	elif [ ! -f $(WEB_LOCK) ] || [ web_demo/package-lock.json -nt $(WEB_LOCK) ]; then \
+	    (cd web_demo && npm ci --no-audit --no-fund --loglevel=error) || \
+	    echo "WARNING: npm ci failed in web_demo; the web demo browser tests will be skipped"; \
+	fi
+
+# Only the web demo's tests (also part of `make test`): JS ports vs golden vectors, page in Chromium.
+web-test: $(STAMP) web-deps
+	$(PY) -m pytest -q tests/test_web_demo.py
+
+# The web demo on http://127.0.0.1:$(WEB_PORT)/ : exports the default .tflite into web_demo/models/
+# (the pretrained network when this checkout has it) and serves the page with COOP/COEP headers.
+# WEB_HOST=0.0.0.0 to open it from a phone on the same network (see web_demo/README.md for HTTPS).
+WEB_HOST ?= 127.0.0.1
+WEB_PORT ?= 8080
+web-demo: $(STAMP) web-deps
+	$(PY) web_demo/tools/make_model.py
+	@echo "Open the URL below in a browser (Ctrl-C stops the server). From a phone on the same network:"
+	@echo "make web-demo WEB_HOST=0.0.0.0; a phone's browser gives the camera only to HTTPS pages (see web_demo/README.md)."
+	node web_demo/serve.mjs --host $(WEB_HOST) --port $(WEB_PORT)
 
 demo: $(STAMP)
 	$(PY) -m training.quickstart
@@ -34,7 +60,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/model_speed.py
 	$(PY) benchmarks/targets_speed.py
 	$(PY) benchmarks/grouping_speed.py
+	$(PY) benchmarks/decoder_quality.py
 	$(PY) benchmarks/data_speed.py
+	$(PY) benchmarks/web_speed.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

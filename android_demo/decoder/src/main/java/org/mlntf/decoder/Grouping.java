@@ -4,8 +4,9 @@ import java.util.Arrays;
 
 /**
  * Joint grouping (paper section 2.4), a line-by-line port of {@code mln_tf/grouping.py}:
- * peaks on lightly smoothed heatmaps with a 4-neighbour test and parabola refinement, eq. 6
- * pair scoring with bilinear PAF samples, greedy per-limb matching and merging into people.
+ * 3x3 maxima of lightly smoothed heatmaps, thresholded and scored on the raw heatmaps,
+ * parabola-refined on the smoothed ones, eq. 6 pair scoring with bilinear PAF samples, greedy per-limb matching and merging
+ * into people, ranked by mean score times the square root of their extent.
  *
  * <p>Arithmetic follows NumPy's: float32 where NumPy computes in float32 (in the same order),
  * float64 where NumPy promotes (bilinear sampling, person scores, the kernel), so the same
@@ -57,12 +58,31 @@ public final class Grouping {
         }
     }
 
+    /** Map values are clipped to [-MAP_LIMIT, MAP_LIMIT] before grouping (mln_tf.grouping.MAP_LIMIT). */
+    public static final float MAP_LIMIT = 1e6f;
+
     /** Heatmaps (h, w, 18 or 19) and PAFs (h, w, 38) -> people in the maps' pixel coordinates. */
     public static Poses groupPeople(float[] heatmaps, int heatmapChannels, float[] pafs, int h, int w,
                                     GroupingConfig config) {
         checkMaps(heatmaps, heatmapChannels, pafs, h, w);
-        Peaks peaks = findPeaks(heatmaps, heatmapChannels, h, w, config);
-        return assemble(peaks, scorePairs(peaks, pafs, h, w, config), config);
+        float[] hm = clipped(heatmaps);
+        float[] pf = clipped(pafs);
+        Peaks peaks = findPeaks(hm, heatmapChannels, h, w, config);
+        return assemble(peaks, scorePairs(peaks, pf, h, w, config), config);
+    }
+
+    /** The maps clipped to +-MAP_LIMIT (a network's maps are O(1); absurd values cannot overflow). */
+    static float[] clipped(float[] maps) {
+        for (float v : maps) {
+            if (v > MAP_LIMIT || v < -MAP_LIMIT) {
+                float[] out = maps.clone();
+                for (int i = 0; i < out.length; i++) {
+                    out[i] = out[i] > MAP_LIMIT ? MAP_LIMIT : (out[i] < -MAP_LIMIT ? -MAP_LIMIT : out[i]);
+                }
+                return out;
+            }
+        }
+        return maps;
     }
 
     static void checkMaps(float[] heatmaps, int heatmapChannels, float[] pafs, int h, int w) {
@@ -175,9 +195,10 @@ public final class Grouping {
         return i < 0 ? 0 : (i >= n ? n - 1 : i);
     }
 
-    /** Step 1: 4-neighbourhood maxima above the threshold in the 18 part channels. */
+    /** Step 1: 3x3 maxima of the smoothed 18 part channels whose raw value passes the threshold. */
     public static Peaks findPeaks(float[] heatmaps, int channels, int h, int w, GroupingConfig config) {
         final int parts = Skeleton.NUM_PARTS;
+        float[] raw = smoothParts(heatmaps, h, w, channels, parts, 0.0); // (h, w, parts), unsmoothed
         float[] hm = smoothParts(heatmaps, h, w, channels, parts, config.smoothSigma); // (h, w, parts)
         float threshold = (float) config.peakThreshold;
         final int dx = parts, dy = w * parts; // neighbour offsets in the HWC layout
@@ -188,21 +209,25 @@ public final class Grouping {
             for (int y = 0; y < h; y++) {
                 for (int x = 0; x < w; x++) {
                     int i = (y * w + x) * parts + p;
+                    if (!(raw[i] > threshold)) {
+                        continue;
+                    }
+                    // 3x3 maximum of the smoothed map; ties: >= the four neighbours before the
+                    // pixel in raster order, > the four after it, so a plateau gives one peak
                     float v = hm[i];
-                    if (!(v > threshold)) {
+                    boolean top = y > 0, bottom = y < h - 1, left = x > 0, right = x < w - 1;
+                    if (top && (left && !(v >= hm[i - dy - dx]) || !(v >= hm[i - dy])
+                            || right && !(v >= hm[i - dy + dx]))) {
                         continue;
                     }
-                    // ties: >= upper/left, > lower/right, so a plateau gives one peak
-                    if (y > 0 && !(v >= hm[i - dy])) {
+                    if (left && !(v >= hm[i - dx])) {
                         continue;
                     }
-                    if (x > 0 && !(v >= hm[i - dx])) {
+                    if (right && !(v > hm[i + dx])) {
                         continue;
                     }
-                    if (y < h - 1 && !(v > hm[i + dy])) {
-                        continue;
-                    }
-                    if (x < w - 1 && !(v > hm[i + dx])) {
+                    if (bottom && (left && !(v > hm[i + dy - dx]) || !(v > hm[i + dy])
+                            || right && !(v > hm[i + dy + dx]))) {
                         continue;
                     }
                     found.add(i);
@@ -215,7 +240,7 @@ public final class Grouping {
         for (int p = 0; p < parts; p++) {
             capped |= partStart[p + 1] - partStart[p] > config.maxPeaks;
         }
-        if (capped) { // at most maxPeaks per part: the strongest (smoothed), ties by raster order
+        if (capped) { // at most maxPeaks per part: the strongest (raw value), ties by raster order
             IntList limited = new IntList();
             for (int p = 0; p < parts; p++) {
                 int from = partStart[p], to = partStart[p + 1];
@@ -226,7 +251,7 @@ public final class Grouping {
                     continue;
                 }
                 int[] order = Arrays.copyOfRange(keep, from, to);
-                StableSort.byKeyDescending(order, 0, order.length, hm);
+                StableSort.byKeyDescending(order, 0, order.length, raw);
                 int[] best = Arrays.copyOf(order, config.maxPeaks);
                 Arrays.sort(best); // back to raster order (same part)
                 for (int v : best) {
@@ -249,7 +274,7 @@ public final class Grouping {
             float centre = hm[i];
             float fx = (float) x;
             float fy = (float) y;
-            if (config.refinePeaks) {
+            if (config.refinePeaks) { // the fit reads the smoothed map: less jitter from map noise
                 float left = x > 0 ? hm[i - dx] : Float.NEGATIVE_INFINITY;
                 float right = x < w - 1 ? hm[i + dx] : Float.NEGATIVE_INFINITY;
                 float up = y > 0 ? hm[i - dy] : Float.NEGATIVE_INFINITY;
@@ -260,7 +285,7 @@ public final class Grouping {
             part[k] = p;
             px[k] = fx;
             py[k] = fy;
-            score[k] = centre; // the smoothed value it was detected on, as in grouping.py
+            score[k] = raw[i]; // the raw value, as in grouping.py
         }
         return new Peaks(part, px, py, score);
     }
@@ -456,10 +481,10 @@ public final class Grouping {
             return Poses.empty();
         }
         int count = kept.size;
-        float[] meanScore = new float[count];
+        float[] meanScore = new float[count]; // the ranking score: mean x sqrt(extent)
         for (int i = 0; i < count; i++) {
             int p = kept.get(i);
-            meanScore[i] = (float) (peopleScore[p] / peopleCount[p]);
+            meanScore[i] = (float) (peopleScore[p] / peopleCount[p] * sizeFactor(peaks, peopleParts[p]));
         }
         int[] rank = new int[count];
         for (int i = 0; i < count; i++) {
@@ -483,6 +508,22 @@ public final class Grouping {
             }
         }
         return new Poses(keypoints, scores);
+    }
+
+    /** sqrt of the person's extent, sqrt((x_max - x_min + 1) * (y_max - y_min + 1)) in map pixels; float64. */
+    static double sizeFactor(Peaks peaks, int[] ids) {
+        double minX = Double.POSITIVE_INFINITY, maxX = Double.NEGATIVE_INFINITY;
+        double minY = Double.POSITIVE_INFINITY, maxY = Double.NEGATIVE_INFINITY;
+        for (int peak : ids) {
+            if (peak >= 0) {
+                double x = peaks.x[peak], y = peaks.y[peak];
+                minX = Math.min(minX, x);
+                maxX = Math.max(maxX, x);
+                minY = Math.min(minY, y);
+                maxY = Math.max(maxY, y);
+            }
+        }
+        return Math.sqrt(Math.sqrt((maxX - minX + 1.0) * (maxY - minY + 1.0)));
     }
 
     private static void sortByLimbThenScore(int[] order, Connections conns) {

@@ -2,11 +2,11 @@ package org.mlntf.decoder;
 
 /**
  * Decoder parameters, the same fields and defaults as {@code mln_tf.grouping.GroupingConfig}
- * (CMU OpenPose's, with sub-pixel peaks). Immutable; {@code with...} methods return copies.
+ * (chosen on the 40 real-map images of data/peers). Immutable; {@code with...} methods return copies.
  */
 public final class GroupingConfig {
     /** The Python defaults (checked against Python by the golden-vector tests). */
-    public static final GroupingConfig DEFAULT = new GroupingConfig(0.1, 0.75, true, 64, 10, 0.05, 0.8, 0.5, 3, 0.4);
+    public static final GroupingConfig DEFAULT = new GroupingConfig(0.05, 0.5, true, 64, 10, 0.05, 0.8, 0.5, 3, 0.4);
 
     public final double peakThreshold;
     public final double smoothSigma;
