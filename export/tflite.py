@@ -279,15 +279,9 @@ def export_tflite(model: Any, path: str | Path, mode: str = "fp32", input_hw: tu
 
         if qat is None:
             raise ValueError("mode 'qat' needs a QATConfig (--train-json, --train-images, --qat-steps)")
-        start_from = model
-        if (int8 or Int8Options()).equalize and calibration:
-            # QAT starts from the equalised weights (same float function, 8-bit-friendly ranges).
-            from export.equalize import equalize
-            from export.models import float32_model, with_input_size
-
-            start_from, _ = equalize(with_input_size(float32_model(model), tuple(input_hw)),
-                                     [np.asarray(x, np.float32) for x in calibration])
-        data = run_qat(start_from, input_hw, qat)
+        # QAT starts from the model's own weights: from the equalised ones (export/equalize.py),
+        # whose channel scales reach 1e3, fine-tuning went to NaN on the pretrained network.
+        data = run_qat(model, input_hw, qat)
     else:
         data = convert(model, mode, input_hw, calibration, allow_flex_ops, progress, int8, report)
     result = report.get("int8")

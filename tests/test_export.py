@@ -462,3 +462,19 @@ def test_qat_on_the_coco_training_pipeline(tiny, tmp_path):
     qat = QATConfig(train_json=str(TRAIN / "person_keypoints.json"), train_images=str(TRAIN), arch="mln",
                     config="tiny", steps=2, batch_size=2, verbose=0)
     _check_qat_model(tflite.export_tflite(net, tmp_path / "qat.tflite", "qat", SMALL_HW, qat=qat).path)
+
+
+def test_qat_self_distillation_needs_only_images_and_is_compared_with_float(tiny, tmp_path):
+    """--mode qat without labels: the float model's maps on photos are the targets; the result is
+    compared with float on the photos, and a float model that finds nobody fails that check."""
+    from export.qat import QATConfig
+
+    net, _ = tiny
+    calibration = tflite.calibration_inputs(VAL, SMALL_HW, count=4, progress=False)
+    qat = QATConfig(images=str(VAL), arch="mln", config="tiny", steps=2, batch_size=2, verbose=0)
+    out = tmp_path / "qat.tflite"
+    with pytest.raises(ValueError, match="finds nobody on the calibration images"):
+        tflite.export_tflite(net, out, "qat", SMALL_HW, calibration, qat=qat, min_agreement=0.8)
+    assert not out.exists()
+    with pytest.raises(ValueError, match="QAT image folder not found"):
+        QATConfig(images=str(tmp_path / "none"), config="tiny")
