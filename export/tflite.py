@@ -17,7 +17,7 @@ int8 and qat models are compared with the float model on the calibration photos 
 found, matched, mean OKS, map error); below ``--min-agreement`` nothing is written and the
 exit status is 1, unless ``--force``. int8 first equalises activation ranges across layers
 (``export/equalize.py``, exact in float) and keeps in float the few layers that cannot take
-8 bits (``--float-layers``, found automatically by default; ``export/int8.py``).
+8 bits (``--float-layers``: by default the first and last stage, else found automatically; ``export/int8.py``).
 
 The input size is fixed (``--input``, default 368x432 as in the paper; e.g. 256x320 for
 phones). A ``mixed_float16`` model is rebuilt in float32 first. The signature is
@@ -103,11 +103,11 @@ def calibration_inputs(folder: str | Path, input_hw: tuple[int, int],
 
 @dataclass(frozen=True)
 class Int8Options:
-    """How ``--mode int8`` quantizes: range equalisation, float layers ('auto' = search), search limits."""
+    """How ``--mode int8`` quantizes: range equalisation, float layers ('stages' = first and last stage, 'auto' = search), search limits."""
 
     equalize: bool = True
     bias_correction: bool = True
-    float_layers: tuple[str, ...] | str = "auto"
+    float_layers: tuple[str, ...] | str = "stages"
     max_float: int = 12
     target: float = 0.95
 
@@ -359,9 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "qat self-distillation data, and the map check of any mode")
     parser.add_argument("--calibration-images", type=int, default=DEFAULT_CALIBRATION_IMAGES, metavar="N",
                         help=f"use at most N calibration images (default {DEFAULT_CALIBRATION_IMAGES})")
-    parser.add_argument("--float-layers", default="auto", metavar="auto|none|NAME,...",
+    parser.add_argument("--float-layers", default="stages", metavar="stages|auto|none|NAME,...",
                         help="int8: layers kept in float (Keras layer names or regexes, comma-separated); "
-                             "'auto' (default) keeps in float, one depthwise-separable pair at a time, the "
+                             "'stages' (default): the first and last stage ('stage<N>' in the layer names; "
+                             "'auto' for models without them); 'auto' keeps in float, one depthwise-separable pair at a time, the "
                              "layer adding the most error until the int8 model finds the float model's people "
                              "(agreement and mean OKS >= --int8-target) or --max-float-layers are float; 'none'")
     parser.add_argument("--max-float-layers", type=int, default=12, metavar="N",
@@ -424,8 +425,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                             config=args.width, steps=args.qat_steps, batch_size=args.qat_batch,
                             learning_rate=args.qat_lr, seed=args.seed, dataset=args.qat_data)
         model = load_pose_model(args.model, args.arch, args.width)
-        float_layers = {"auto": "auto", "none": ()}.get(args.float_layers) \
-            if args.float_layers in ("auto", "none") else tuple(p for p in args.float_layers.split(",") if p)
+        float_layers = {"stages": "stages", "auto": "auto", "none": ()}.get(args.float_layers) \
+            if args.float_layers in ("stages", "auto", "none") else tuple(p for p in args.float_layers.split(",") if p)
         int8 = Int8Options(equalize=not args.no_equalize, bias_correction=not args.no_bias_correction,
                            float_layers=float_layers,
                            max_float=args.max_float_layers, target=args.int8_target)

@@ -13,7 +13,7 @@ import pytest
 
 from helpers import TRAIN, VAL
 from export import check_tflite, gpu_check, tflite
-from export.int8 import Agreement, agreement, partner
+from export.int8 import Agreement, agreement, partner, stage_ends
 from export.tflite_ops import precision, read_ops
 from mln_tf.inference import preprocess, read_image
 from mln_tf.pretrained import load_pretrained
@@ -37,10 +37,9 @@ def calibration():
 
 @pytest.fixture(scope="module")
 def quantized(pretrained, calibration, tmp_path_factory):
-    """{mode: Exported} of the pretrained network: fp32, fp16 and int8 (equalised, float layers auto)."""
+    """{mode: Exported} of the pretrained network: fp32, fp16 and int8 (equalised, first and last stage float)."""
     out = tmp_path_factory.mktemp("pretrained_tflite")
-    # One search round (the stage-1 heatmap pair the full search also finds first) keeps the test short.
-    options = tflite.Int8Options(max_float=2)
+    options = tflite.Int8Options()  # the default: no search, so the test stays short
     return {mode: tflite.export_tflite(pretrained, out / f"{mode}.tflite", mode, Q_HW,
                                        calibration if mode == "int8" else None, progress=False, int8=options)
             for mode in ("fp32", "fp16", "int8")}
@@ -88,6 +87,17 @@ def test_agreement_of_models_that_find_nobody_is_a_failure():
     assert tflite.quality_problem(Agreement(5, 5, 5, 1.0, 0.97, 0.2, 0.01), 0.8) is None
     assert partner("a_pointwise", ["a_depthwise", "a_pointwise"]) == ["a_pointwise", "a_depthwise"]
     assert partner("Conv2d_0", ["Conv2d_0"]) == ["Conv2d_0"]
+
+
+def test_stage_ends_are_the_first_and_last_stage():
+    tfpose = ["Conv2d_0", "MConv_Stage1_L1_1_depthwise", "MConv_Stage1_L2_5_pointwise", "MConv_Stage2_L1_1_pointwise",
+              "MConv_Stage2_concat", "MConv_Stage10_L2_1_pointwise", "MConv_Stage10_concat", "MConv_Stage3_L1_1"]
+    assert stage_ends(tfpose) == ["MConv_Stage1_L1_1_depthwise", "MConv_Stage1_L2_5_pointwise",
+                                  "MConv_Stage10_L2_1_pointwise", "MConv_Stage10_concat"]
+    cmu = ["conv1_1", "pool1_stage1", "Mconv1_stage2_L1", "Mconv7_stage6_L2", "Mconv1_stage3_L2", "backstage5x"]
+    assert stage_ends(cmu) == ["pool1_stage1", "Mconv7_stage6_L2"]
+    assert stage_ends(["MConv_Stage1_L1", "MConv_Stage1_L2", "conv"]) == []  # one stage: nothing to choose
+    assert stage_ends(["conv_1", "conv_2"]) == []
 
 
 def test_check_tflite_never_reports_agreement_of_nobody():
