@@ -205,11 +205,11 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                         "(pretrained:tfpose_mobilenet_thin)")
     flags.add_arch_arguments(p)
     flags.add_input_height(p)
-    p.add_argument("--accurate", action="store_const", dest="scales", const=ACCURATE_SCALES,
+    p.add_argument("--accurate", action="store_const", dest="scales", const=ACCURATE_SCALES, default=(1.0,),
                    help="multi-scale test at " + ",".join(map(str, ACCURATE_SCALES)) + " x --input-height: "
                         "the best setting measured with the pretrained network on both bundled sets "
-                        "(COCO AP val 0.648 -> 0.684, train 0.243 -> 0.275) for about 2.7x the time per image "
-                        "time, so not the default; same as --scales " + ",".join(map(str, ACCURATE_SCALES)))
+                        "(COCO AP val 0.648 -> 0.684, train 0.243 -> 0.275) for about 2.7x the time per image, "
+                        "so not the default; same as --scales " + ",".join(map(str, ACCURATE_SCALES)))
     p.add_argument("--scales", type=_scales, default=(1.0,),
                    help="comma-separated multiples of --input-height for multi-scale testing (default 1)")
     p.add_argument("--flip", action="store_true", help="also run the mirrored image and average (flip test)")

@@ -36,13 +36,16 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, replace
 from types import ModuleType
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from mln_tf import skeleton
 from mln_tf.coords import DEFAULT_STRIDE
 from mln_tf.inference import PIXEL_OFFSET
+
+if TYPE_CHECKING:
+    import keras
 
 VGG19_WIDTHS: tuple[tuple[int, ...], ...] = ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512))
 
