@@ -152,9 +152,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         paths = {k: v if v is not None else str(layout[k]) for k, v in paths.items()}
     if not paths["train_json"] or not paths["train_images"]:
         raise flags.UsageError("give --coco DIR or both --train-json and --train-images")
-    for key in ("train_json", "train_images", "val_json", "val_images"):
-        if paths[key] is not None and not Path(paths[key]).exists():
-            raise flags.UsageError(f"--{key.replace('_', '-')}: not found: {paths[key]}")
     augment = AugmentConfig(max_rotation=args.max_rotation, scale_range=(args.scale_min, args.scale_max),
                             flip_probability=args.flip_probability) if args.augment else None
     return TrainConfig(
@@ -172,6 +169,14 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         verbose=0 if args.quiet else args.verbose)
 
 
+def check_paths(config: TrainConfig) -> None:
+    """A one-line UsageError for a missing data path, before TensorFlow is loaded."""
+    for key in ("train_json", "train_images", "val_json", "val_images"):
+        value = getattr(config, key)
+        if value is not None and not Path(value).exists():
+            raise flags.UsageError(f"--{key.replace('_', '-')}: not found: {value}")
+
+
 def _error_text(exc: BaseException) -> str:
     """The useful line of an error, also when it surfaced through tf.data (numpy_function)."""
     text = str(exc)
@@ -187,6 +192,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m training.trai
     setup_logging(args.quiet)
     try:
         config = config_from_args(args)
+        check_paths(config)
         result = train(config)
     except (ValueError, FileNotFoundError) as exc:
         print(f"{prog}: error: {_error_text(exc)}", file=sys.stderr)
