@@ -65,7 +65,13 @@ def open_capture(source: int | str | Path, kind: str = "video"):
     """An opened ``cv2.VideoCapture`` of a video file, camera index or stream URL; ValueError if none."""
     import cv2
 
-    capture = cv2.VideoCapture(source if isinstance(source, int) else str(source))
+    # OpenCV logs each backend it tries ([ WARN ] can't open camera by index ...); our error says it once.
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        capture = cv2.VideoCapture(source if isinstance(source, int) else str(source))
+    finally:
+        cv2.utils.logging.setLogLevel(level)
     if not capture.isOpened():
         capture.release()
         if kind == "camera":

@@ -105,3 +105,75 @@ def test_accurate_is_the_documented_multiscale_setting(capsys):
                  str(VAL / "person_keypoints.json"), "--images", str(VAL)]) == 0
     table = capsys.readouterr().out.split("L/R-conf")[-1].split()
     assert float(table[0]) >= 0.66  # AP; 0.684 measured (0.648 single scale)
+
+
+def _clip(path, frames=4):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 5, (96, 64))
+    for i in range(frames):
+        writer.write(np.full((64, 96, 3), 40 * i, np.uint8))
+    writer.release()
+    return path
+
+
+def test_camera_input_writes_per_frame_json_without_a_display(tmp_path, tiny_model, capsys, monkeypatch):
+    # A stream URL or device path goes through the same OpenCV capture as a camera index.
+    monkeypatch.delenv("DISPLAY", raising=False)
+    clip = _clip(tmp_path / "cam.mp4")
+    out = tmp_path / "out"
+    code = main(["infer", "--model", str(tiny_model), "--input-height", "64", "--camera", str(clip),
+                 "--limit", "3", "--out", str(out)])
+    assert code == 0
+    assert len(list(out.rglob("*_keypoints.json"))) == 3  # --limit stops the stream
+    assert len(list(out.glob("*_pose.mp4"))) == 1
+    text = capsys.readouterr().out
+    assert "camera" in text and "first call" in text and "0 people in 3 frame(s)" in text
+
+
+def test_show_without_a_display_is_a_usage_error(tmp_path, tiny_model, capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    code = main(["infer", "--model", str(tiny_model), str(VAL), "--show", "--out", str(tmp_path / "o")])
+    assert code == 2 and "no display" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_nothing_written_is_said_and_fails(tmp_path, tiny_model, capsys):
+    (tmp_path / "fake.jpg").write_bytes(b"not an image")
+    code = main(["infer", "--model", str(tiny_model), str(tmp_path / "fake.jpg"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 1 and "nothing written" in err and "fake.jpg" in err
+
+
+def test_stream_library_frames_in_poses_out(tiny_model, tmp_path):
+    from mln_tf.runners import load_runner
+    from mln_tf.stream import PoseStream, frames_from
+
+    clip = _clip(tmp_path / "c.mp4", frames=2)
+    stream = PoseStream(load_runner(tiny_model), input_height=64)
+    got = [(f.kind, f.index, len(p)) for f, p in stream.run(frames_from([clip, VAL / "000000000785.jpg"]))]
+    assert got == [("video", 0, 0), ("video", 1, 0), ("image", 0, 0)]
+    assert stream.first_ms is not None and len(stream.frame_ms) == 2  # the first call is kept apart
+
+
+def test_tflite_inference_never_imports_tensorflow(tmp_path, tiny_model):
+    from export.tflite import export_tflite
+    from mln_tf.runners import load_keras_model
+
+    tflite = export_tflite(load_keras_model(tiny_model), tmp_path / "tiny.tflite", "fp32", (64, 64)).path
+    code = ("import sys\nfrom mln_tf.cli import main\n"
+            f"rc = main(['infer', '--model', {str(tflite)!r}, {str(VAL)!r}, '--out', {str(tmp_path / 'o')!r}])\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
+            "sys.exit(rc)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((tmp_path / "o").glob("*_keypoints.json"))) == 4
+
+
+def test_keras_model_records_its_architecture_and_width(tmp_path):
+    from mln_tf.runners import load_keras_model, model_identity
+
+    path = tmp_path / "m.keras"
+    m.build("mobilenet_thin", "tiny").save(path)
+    assert model_identity(load_keras_model(path)) == ("mobilenet_thin", "tiny")
+    assert model_identity(load_keras_model("pretrained:tfpose_mobilenet_thin"),
+                          "pretrained:tfpose_mobilenet_thin") == ("mobilenet_thin", "paper")
