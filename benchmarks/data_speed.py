@@ -16,7 +16,7 @@ import os
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import mln_tf  # noqa: E402,F401  (filters TensorFlow's start-up noise before anything imports it)
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = ROOT / "data" / "coco_train2017_mini"

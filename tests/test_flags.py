@@ -18,12 +18,14 @@ TOOLS = {
     "mln-pose summary": ("mln_tf.cli", "summary"),
     "train": ("training.train", None),
     "demo": ("training.quickstart", None),
+    "convert_tfpose": ("mln_tf.convert_tfpose", None),
 }
 # Defaults that differ on purpose: the paper's training crop, the CPU demo's small sizes.
 DEFAULT_EXCEPTIONS = {
     ("train", "--input"): (368, 368),
     ("demo", "--input"): (160, 160),
     ("demo", "--input-height"): 224,
+    ("convert_tfpose", "--input"): (184, 216),  # a random probe image, not a network input to choose
 }
 SHARED = {  # flag -> what every tool that has it must agree on
     "--input": dict(type=flags.hw, default=flags.DEFAULT_INPUT_HW, metavar="HxW"),
@@ -100,6 +102,7 @@ HELP_COMMANDS = [
     ["-m", "mln_tf.cli", "check", "--help"],
     ["-m", "training.train", "--help"],
     ["-m", "training.quickstart", "--help"],
+    ["-m", "mln_tf.convert_tfpose", "--help"],
 ]
 NO_TF = ("import runpy, sys\nsys.argv = sys.argv[1:]\n"
          "try:\n    runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n"
