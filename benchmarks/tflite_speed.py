@@ -93,8 +93,9 @@ def main() -> None:
                              f"threads), median of {args.runs} rounds"))
     ratios = []
     for arch in args.arch:
-        ratios += [(arch, "tflite int8 vs tflite fp32 (speed-up)", med[(arch, "tflite fp32")] / med[(arch, "tflite int8")]),
-                   (arch, "tflite fp16 vs tflite fp32 (speed-up)", med[(arch, "tflite fp32")] / med[(arch, "tflite fp16")]),
+        fp32 = med[(arch, "tflite fp32")]
+        ratios += [(arch, "tflite int8 vs tflite fp32 (speed-up)", fp32 / med[(arch, "tflite int8")]),
+                   (arch, "tflite fp16 vs tflite fp32 (speed-up)", fp32 / med[(arch, "tflite fp16")]),
                    (arch, "tflite fp32 vs Keras (speed-up)", med[(arch, "keras")] / med[(arch, "tflite fp32")]),
                    (arch, "SavedModel vs Keras (speed-up)", med[(arch, "keras")] / med[(arch, "savedmodel")])]
     baseline, ours = m.PAPER_COMPARISON

@@ -79,7 +79,8 @@ def test_golden_vectors_are_what_python_produces_now(regenerated):
         assert a.keys() == b.keys(), f"{name}: arrays differ. {STALE}"
         for key in a:
             x, y = a[key], b[key]
-            assert x.dtype == y.dtype and x.shape == y.shape, f"{name}:{key} {x.dtype}{x.shape} != {y.dtype}{y.shape}. {STALE}"
+            assert x.dtype == y.dtype and x.shape == y.shape, \
+                f"{name}:{key} {x.dtype}{x.shape} != {y.dtype}{y.shape}. {STALE}"
             if name in ipp_cubic:
                 # cv2's uint8 INTER_CUBIC runs in Intel IPP, whose code may differ between CPUs
                 # by one grey level at exact .5 ties.

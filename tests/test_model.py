@@ -73,8 +73,9 @@ def test_mixed_precision_outputs_float32():
 
 def test_layer_names_are_shared_between_variants(tiny_mln):
     big = m.build_mln(m.MLNConfig.tiny(block_width=16))
-    assert [l.name for l in big.layers] == [l.name for l in tiny_mln.layers]
-    trunk = [l.name for l in m.build_openpose(m.OpenPoseConfig.tiny()).layers if l.name.startswith("conv")]
+    assert [layer.name for layer in big.layers] == [layer.name for layer in tiny_mln.layers]
+    trunk = [layer.name for layer in m.build_openpose(m.OpenPoseConfig.tiny()).layers
+             if layer.name.startswith("conv")]
     assert trunk[:3] == ["conv1_1", "conv2_1", "conv3_1"] and "conv4_4_CPM" in trunk
 
 
