@@ -5,7 +5,7 @@
 
     stream = PoseStream(load_runner("model.tflite"))
     for frame, poses in stream.run(frames_from(["photos/", "clip.mp4"])):
-        print(frame.name, frame.index, len(poses))
+        print(frame.source, frame.index, len(poses))
 
 :func:`frames_from` reads image files, folders of images/videos and video files;
 :func:`camera_frames` reads an OpenCV capture device (``0``) or stream URL. Inputs that cannot

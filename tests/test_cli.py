@@ -177,3 +177,11 @@ def test_keras_model_records_its_architecture_and_width(tmp_path):
     assert model_identity(load_keras_model(path)) == ("mobilenet_thin", "tiny")
     assert model_identity(load_keras_model("pretrained:tfpose_mobilenet_thin"),
                           "pretrained:tfpose_mobilenet_thin") == ("mobilenet_thin", "paper")
+
+
+def test_eval_limit_and_quiet(tiny_model, capsys):
+    code = main(["eval", "--model", str(tiny_model), "--input-height", "64", "--annotations",
+                 str(VAL / "person_keypoints.json"), "--images", str(VAL), "--limit", "2", "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0 and "COCO keypoints (2 images)" in captured.out
+    assert "0 people detected" in captured.err and "evaluating" not in captured.err  # no progress bar
