@@ -14,7 +14,6 @@ the graph and the Keras model are run on the same random image, and the model is
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +22,6 @@ from typing import Any
 import numpy as np
 
 from mln_tf.inference import PIXEL_SCALE
-
-logger = logging.getLogger(__name__)
 
 GRAPH_INPUT = "image:0"  # float32 BGR pixels 0..255
 GRAPH_OUTPUT = "Openpose/concat_stage7:0"  # heatmaps (19) then PAFs (38)

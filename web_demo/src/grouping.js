@@ -1,8 +1,8 @@
 // Joint grouping (paper section 2.4): a line-by-line port of mln_tf/grouping.py by way of its
 // Java port (android_demo/decoder/.../Grouping.java): 3x3 maxima of lightly smoothed heatmaps,
-// thresholded, scored and parabola-refined on the raw heatmaps, eq. 6 pair scoring with bilinear
-// PAF samples, greedy per-limb matching and merging into people, ranked by mean score times the
-// square root of their extent.
+// thresholded and scored on the raw heatmaps, parabola-refined on the smoothed ones, eq. 6 pair
+// scoring with bilinear PAF samples, greedy per-limb matching and merging into people, ranked by
+// mean score times the square root of their extent.
 //
 // Arithmetic follows NumPy's: float32 where NumPy computes in float32 (each operation rounded
 // with Math.fround, in the same order; Float32Array stores round too), float64 where NumPy
@@ -217,21 +217,21 @@ export function findPeaks(heatmaps, channels, h, w, config = groupingConfig()) {
     const pixel = (i - p) / parts;
     const y = Math.floor(pixel / w);
     const x = pixel % w;
-    const centre = raw[i];
     let fx = x;
     let fy = y;
-    if (config.refine_peaks) { // the fit reads the network's own values, not the smoothed ones
-      const left = x > 0 ? raw[i - dx] : -Infinity;
-      const right = x < w - 1 ? raw[i + dx] : -Infinity;
-      const up = y > 0 ? raw[i - dy] : -Infinity;
-      const down = y < h - 1 ? raw[i + dy] : -Infinity;
+    if (config.refine_peaks) { // the fit reads the smoothed map: less jitter from map noise
+      const centre = hm[i];
+      const left = x > 0 ? hm[i - dx] : -Infinity;
+      const right = x < w - 1 ? hm[i + dx] : -Infinity;
+      const up = y > 0 ? hm[i - dy] : -Infinity;
+      const down = y < h - 1 ? hm[i + dy] : -Infinity;
       fx = f(fx + parabolaOffset(left, centre, right));
       fy = f(fy + parabolaOffset(up, centre, down));
     }
     part[k] = p;
     px[k] = fx;
     py[k] = fy;
-    score[k] = centre; // the raw value, as in grouping.py
+    score[k] = raw[i]; // the raw value, as in grouping.py
   }
   return { part, x: px, y: py, score, count: kept };
 }

@@ -5,11 +5,11 @@
 const f = Math.fround;
 const PW_BLOCKSIZE = 128; // numpy/_core/src/umath/loops_utils.h.src
 
-/** NumPy's float32 pairwise sum of a[off .. off+n). */
-export function pairwiseSumF32(a, off, n) {
+/** NumPy's pairwise sum of a[off .. off+n), every addition rounded by ``round`` (its dtype). */
+function pairwiseSum(a, off, n, round) {
   if (n < 8) {
     let res = 0;
-    for (let i = 0; i < n; i++) res = f(res + a[off + i]);
+    for (let i = 0; i < n; i++) res = round(res + a[off + i]);
     return res;
   }
   if (n <= PW_BLOCKSIZE) {
@@ -18,41 +18,28 @@ export function pairwiseSumF32(a, off, n) {
     let i;
     for (i = 8; i < n - (n % 8); i += 8) {
       const p = off + i;
-      r0 = f(r0 + a[p]); r1 = f(r1 + a[p + 1]); r2 = f(r2 + a[p + 2]); r3 = f(r3 + a[p + 3]);
-      r4 = f(r4 + a[p + 4]); r5 = f(r5 + a[p + 5]); r6 = f(r6 + a[p + 6]); r7 = f(r7 + a[p + 7]);
+      r0 = round(r0 + a[p]); r1 = round(r1 + a[p + 1]); r2 = round(r2 + a[p + 2]); r3 = round(r3 + a[p + 3]);
+      r4 = round(r4 + a[p + 4]); r5 = round(r5 + a[p + 5]); r6 = round(r6 + a[p + 6]); r7 = round(r7 + a[p + 7]);
     }
-    let res = f(f(f(r0 + r1) + f(r2 + r3)) + f(f(r4 + r5) + f(r6 + r7)));
-    for (; i < n; i++) res = f(res + a[off + i]);
+    let res = round(round(round(r0 + r1) + round(r2 + r3)) + round(round(r4 + r5) + round(r6 + r7)));
+    for (; i < n; i++) res = round(res + a[off + i]);
     return res;
   }
   let n2 = Math.trunc(n / 2);
   n2 -= n2 % 8;
-  return f(pairwiseSumF32(a, off, n2) + pairwiseSumF32(a, off + n2, n - n2));
+  return round(pairwiseSum(a, off, n2, round) + pairwiseSum(a, off + n2, n - n2, round));
+}
+
+const asDouble = (v) => v;
+
+/** NumPy's float32 pairwise sum of a[off .. off+n). */
+export function pairwiseSumF32(a, off, n) {
+  return pairwiseSum(a, off, n, f);
 }
 
 /** NumPy's float64 pairwise sum of a[off .. off+n). */
 export function pairwiseSumF64(a, off, n) {
-  if (n < 8) {
-    let res = 0;
-    for (let i = 0; i < n; i++) res += a[off + i];
-    return res;
-  }
-  if (n <= PW_BLOCKSIZE) {
-    let r0 = a[off], r1 = a[off + 1], r2 = a[off + 2], r3 = a[off + 3];
-    let r4 = a[off + 4], r5 = a[off + 5], r6 = a[off + 6], r7 = a[off + 7];
-    let i;
-    for (i = 8; i < n - (n % 8); i += 8) {
-      const p = off + i;
-      r0 += a[p]; r1 += a[p + 1]; r2 += a[p + 2]; r3 += a[p + 3];
-      r4 += a[p + 4]; r5 += a[p + 5]; r6 += a[p + 6]; r7 += a[p + 7];
-    }
-    let res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7));
-    for (; i < n; i++) res += a[off + i];
-    return res;
-  }
-  let n2 = Math.trunc(n / 2);
-  n2 -= n2 % 8;
-  return pairwiseSumF64(a, off, n2) + pairwiseSumF64(a, off + n2, n - n2);
+  return pairwiseSum(a, off, n, asDouble);
 }
 
 /** np.linspace(0.0, 1.0, n, dtype=np.float32): i * (1 / (n - 1)) in float64, last = 1, then float32. */

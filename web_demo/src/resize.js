@@ -153,16 +153,10 @@ function cubicOffsets(ssize, dsize, coeffs) {
   return ofs;
 }
 
-/** cv2.resize(..., INTER_CUBIC) of a float32 image with any channel count (OpenCV's float path). */
-export function cubicF32(src, h, w, cn, dh, dw) {
-  checkSizes(src.length, h, w, cn, dh, dw);
-  if (dh === h && dw === w) return Float32Array.from(src);
-  const alpha = new Float32Array(dw * 4);
-  const beta = new Float32Array(dh * 4);
-  const xofs = cubicOffsets(w, dw, alpha);
-  const yofs = cubicOffsets(h, dh, beta);
+/** The horizontal pass of a float cubic resize: every source row to dw columns, in float32. */
+function horizontalCubic(src, h, w, cn, dw, xofs, alpha) {
   const width = dw * cn;
-  const rows = new Float32Array(h * width); // horizontal pass of every source row
+  const rows = new Float32Array(h * width);
   for (let y = 0; y < h; y++) {
     const srow = y * w * cn;
     const drow = y * width;
@@ -176,6 +170,19 @@ export function cubicF32(src, h, w, cn, dh, dw) {
       }
     }
   }
+  return rows;
+}
+
+/** cv2.resize(..., INTER_CUBIC) of a float32 image with any channel count (OpenCV's float path). */
+export function cubicF32(src, h, w, cn, dh, dw) {
+  checkSizes(src.length, h, w, cn, dh, dw);
+  if (dh === h && dw === w) return Float32Array.from(src);
+  const alpha = new Float32Array(dw * 4);
+  const beta = new Float32Array(dh * 4);
+  const xofs = cubicOffsets(w, dw, alpha);
+  const yofs = cubicOffsets(h, dh, beta);
+  const width = dw * cn;
+  const rows = horizontalCubic(src, h, w, cn, dw, xofs, alpha);
   const dst = new Float32Array(dh * width);
   const simd = width - (width % 4); // OpenCV's 4-lane SIMD body (x86 SSE baseline); scalar tail after it
   for (let dy = 0; dy < dh; dy++) {
@@ -286,20 +293,7 @@ function cubicU8Float(src, h, w, cn, dh, dw) {
   const xofs = keysOffsets(w, dw, alpha);
   const yofs = keysOffsets(h, dh, beta);
   const width = dw * cn;
-  const rows = new Float32Array(h * width);
-  for (let y = 0; y < h; y++) {
-    const srow = y * w * cn;
-    const drow = y * width;
-    for (let dx = 0; dx < dw; dx++) {
-      const sx = xofs[dx];
-      const x0 = clamp(sx - 1, w), x1 = clamp(sx, w), x2 = clamp(sx + 1, w), x3 = clamp(sx + 2, w);
-      const a0 = alpha[dx * 4], a1 = alpha[dx * 4 + 1], a2 = alpha[dx * 4 + 2], a3 = alpha[dx * 4 + 3];
-      for (let c = 0; c < cn; c++) {
-        rows[drow + dx * cn + c] = f(f(f(f(src[srow + x0 * cn + c] * a0) + f(src[srow + x1 * cn + c] * a1))
-          + f(src[srow + x2 * cn + c] * a2)) + f(src[srow + x3 * cn + c] * a3));
-      }
-    }
-  }
+  const rows = horizontalCubic(src, h, w, cn, dw, xofs, alpha);
   const dst = new Uint8Array(dh * width);
   for (let dy = 0; dy < dh; dy++) {
     const sy = yofs[dy];
