@@ -63,6 +63,7 @@ def test_eval_prints_the_coco_table(tmp_path, tiny_model, capsys):
     assert isinstance(json.loads(results.read_text()), list)
 
 
+@pytest.mark.slow
 def test_summary_reports_paper_counts():
     proc = subprocess.run([sys.executable, "-m", "mln_tf.cli", "summary", "--arch", "mln", "--runs", "0"],
                           capture_output=True, text=True, timeout=300)
@@ -95,6 +96,7 @@ def test_summary_counts_mobilenet_thin_and_width_is_checked(capsys):
         main(["infer", "--model", "m.weights.h5", "--width", "huge", str(VAL), "--out", "x"])
 
 
+@pytest.mark.slow
 def test_accurate_is_the_documented_multiscale_setting(capsys):
     from mln_tf.cli import ACCURATE_SCALES, build_parser
 

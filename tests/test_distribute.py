@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import textwrap
+\nimport pytest
 
 SCRIPT = textwrap.dedent("""
     import os, sys
@@ -39,6 +40,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_matches_single_device():
     proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]

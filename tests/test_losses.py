@@ -36,6 +36,7 @@ def test_wrong_target_channels_is_a_clear_error():
         MaskedSumSquares()(np.zeros((1, 2, 2, 5), np.float32), np.zeros((1, 2, 2, 19), np.float32))
 
 
+@pytest.mark.slow
 def test_a_few_training_steps_reduce_the_loss():
     keras.utils.set_random_seed(0)
     net = m.build_mln(m.MLNConfig.tiny())

@@ -41,6 +41,7 @@ def held_out_loss(model, batch) -> float:
     return float(model.evaluate(*batch, verbose=0, return_dict=True)["loss"])
 
 
+@pytest.mark.slow
 def test_a_few_steps_lower_the_loss_and_evaluation_keeps_the_best_model(paths, straight):
     result, out = straight
     assert result.completed and result.step == 8 and result.first_step == 0
@@ -83,6 +84,7 @@ def weights_of(path) -> list:
     return keras.models.load_model(path, compile=False).get_weights()
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_and_resume_matches_an_uninterrupted_run(paths, straight, tmp_path):
     reference, reference_dir = straight
     run = tmp_path / "killed"
@@ -139,6 +141,7 @@ def test_help_documents_the_paper_defaults(capsys):
     assert config.mixed_precision is None  # decided by the devices: on only with a GPU
 
 
+@pytest.mark.slow
 def test_fine_tuning_the_pretrained_network_keeps_it_finding_people(paths, tmp_path):
     """--arch mobilenet_thin --init-pretrained: a few small-lr steps start from, and keep, a real network."""
     from mln_tf.evaluate import evaluate_model

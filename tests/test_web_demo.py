@@ -77,6 +77,7 @@ def browser_run(tmp_path_factory, data_dir):
     return {"kind": kind, "runner": load_runner(model), "out": out}
 
 
+@pytest.mark.slow
 def test_page_runs_the_tflite_like_python(browser_run):
     """Same pixels -> same network input and bit-identical maps (LiteRT.js WASM vs ai_edge_litert)."""
     out, runner = browser_run["out"], browser_run["runner"]
@@ -102,6 +103,7 @@ def test_page_runs_the_tflite_like_python(browser_run):
     assert worst == 0.0
 
 
+@pytest.mark.slow
 def test_page_finds_the_same_people_as_python(browser_run):
     """Bundled images and fake-camera frames: same count, OKS >= 0.99 per person, and somebody found."""
     if browser_run["kind"] != "pretrained":
@@ -119,6 +121,7 @@ def test_page_finds_the_same_people_as_python(browser_run):
     assert SCREENSHOT.is_file()
 
 
+@pytest.mark.slow
 def test_page_names_bad_input_and_keeps_working(tmp_path):
     """Missing model, a text file, a broken video, no camera, fp16 on an adapter without shader-f16."""
     missing = webcheck.missing_tools()
