@@ -3,7 +3,8 @@
 import subprocess
 import sys
 import textwrap
-\nimport pytest
+
+import pytest
 
 SCRIPT = textwrap.dedent("""
     import os, sys
