@@ -30,7 +30,7 @@ TRAIN = DATA / "coco_train2017_mini"
 VAL = DATA / "coco_val2017_mini"
 PRETRAINED = "tfpose_mobilenet_thin"
 PRETRAINED_HEIGHT = 368  # the shared default --input-height (mln_tf.flags); its .tflite: DEFAULT_INPUT_HW
-GPU_COMMAND = ("python -m training.train --coco /data/coco --out runs/mln "
+GPU_COMMAND = (".venv/bin/mln-pose train --coco /data/coco --out runs/mln "
                "--init-vgg19 vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5")
 
 
@@ -102,7 +102,7 @@ def _export(model, runner, out: Path, tflite_hw: tuple[int, int]) -> list[tuple[
             ("int8 vs Keras", f"people matched {report.matched}, agreement {report.agreement:.2f}, "
                               f"max map error {report.max_map_error:.3f}, median "
                               f"{report.median_ms('tflite'):.1f} ms vs {report.median_ms('reference'):.1f} ms "
-                              "(4 val images; python -m export.check_tflite for the full report)")]
+                              "(4 val images; mln-pose check tflite for the full report)")]
 
 
 def _pretrained_part(out: Path, tflite_hw: tuple[int, int], quiet: bool = False) -> list[tuple[str, str]]:
