@@ -25,7 +25,7 @@ from mln_tf import flags
 from mln_tf.console import setup_logging
 from mln_tf.tables import format_table
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("mln_tf.cli")  # not __name__: it is "__main__" under python -m
 
 # Subcommands that are whole tools of their own: (module, one-line help); nested for export/check.
 DELEGATED: dict[str, dict[str, tuple[str, str]]] = {
@@ -84,7 +84,12 @@ def _summary(args: argparse.Namespace) -> int:
 def _runner(args: argparse.Namespace):
     from mln_tf.runners import load_runner
 
-    return load_runner(args.model, arch=args.arch, config=args.width, threads=args.threads)
+    runner = load_runner(args.model, arch=args.arch, config=args.width, threads=args.threads)
+    given = (args.arch, args.width)
+    if runner.identity and any(g is not None and g != have for g, have in zip(given, runner.identity)):
+        log.warning("%s is %s at width %s (recorded in the model); --arch/--width are only for .weights.h5 "
+                    "files and were ignored", args.model, *runner.identity)
+    return runner
 
 
 def _scales(text: str) -> tuple[float, ...]:

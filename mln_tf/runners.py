@@ -38,6 +38,7 @@ class Runner:
     path: str
     input_hw: tuple[int, int] | None
     _fn: Callable[[np.ndarray], Maps] = field(repr=False)
+    identity: tuple[str, str] | None = None  # (arch, width) of a Keras model that records it
 
     def __call__(self, batch: np.ndarray) -> Maps:
         x = np.asarray(batch, np.float32)
@@ -131,7 +132,10 @@ def model_identity(model: Any, path: str | Path | None = None) -> tuple[str, str
 
 
 def _load_keras(path: Path, arch: str | None, config: Any) -> Runner:
-    return keras_runner(load_keras_model(path, arch, config), str(path))
+    model = load_keras_model(path, arch, config)
+    runner = keras_runner(model, str(path))
+    runner.identity = model_identity(model, path)
+    return runner
 
 
 def _load_saved_model(path: Path) -> Runner:

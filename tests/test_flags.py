@@ -116,6 +116,8 @@ def test_help_works_without_importing_tensorflow(command):
                           cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "usage:" in proc.stdout and not proc.stderr
+    if command[1] == "mln_tf.cli" and command[2] in ("train", "demo"):  # the usage names the subcommand
+        assert f"usage: mln-pose {command[2]}" in proc.stdout
 
 
 BAD_INPUT = [  # (argv of mln-pose, words the one error line must contain)
