@@ -159,10 +159,10 @@ def _infer_report(stream, writer, out: Path, interrupted: bool, quiet: bool) -> 
     frames = sum(r[2] for r in rows)
     people = sum(r[3] for r in rows)
     if stream.first_ms is not None:
-        timing = (f"first call {stream.first_ms:.0f} ms (graph tracing and warm-up, not in ms/frame); "
+        timing = (f"first call {stream.first_ms:.0f} ms (warm-up: graph tracing for Keras; not in ms/frame); "
                   f"median {stream.median_ms():.1f} ms/frame over the other {len(stream.frame_ms)}"
-                  if stream.frame_ms else f"one call: {stream.first_ms:.0f} ms (includes graph tracing "
-                                          "and warm-up)")
+                  if stream.frame_ms else f"one call: {stream.first_ms:.0f} ms (includes the warm-up: graph tracing "
+                                          "for Keras)")
         print(timing)
     written = writer.files_written()
     if written:

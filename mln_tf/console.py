@@ -35,6 +35,9 @@ NOISE = re.compile("|".join((
     r"Unable to register cu(DNN|FFT|BLAS) factory",
     r"computation placer already registered",
     r"TF-TRT Warning: Could not find TensorRT",
+    r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.",
+    r"^fully_quantize: \d+, inference_type: \d+, input_inference_type: ",
+    r"^Estimated count of arithmetic ops: ",
 )))
 LOGGERS = ("mln_tf", "training", "export", "benchmarks")
 
@@ -52,6 +55,9 @@ def filter_noise(text: str) -> str:
 class _Silenced:
     """Send file descriptor 2 (C++ and Python stderr alike) to a buffer; pass on what is not noise."""
 
+    def __init__(self, keep_all: bool = False) -> None:
+        self.keep_all = keep_all
+
     def __enter__(self) -> "_Silenced":
         sys.stderr.flush()
         self.buffer = tempfile.TemporaryFile(mode="w+b")
@@ -67,10 +73,18 @@ class _Silenced:
         text = self.buffer.read().decode(errors="replace")
         self.buffer.close()
         # On a failed import everything is shown: the noise may explain it.
-        kept = text if exc[0] is not None else filter_noise(text)
+        kept = text if exc[0] is not None or self.keep_all else filter_noise(text)
         if kept:
             sys.stderr.write(kept)
             sys.stderr.flush()
+
+
+def filtered_stderr() -> _Silenced:
+    """A context manager passing on only what is not known noise of native code (TFLite, LiteRT).
+
+    A no-op filter when the user asked for TensorFlow's logs (``TF_CPP_MIN_LOG_LEVEL`` 0 or 1).
+    """
+    return _Silenced(keep_all=verbose_tensorflow())
 
 
 class _QuietLoader(importlib.abc.Loader):

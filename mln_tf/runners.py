@@ -67,6 +67,32 @@ def resolve_model_path(path: str | Path) -> Path:
     return Path(path)
 
 
+def check_model_path(path: str | Path, keras_only: bool = False) -> Path:
+    """The model file or folder ``path`` names, or a one-line UsageError (before anything is loaded).
+
+    ``keras_only``: only ``.keras``/``.weights.h5`` (what the exporters start from).
+    """
+    from mln_tf.flags import UsageError
+
+    try:
+        resolved = resolve_model_path(path)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not resolved.exists():
+        raise UsageError(f"model not found: {resolved}")
+    if resolved.is_dir():
+        if keras_only:
+            raise UsageError(f"{resolved} is a folder: give a .keras model or .weights.h5 weights")
+        if not (resolved / "saved_model.pb").is_file():
+            raise UsageError(f"{resolved} is a directory but not a SavedModel (no saved_model.pb)")
+        return resolved
+    kinds = (".keras", ".weights.h5") if keras_only else (".keras", ".weights.h5", ".tflite")
+    if not resolved.name.lower().endswith(kinds):
+        raise UsageError(f"unsupported model file {resolved.name!r}: use {', '.join(kinds)}"
+                         + ("" if keras_only else " or a SavedModel folder"))
+    return resolved
+
+
 def keras_runner(model: Any, path: str = "<in memory>") -> Runner:
     """Wrap a Keras pose model (dict outputs ``heatmaps``/``pafs``)."""
     from mln_tf.timing import keras_forward
@@ -159,8 +185,11 @@ def _load_saved_model(path: Path) -> Runner:
 def _load_tflite(path: Path, threads: int | None) -> Runner:
     from ai_edge_litert.interpreter import Interpreter
 
+    from mln_tf.console import filtered_stderr
+
     try:
-        interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        with filtered_stderr():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" line
+            interpreter = Interpreter(model_path=str(path), num_threads=threads)
     except (ValueError, RuntimeError) as exc:
         raise ValueError(f"cannot load TFLite model {path}: {exc}") from exc
     signatures = interpreter.get_signature_list()
@@ -170,7 +199,8 @@ def _load_tflite(path: Path, threads: int | None) -> Runner:
     if not {"heatmaps", "pafs"} <= set(sig["outputs"]) or len(sig["inputs"]) != 1:
         raise ValueError(f"{path}: expected one input and outputs heatmaps/pafs, got {sig}")
     try:
-        interpreter.allocate_tensors()  # fails here, not mid-run, on Flex/custom ops it lacks
+        with filtered_stderr():
+            interpreter.allocate_tensors()  # fails here, not mid-run, on Flex/custom ops it lacks
         runner = interpreter.get_signature_runner("serving_default")
     except RuntimeError as exc:
         raise ValueError(f"cannot run TFLite model {path} with LiteRT: {str(exc).splitlines()[0]}") from exc

@@ -4,6 +4,8 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # CPU only, as in CI
 
+import mln_tf  # noqa: E402,F401  (filters TensorFlow's start-up noise in the test run)
+
 from pathlib import Path
 
 import pytest
