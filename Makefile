@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv test test-fast lint format java-test web-deps web-test web-demo demo bench clean
+.PHONY: venv test test-fast lint format java-test web-deps web-test web-demo android-model demo bench clean
 
 venv: $(STAMP)
 
@@ -64,6 +64,12 @@ web-demo: $(STAMP) web-deps
 	@echo "Open the URL below in a browser (Ctrl-C stops the server). From a phone on the same network:"
 	@echo "make web-demo WEB_HOST=0.0.0.0; a phone's browser gives the camera only to HTTPS pages (see web_demo/README.md)."
 	node web_demo/serve.mjs --host $(WEB_HOST) --port $(WEB_PORT)
+
+# The Android app's default model: the shipped COCO-trained network, fp16 (for the GPU delegate;
+# see android_demo/README.md for the int8 CPU variant), 4:3 input for the camera.
+ANDROID_MODEL := android_demo/app/src/main/assets/mln.tflite
+android-model: $(STAMP)
+	$(PY) -m export.tflite pretrained:tfpose_mobilenet_thin $(ANDROID_MODEL) --mode fp16 --input 256x320
 
 demo: $(STAMP)
 	$(PY) -m training.quickstart

@@ -35,6 +35,7 @@ from typing import Any, Sequence
 import numpy as np
 
 MATCH_OKS = 0.5
+MIN_PEOPLE_RATIO = 0.5  # fewer people than this share of the reference's: a failed check
 
 
 @dataclass(frozen=True)
@@ -103,9 +104,15 @@ class Report:
 
     @property
     def agreement(self) -> float:
-        """Matched people / max(people of either model), over all images (1.0 when neither finds any)."""
+        """Matched people / max(people of either model), over all images (0.0 when neither finds any:
+        two models that find nobody agree on nothing)."""
         total = sum(max(r.people_reference, r.people_tflite) for r in self.images)
-        return self.matched / total if total else 1.0
+        return self.matched / total if total else 0.0
+
+    @property
+    def people(self) -> tuple[int, int]:
+        """(people found by the reference, by the .tflite) over all images."""
+        return (sum(r.people_reference for r in self.images), sum(r.people_tflite for r in self.images))
 
     @property
     def mean_oks(self) -> float:
@@ -123,6 +130,12 @@ class Report:
             failed.append("no image could be checked")
         if self.failures:
             failed.append(f"{len(self.failures)} images could not be read")
+        ref, got = self.people
+        if self.images and ref == 0:
+            failed.append("the reference finds nobody on these images, so agreement proves nothing "
+                          "(check on photos with people)")
+        elif ref and got < MIN_PEOPLE_RATIO * ref:
+            failed.append(f"the .tflite finds {got} people where the reference finds {ref}")
         if limits.max_map_error is not None and self.max_map_error > limits.max_map_error:
             failed.append(f"max map error {self.max_map_error:.3g} > {limits.max_map_error:.3g}")
         if self.agreement < limits.min_agreement:
@@ -276,8 +289,8 @@ def format_report(report: Report, limits: Thresholds, per_image: bool = True) ->
         ("people (reference / tflite / matched)",
          f"{sum(r.people_reference for r in report.images)} / {sum(r.people_tflite for r in report.images)}"
          f" / {report.matched}", "", ""),
-        ("people agreement", f"{report.agreement:.3f}", f">= {limits.min_agreement:.3g}",
-         status(report.agreement >= limits.min_agreement)),
+        ("people agreement", f"{report.agreement:.3f}" if report.matched or report.people[1] else "- (nobody found)",
+         f">= {limits.min_agreement:.3g}", status(report.agreement >= limits.min_agreement)),
         ("mean OKS of matched people", f"{report.mean_oks:.3f}" if report.matched else "-",
          f">= {limits.min_oks:.3g}", status(not report.mean_oks < limits.min_oks)),
     ]

@@ -10,11 +10,19 @@ process (``python -m export.qat JOB_DIR``) after writing into JOB_DIR:
   rebuilt tf_keras model reproduces them before training);
 * ``job.json``: :class:`QATConfig` and the input size.
 
-The child builds the tf_keras model, wraps it with ``quantize_model`` (fake-quantised
-int8 weights and activations), fine-tunes it for ``steps`` steps with the masked losses of
-``mln_tf.losses`` on every output (eq. 3-4, as in training) on batches from the training
-pipeline, and converts it with float32 input/output to ``model.tflite``; a failure is
-written to ``error.txt`` for the parent to report.
+The child builds the tf_keras model, wraps it with tfmot's default 8-bit scheme
+(fake-quantised int8 weights and activations), fine-tunes it for ``steps`` steps with the
+losses of ``mln_tf.losses`` on every output (eq. 3-4), and converts it with float32
+input/output to ``model.tflite``; a failure is written to ``error.txt`` for the parent.
+
+Two ways to get targets:
+
+* **self-distillation** (``QATConfig.images``, a folder of photos; ``export.tflite --mode qat
+  --calibration FOLDER`` without ``--train-json``): the float model's own maps on the photos
+  and their mirror images are the targets, for every output, so no keypoint annotations are
+  needed and the quantized model learns to reproduce the float one (:func:`distill_dataset`);
+* **labelled** (``train_json``/``train_images`` or ``dataset``): rendered COCO targets with
+  their loss masks, as in training (below).
 
 Training data, the one interface: ``QATConfig.dataset`` names a function
 ``"module:function"`` called in the child as ``function(qat, input_hw, output_names)``; it
@@ -50,6 +58,7 @@ class QATConfig:
 
     train_json: str | None = None
     train_images: str | None = None
+    images: str | None = None  # self-distillation: a folder of photos, no annotations (see distill_dataset)
     arch: str = "mln"
     config: str = "paper"
     steps: int = 2000
@@ -67,7 +76,10 @@ class QATConfig:
             raise ValueError(f"qat learning rate must be > 0, got {self.learning_rate}")
         if ":" not in self.dataset:
             raise ValueError(f"qat dataset must be 'module:function', got {self.dataset!r}")
-        if self.dataset == DEFAULT_DATASET:
+        if self.images is not None:
+            if not Path(self.images).is_dir():
+                raise ValueError(f"QAT image folder not found: {self.images}")
+        elif self.dataset == DEFAULT_DATASET:
             if not self.train_json or not self.train_images:
                 raise ValueError("qat on COCO needs the training annotations and images "
                                  "(--train-json, --train-images)")
@@ -86,7 +98,8 @@ def run_qat(model: Any, input_hw: tuple[int, int], qat: QATConfig, timeout: floa
 
     check_pose_model(model)
     input_hw = m.check_input_hw(input_hw)
-    needed = ["mln_tf.data"] if qat.dataset == DEFAULT_DATASET else [qat.dataset.partition(":")[0]]
+    needed = [] if qat.images else \
+        ["mln_tf.data"] if qat.dataset == DEFAULT_DATASET else [qat.dataset.partition(":")[0]]
     for module in needed:  # fail here rather than in a child process a minute later
         try:
             found = importlib.util.find_spec(module) is not None
@@ -152,6 +165,73 @@ def coco_dataset(qat: QATConfig, input_hw: tuple[int, int], output_names: list[s
                             batch_size=qat.batch_size, seed=qat.seed, steps=qat.steps)
 
 
+def distill_dataset(net: Any, qat: QATConfig, input_hw: tuple[int, int], output_names: list[str]):
+    """Self-distillation batches: the photos of ``qat.images`` (and their mirror images) with the
+    float model's own maps on them as targets, for every output; no annotations needed."""
+    import tensorflow as tf
+
+    from export.tflite import image_files
+    from mln_tf.inference import preprocess, read_image
+
+    xs = []
+    for path in image_files(qat.images):
+        try:
+            x, _ = preprocess(read_image(path), input_hw=tuple(input_hw))
+        except ValueError as exc:
+            print(f"QAT: skipping {exc}", flush=True)
+            continue
+        xs += [x, x[:, ::-1]]
+    if not xs:
+        raise ValueError(f"no readable images in {qat.images}")
+    x = np.stack(xs).astype(np.float32)
+    maps = net.predict(x, batch_size=2, verbose=0)
+    targets = {name: np.asarray(maps[name], np.float32) for name in output_names}
+    print(f"QAT: self-distillation on {len(x)} images ({len(x) // 2} photos and their mirror images)", flush=True)
+    data = tf.data.Dataset.from_tensor_slices((x, targets)).shuffle(len(x), seed=qat.seed)
+    return data.repeat().batch(qat.batch_size, drop_remainder=len(x) >= qat.batch_size)
+
+
+def quantize_for_training(net: Any):
+    """tfmot's default 8-bit QAT wrapping; layers it does not know (Rescaling) only get their
+    output fake-quantized."""
+    import tf_keras
+    import tensorflow_model_optimization as tfmot
+
+    qk = tfmot.quantization.keras
+
+    class OutputOnly(qk.QuantizeConfig):
+        """No weights; the output quantized per tensor, as every other activation."""
+
+        def get_weights_and_quantizers(self, layer):
+            return []
+
+        def get_activations_and_quantizers(self, layer):
+            return []
+
+        def set_quantize_weights(self, layer, quantize_weights):
+            pass
+
+        def set_quantize_activations(self, layer, quantize_activations):
+            pass
+
+        def get_output_quantizers(self, layer):
+            return [qk.quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False,
+                                                         narrow_range=False)]
+
+        def get_config(self):
+            return {}
+
+    def annotate(layer):
+        if isinstance(layer, tf_keras.layers.Rescaling):
+            return qk.quantize_annotate_layer(layer, quantize_config=OutputOnly())
+        return qk.quantize_annotate_layer(layer)
+
+    annotated = tf_keras.models.clone_model(net, clone_function=annotate)
+    annotated.set_weights(net.get_weights())
+    with qk.quantize_scope({"OutputOnly": OutputOnly}):
+        return qk.quantize_apply(annotated)
+
+
 def qat_dataset(qat: QATConfig, input_hw: tuple[int, int], output_names: list[str]):
     """The batches of ``qat.dataset`` (see the module docstring for the contract)."""
     module, _, name = qat.dataset.partition(":")
@@ -163,7 +243,7 @@ def qat_dataset(qat: QATConfig, input_hw: tuple[int, int], output_names: list[st
 
 
 def fine_tune(qmodel: Any, dataset: Any, qat: QATConfig) -> dict[str, float]:
-    """QAT fine-tuning with eq. 3-4 on every output; returns the last step's losses."""
+    """QAT fine-tuning with eq. 3-4 on every output; returns the last step's losses; a NaN loss is an error."""
     import tf_keras
 
     from mln_tf.losses import MaskedSumSquares
@@ -172,10 +252,23 @@ def fine_tune(qmodel: Any, dataset: Any, qat: QATConfig) -> dict[str, float]:
     # losses go as a list (one per output, all the same function). tf_keras reduces the
     # per-image values of MaskedSumSquares.call to the batch mean, as Keras 3 does.
     loss = MaskedSumSquares()
-    qmodel.compile(optimizer=tf_keras.optimizers.SGD(qat.learning_rate, momentum=qat.momentum),
-                   loss=[loss.call] * len(qmodel.outputs))
-    history = qmodel.fit(dataset, epochs=1, steps_per_epoch=qat.steps, verbose=qat.verbose)
-    return {k: float(v[-1]) for k, v in history.history.items()}
+    if qat.images:
+        # Self-distillation starts from the float weights with 8-bit fake quantization, whose
+        # first errors are large: Adam with clipped gradients (SGD with momentum diverges here).
+        optimizer = tf_keras.optimizers.Adam(qat.learning_rate, clipnorm=1.0)
+    else:
+        optimizer = tf_keras.optimizers.SGD(qat.learning_rate, momentum=qat.momentum)
+    qmodel.compile(optimizer=optimizer, loss=[loss.call] * len(qmodel.outputs))
+    epochs = max(1, min(10, qat.steps // 20))  # a line per epoch: progress on long runs
+    steps = [qat.steps // epochs + (1 if i < qat.steps % epochs else 0) for i in range(epochs)]
+    history = qmodel.fit(dataset, epochs=epochs, steps_per_epoch=steps[0], verbose=qat.verbose,
+                         callbacks=[tf_keras.callbacks.TerminateOnNaN()]) if len(set(steps)) == 1 else \
+        qmodel.fit(dataset, epochs=1, steps_per_epoch=qat.steps, verbose=qat.verbose,
+                   callbacks=[tf_keras.callbacks.TerminateOnNaN()])
+    losses = {k: float(v[-1]) for k, v in history.history.items()}
+    if not np.isfinite(losses.get("loss", float("nan"))):
+        raise ValueError("QAT diverged (loss is NaN): lower --qat-lr")
+    return losses
 
 
 def convert_quantized(qmodel: Any, input_hw: tuple[int, int]) -> bytes:
@@ -199,8 +292,6 @@ def _child(job: Path) -> None:
     if os.environ.get("TF_USE_LEGACY_KERAS") != "1":
         raise ValueError("run through export.tflite --mode qat (TF_USE_LEGACY_KERAS=1 must be set "
                          "before TensorFlow is imported)")
-    import tensorflow_model_optimization as tfmot
-
     spec = json.loads((job / "job.json").read_text())
     qat = QATConfig(**spec["qat"])
     input_hw = tuple(spec["input_hw"])
@@ -212,8 +303,11 @@ def _child(job: Path) -> None:
         raise ValueError(f"the tf_keras rebuild does not reproduce the Keras model (max map diff {worst:.2e})")
     print(f"QAT: tf_keras rebuild reproduces the Keras model (max map diff {worst:.1e}); "
           f"fine-tuning {qat.steps} steps, batch {qat.batch_size}, lr {qat.learning_rate}", flush=True)
-    qmodel = tfmot.quantization.keras.quantize_model(net)
-    dataset = qat_dataset(qat, input_hw, list(net.output_names))
+    if qat.images:
+        dataset = distill_dataset(net, qat, input_hw, list(net.output_names))
+    else:
+        dataset = qat_dataset(qat, input_hw, list(net.output_names))
+    qmodel = quantize_for_training(net)
     losses = fine_tune(qmodel, dataset, qat)
     print(f"QAT: final loss {losses.get('loss', float('nan')):.4g}; converting", flush=True)
     data = convert_quantized(qmodel, input_hw)

@@ -8,9 +8,16 @@ Modes (all keep float32 input and outputs, so every .tflite takes the same
 * ``dynamic`` int8 weights, float activations (a quarter of the size).
 * ``int8``    full integer: weights and activations int8, activation ranges calibrated on
               ``--calibration`` images (real photos through ``preprocess``, ~100 of them).
-* ``qat``     quantization-aware fine-tuning (tfmot, ``--qat-steps`` steps on the training
-              pipeline ``mln_tf.data``, in a separate ``tf_keras`` process) then full-integer
-              conversion; needs ``--train-json`` and ``--train-images`` (or ``--qat-data``).
+* ``qat``     quantization-aware fine-tuning (tfmot, ``--qat-steps`` steps, in a separate
+              ``tf_keras`` process) then full-integer conversion: self-distillation on the
+              ``--calibration`` photos (the float model's own maps are the targets; no labels),
+              or labelled on ``--train-json``/``--train-images`` (or ``--qat-data``).
+
+int8 and qat models are compared with the float model on the calibration photos (people
+found, matched, mean OKS, map error); below ``--min-agreement`` nothing is written and the
+exit status is 1, unless ``--force``. int8 first equalises activation ranges across layers
+(``export/equalize.py``, exact in float) and keeps in float the few layers that cannot take
+8 bits (``--float-layers``, found automatically by default; ``export/int8.py``).
 
 The input size is fixed (``--input``, default 368x432 as in the paper; e.g. 256x320 for
 phones). A ``mixed_float16`` model is rebuilt in float32 first. The signature is
@@ -30,7 +37,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -50,6 +57,9 @@ class Exported:
     size_bytes: int
     ops: list  # export.tflite_ops.OpInfo
     seconds: float
+    agreement: Any = None  # export.int8.Agreement vs the float model on the calibration images (int8/qat)
+    float_layers: tuple[str, ...] = ()  # int8: layers kept in float
+    worst_layers: tuple = ()  # int8: export.int8.LayerError, the layers adding the most error
 
 
 def image_files(folder: str | Path) -> list[Path]:
@@ -91,13 +101,26 @@ def calibration_inputs(folder: str | Path, input_hw: tuple[int, int],
     return inputs
 
 
+@dataclass(frozen=True)
+class Int8Options:
+    """How ``--mode int8`` quantizes: range equalisation, float layers ('auto' = search), search limits."""
+
+    equalize: bool = True
+    bias_correction: bool = True
+    float_layers: tuple[str, ...] | str = "auto"
+    max_float: int = 12
+    target: float = 0.95
+
+
 def convert(model: Any, mode: str, input_hw: tuple[int, int],
             calibration: Sequence[np.ndarray] | None = None, allow_flex_ops: bool = False,
-            progress: bool = True) -> bytes:
+            progress: bool = True, int8: Int8Options | None = None, report: dict | None = None) -> bytes:
     """Convert a Keras pose model to .tflite bytes in ``mode`` (not 'qat': see :func:`export_tflite`).
 
     The model is rebuilt in float32 if needed and exported through a fixed-size SavedModel
-    whose signature takes normalised input, so the .tflite has named outputs.
+    whose signature takes normalised input, so the .tflite has named outputs. For int8, see
+    :mod:`export.equalize` and :mod:`export.int8`; ``report`` (a dict) receives the
+    :class:`export.int8.Int8Result` under 'int8'.
     """
     import tensorflow as tf
     from tqdm import tqdm
@@ -114,6 +137,22 @@ def convert(model: Any, mode: str, input_hw: tuple[int, int],
         raise ValueError("int8 needs calibration images (--calibration FOLDER): activation ranges "
                          "are measured on real photos")
     model = with_input_size(float32_model(model), input_hw)
+    int8 = int8 or Int8Options()
+    if mode == "int8":
+        samples = [np.asarray(x, np.float32) for x in calibration]
+        for x in samples:
+            if x.shape != (1, *input_hw, 3):
+                raise ValueError(f"calibration input has shape {x.shape}, expected (1, {input_hw[0]}, "
+                                 f"{input_hw[1]}, 3) (use calibration_inputs)")
+        if int8.equalize:
+            from export.equalize import equalize
+
+            model, _ = equalize(model, samples)
+        from mln_tf.runners import keras_runner
+
+        run = keras_runner(model)
+        reference = [run(x) for x in samples]  # the float model's maps
+        return _convert_int8(model, samples, reference, input_hw, int8, progress, report)
     with tempfile.TemporaryDirectory(prefix="mln_tflite_") as tmp:
         saved = write_archive(model, Path(tmp) / "saved_model", input_hw, batch=1, pixels="normalized")
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["serving_default"])
@@ -122,22 +161,6 @@ def convert(model: Any, mode: str, input_hw: tuple[int, int],
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if mode == "fp16":
             converter.target_spec.supported_types = [tf.float16]
-        if mode == "int8":
-            samples = [np.asarray(x, np.float32) for x in calibration]
-            for x in samples:
-                if x.shape != (1, *input_hw, 3):
-                    raise ValueError(f"calibration input has shape {x.shape}, expected (1, {input_hw[0]}, "
-                                     f"{input_hw[1]}, 3) (use calibration_inputs)")
-
-            def representative() -> Iterator[dict]:
-                for x in tqdm(samples, desc="calibrating", unit="img", disable=not progress):
-                    yield {"image": x}
-
-            converter.representative_dataset = representative
-            ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            # Float input/output stay: the runner contract is one float32 input and float maps.
-            converter.inference_input_type = tf.float32
-            converter.inference_output_type = tf.float32
         if allow_flex_ops:
             ops = ops + [tf.lite.OpsSet.SELECT_TF_OPS]
             converter.allow_custom_ops = True
@@ -149,6 +172,64 @@ def convert(model: Any, mode: str, input_hw: tuple[int, int],
                 return converter.convert()
         except Exception as exc:  # ConverterError lives in a private module
             raise ValueError(_conversion_error(exc, mode)) from None
+
+
+def _calibrated(model: Any, samples: list[np.ndarray], input_hw: tuple[int, int], progress: bool) -> bytes:
+    """The converter's calibrated float model of ``model`` (see :func:`export.int8.calibrate`)."""
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    from export.int8 import calibrate
+    from export.saved_model import write_archive
+
+    with tempfile.TemporaryDirectory(prefix="mln_tflite_") as tmp:
+        saved = write_archive(model, Path(tmp) / "saved_model", input_hw, batch=1, pixels="normalized")
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["serving_default"])
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+                return calibrate(converter, list(tqdm(samples, desc="calibrating", unit="img", disable=not progress)))
+        except Exception as exc:  # ConverterError lives in a private module
+            raise ValueError(_conversion_error(exc, "int8")) from None
+
+
+def _convert_int8(model: Any, samples: list[np.ndarray], reference: list, input_hw: tuple[int, int],
+                  options: Int8Options, progress: bool, report: dict | None) -> bytes:
+    """Calibrate, choose the float layers (or take them), then bias-correct the int8 layers and quantize.
+
+    Bias correction is for 8-bit weights only, so it is applied once the float layers are known
+    (a float layer with a corrected bias would be off by the shift it no longer has); the
+    corrected model is calibrated again and kept if it agrees better with float.
+    """
+    import re
+
+    import keras
+
+    from export.equalize import correct_bias, final_outputs_model
+    from export.int8 import quantize_model
+
+    say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731 - the search is slow: say what it does
+    names = [l.name for l in model.layers]
+    result = quantize_model(_calibrated(model, samples, input_hw, progress), samples, reference, input_hw,
+                            options.float_layers, options.max_float, options.target, layer_names=names,
+                            progress=say)
+    if options.bias_correction:
+        source = final_outputs_model(model)
+        corrected = keras.models.clone_model(source)
+        corrected.set_weights(source.get_weights())
+        correct_bias(corrected, samples, skip=result.float_layers)
+        say("bias correction of the int8 layers:")
+        fixed = quantize_model(_calibrated(corrected, samples, input_hw, progress), samples, reference, input_hw,
+                               [re.escape(l) for l in result.float_layers], layer_names=names, progress=say)
+        fixed.history = result.history + fixed.history
+        if min(fixed.agreement.agreement, fixed.agreement.mean_oks) >= \
+                min(result.agreement.agreement, result.agreement.mean_oks):
+            result = fixed
+        else:
+            say("bias correction did not help here: the model without it is kept")
+    if report is not None:
+        report["int8"] = result
+    return result.data
 
 
 def _conversion_error(exc: Exception, mode: str) -> str:
@@ -178,22 +259,74 @@ def check_ops(data: bytes, allow_flex_ops: bool = False) -> list:
 
 def export_tflite(model: Any, path: str | Path, mode: str = "fp32", input_hw: tuple[int, int] = (368, 432),
                   calibration: Sequence[np.ndarray] | None = None, allow_flex_ops: bool = False,
-                  qat: Any = None, progress: bool = True) -> Exported:
-    """Convert and atomically write a .tflite; ``qat`` is an :class:`export.qat.QATConfig` for mode 'qat'."""
+                  qat: Any = None, progress: bool = True, int8: Int8Options | None = None,
+                  min_agreement: float | None = None, check: Sequence[np.ndarray] | None = None) -> Exported:
+    """Convert and atomically write a .tflite; ``qat`` is an :class:`export.qat.QATConfig` for mode 'qat'.
+
+    For int8/qat with calibration images, the quantized model is compared with the float model
+    on them, or on ``check`` inputs when given (people agreement, mean OKS, map error); with
+    ``min_agreement`` set, a model below
+    it (or one that finds nobody where the float model finds people, or a float model that finds
+    nobody, which proves nothing) is a ValueError naming the worst layers, and nothing is written.
+    """
     from mln_tf.files import write_bytes_atomic
 
     start = time.perf_counter()
+    report: dict = {}
+    agreement = None
     if mode == "qat":
         from export.qat import run_qat
 
         if qat is None:
             raise ValueError("mode 'qat' needs a QATConfig (--train-json, --train-images, --qat-steps)")
+        # QAT starts from the model's own weights: from the equalised ones (export/equalize.py),
+        # whose channel scales reach 1e3, fine-tuning went to NaN on the pretrained network.
         data = run_qat(model, input_hw, qat)
     else:
-        data = convert(model, mode, input_hw, calibration, allow_flex_ops, progress)
+        data = convert(model, mode, input_hw, calibration, allow_flex_ops, progress, int8, report)
+    result = report.get("int8")
+    if check is not None or (mode == "qat" and calibration):
+        agreement = _agreement(model, data, check if check is not None else calibration, input_hw)
+    elif result is not None:
+        agreement = result.agreement
     ops = check_ops(data, allow_flex_ops)
+    if min_agreement is not None and mode in ("int8", "qat"):
+        problem = quality_problem(agreement, min_agreement)
+        if problem:
+            worst = "; ".join(f"{e.layer} (error {e.error:.2f}, adds {e.added:.2f})"
+                              for e in (result.worst[:5] if result is not None else []))
+            raise ValueError(f"the {mode} model is not the float model: {problem}"
+                             + (f". Worst layers: {worst}" if worst else "")
+                             + ". Not written (pass --force to write it anyway)")
     out = write_bytes_atomic(path, data)
-    return Exported(out, mode, tuple(input_hw), len(data), ops, time.perf_counter() - start)
+    return Exported(out, mode, tuple(input_hw), len(data), ops, time.perf_counter() - start, agreement,
+                    tuple(result.float_layers) if result is not None else (),
+                    tuple(result.worst) if result is not None else ())
+
+
+def quality_problem(agreement: Any, floor: float) -> str | None:
+    """Why a quantized model fails the comparison with float (None = passes); see :func:`export_tflite`."""
+    if agreement is None:
+        return "no calibration images to compare it with the float model on (--calibration)"
+    a = agreement
+    summary = (f"people float {a.people_float} / quantized {a.people_int8} / matched {a.matched}, "
+               f"agreement {a.agreement:.2f}, mean OKS {a.mean_oks:.2f}, mean map error {a.mean_map_error:.3f}")
+    if a.people_float == 0:
+        return (f"the float model finds nobody on the calibration images, so agreement proves nothing "
+                f"({summary}); calibrate on photos with people")
+    if a.people_int8 == 0 or a.agreement < floor or a.mean_oks < floor:
+        return f"{summary} (need >= {floor:.2f})"
+    return None
+
+
+def _agreement(model: Any, data: bytes, calibration: Sequence[np.ndarray], input_hw: tuple[int, int]):
+    from export.int8 import agreement, tflite_maps
+    from export.models import float32_model, with_input_size
+    from mln_tf.runners import keras_runner
+
+    run = keras_runner(with_input_size(float32_model(model), tuple(input_hw)))
+    samples = [np.asarray(x, np.float32) for x in calibration]
+    return agreement([run(x) for x in samples], tflite_maps(data, samples), tuple(input_hw))
 
 
 def map_error(model: Any, tflite_path: str | Path, x: np.ndarray) -> tuple[float, float]:
@@ -222,13 +355,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input", default=DEFAULT_INPUT, metavar="HxW",
                         help=f"fixed input size, multiples of 8 (default {DEFAULT_INPUT}, the paper's)")
     parser.add_argument("--calibration", metavar="FOLDER",
-                        help="folder of real images for int8 calibration (and the map check of any mode)")
+                        help="folder of real photos: int8 calibration and the comparison with float (int8/qat), "
+                             "qat self-distillation data, and the map check of any mode")
     parser.add_argument("--calibration-images", type=int, default=DEFAULT_CALIBRATION_IMAGES, metavar="N",
                         help=f"use at most N calibration images (default {DEFAULT_CALIBRATION_IMAGES})")
+    parser.add_argument("--float-layers", default="auto", metavar="auto|none|NAME,...",
+                        help="int8: layers kept in float (Keras layer names or regexes, comma-separated); "
+                             "'auto' (default) keeps in float, one depthwise-separable pair at a time, the "
+                             "layer adding the most error until the int8 model finds the float model's people "
+                             "(agreement and mean OKS >= --int8-target) or --max-float-layers are float; 'none'")
+    parser.add_argument("--max-float-layers", type=int, default=12, metavar="N",
+                        help="int8 auto: at most N float layers (default 12)")
+    parser.add_argument("--int8-target", type=float, default=0.95, metavar="F",
+                        help="int8 auto: stop when agreement and mean OKS vs float reach F (default 0.95)")
+    parser.add_argument("--no-equalize", action="store_true",
+                        help="int8: skip cross-layer range equalisation (export/equalize.py; for comparison)")
+    parser.add_argument("--no-bias-correction", action="store_true",
+                        help="int8: skip the bias correction for 8-bit weight rounding (export/equalize.py)")
+    parser.add_argument("--min-agreement", type=float, default=0.8, metavar="F",
+                        help="int8/qat: fail (exit 1, nothing written) when people agreement or mean OKS vs "
+                             "the float model on the calibration images is below F (default 0.8)")
+    parser.add_argument("--force", action="store_true",
+                        help="int8/qat: write the model even when it fails the comparison with float")
     parser.add_argument("--allow-flex-ops", action="store_true",
                         help="write the model even if it needs Flex (TF Select) or custom ops; phones then "
                              "need the Flex delegate and the GPU delegate cannot run those ops")
-    parser.add_argument("--train-json", help="qat: COCO person-keypoints annotation file of the training set")
+    parser.add_argument("--train-json", help="qat, labelled mode: COCO person-keypoints annotation file of the "
+                                             "training set (without it, qat self-distils on the --calibration photos)")
     parser.add_argument("--train-images", help="qat: folder of the training images")
     parser.add_argument("--qat-steps", type=int, default=2000,
                         help="qat: fine-tuning steps (default 2000)")
@@ -262,11 +415,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.mode == "qat":
             from export.qat import QATConfig
 
-            qat = QATConfig(train_json=args.train_json, train_images=args.train_images, arch=args.arch,
+            distill = not args.train_json and not args.train_images and args.qat_data == "export.qat:coco_dataset"
+            if distill and not args.calibration:
+                raise ValueError("--mode qat needs photos: --calibration FOLDER (self-distillation from the float "
+                                 "model, no annotations) or --train-json/--train-images (labelled)")
+            qat = QATConfig(train_json=args.train_json, train_images=args.train_images,
+                            images=args.calibration if distill else None, arch=args.arch,
                             config=args.width, steps=args.qat_steps, batch_size=args.qat_batch,
                             learning_rate=args.qat_lr, seed=args.seed, dataset=args.qat_data)
         model = load_pose_model(args.model, args.arch, args.width)
-        result = export_tflite(model, args.out, args.mode, hw, calibration, args.allow_flex_ops, qat, progress)
+        float_layers = {"auto": "auto", "none": ()}.get(args.float_layers) \
+            if args.float_layers in ("auto", "none") else tuple(p for p in args.float_layers.split(",") if p)
+        int8 = Int8Options(equalize=not args.no_equalize, bias_correction=not args.no_bias_correction,
+                           float_layers=float_layers,
+                           max_float=args.max_float_layers, target=args.int8_target)
+        result = export_tflite(model, args.out, args.mode, hw, calibration, args.allow_flex_ops, qat, progress,
+                               int8, None if args.force else args.min_agreement)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -289,7 +453,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows.append(("vs Keras", f"max |map diff| {worst:.2e}, mean {mean:.2e} ({source})"))
     else:
         rows.append(("vs Keras", "not run: the model needs Flex/custom ops"))
+    if result.agreement is not None:
+        a = result.agreement
+        rows.append(("vs float (calibration)", f"people {a.people_float} / {a.people_int8} / matched {a.matched}, "
+                                                f"agreement {a.agreement:.3f}, mean OKS {a.mean_oks:.3f}, "
+                                                f"map error max {a.max_map_error:.3f} mean {a.mean_map_error:.4f}"))
+    if result.mode == "int8":
+        rows.append(("float layers", ", ".join(result.float_layers) or "none"))
+        rows.append(("worst int8 layers", "; ".join(f"{e.layer} ({e.error:.2f}, +{e.added:.2f})"
+                                                    for e in result.worst_layers[:4]) or "-"))
     print(format_table(["", ""], rows, title="\nsummary", align="ll"))
+    if args.force and args.mode in ("int8", "qat"):
+        problem = quality_problem(result.agreement, args.min_agreement)
+        if problem:
+            print(f"WARNING: written with --force although {problem}", file=sys.stderr)
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -250,10 +251,17 @@ def test_dynamic_range_mode(trained, tmp_path):
 def test_tflite_cli_summary_and_clear_errors(tiny, tmp_path, capsys):
     _, keras_path = tiny
     out = tmp_path / "m.tflite"
-    assert tflite.main([str(keras_path), str(out), "--mode", "int8", "--input", "64x96", "--calibration",
-                        str(TRAIN), "--calibration-images", "4", "--no-progress"]) == 0
-    text = capsys.readouterr().out
-    assert "CONV_2D" in text and "computes in  int8" in text and "MB" in text and "vs Keras" in text
+    int8_args = [str(keras_path), str(out), "--mode", "int8", "--input", "64x96", "--calibration",
+                 str(TRAIN), "--calibration-images", "4", "--no-progress"]
+    # A random-weight model finds nobody: agreement with it proves nothing, so the export refuses...
+    assert tflite.main(int8_args) == 1
+    assert "finds nobody on the calibration images" in capsys.readouterr().err and not out.exists()
+    assert tflite.main(int8_args + ["--force"]) == 0  # ...unless forced, and then it says so
+    captured = capsys.readouterr()
+    text = captured.out
+    assert "written with --force although" in captured.err
+    assert "CONV_2D" in text and re.search(r"computes in +int8", text) and "MB" in text and "vs Keras" in text
+    assert "vs float (calibration)" in text and "float layers" in text
     assert load_runner(out).input_hw == SMALL_HW
 
     def fails(args, message):
@@ -454,3 +462,19 @@ def test_qat_on_the_coco_training_pipeline(tiny, tmp_path):
     qat = QATConfig(train_json=str(TRAIN / "person_keypoints.json"), train_images=str(TRAIN), arch="mln",
                     config="tiny", steps=2, batch_size=2, verbose=0)
     _check_qat_model(tflite.export_tflite(net, tmp_path / "qat.tflite", "qat", SMALL_HW, qat=qat).path)
+
+
+def test_qat_self_distillation_needs_only_images_and_is_compared_with_float(tiny, tmp_path):
+    """--mode qat without labels: the float model's maps on photos are the targets; the result is
+    compared with float on the photos, and a float model that finds nobody fails that check."""
+    from export.qat import QATConfig
+
+    net, _ = tiny
+    calibration = tflite.calibration_inputs(VAL, SMALL_HW, count=4, progress=False)
+    qat = QATConfig(images=str(VAL), arch="mln", config="tiny", steps=2, batch_size=2, verbose=0)
+    out = tmp_path / "qat.tflite"
+    with pytest.raises(ValueError, match="finds nobody on the calibration images"):
+        tflite.export_tflite(net, out, "qat", SMALL_HW, calibration, qat=qat, min_agreement=0.8)
+    assert not out.exists()
+    with pytest.raises(ValueError, match="QAT image folder not found"):
+        QATConfig(images=str(tmp_path / "none"), config="tiny")

@@ -1,0 +1,366 @@
+"""Full-integer conversion that keeps accuracy: calibrate once, quantize, find and float the worst layers.
+
+``quantize_model`` does what ``export.tflite --mode int8`` needs after range equalisation
+(:mod:`export.equalize`):
+
+1. the converter calibrates once on the representative images (a float model carrying the
+   measured activation ranges);
+2. that model is quantized to int8, optionally leaving some layers in float (selective
+   quantization: TFLite puts QUANTIZE/DEQUANTIZE around them);
+3. :func:`layer_errors` runs the float and the int8 model side by side on a few images and
+   measures every layer's output error relative to its float signal, and how much error the
+   layer *adds* (its error minus its inputs' error);
+4. while the int8 model disagrees with the float model about people (agreement or mean OKS
+   below ``target``) and fewer than ``max_float`` layers are float, the layer pair whose
+   quantization *alone* (everything else float) costs the most OKS-weighted people agreement
+   on the first ``probe`` images (:func:`most_sensitive_unit`; a pair, since a
+   float pointwise conv fed by an int8 depthwise output keeps that output's coarse scale) is
+   kept in float and step 2 repeats. (Per-layer error, step 3, is reported for the worst
+   layers but is a poor guide, and so is the map error: the PAF outputs show the largest
+   relative error and the last stage moves the maps most, while the layers that cost people
+   sit early, in stage 1, and are amplified by the later stages.)
+
+Uses TFLite's calibrate-only mode and ``mlir_quantize`` (TF 2.21; what
+``tf.lite.experimental.QuantizationDebugger`` uses for ``denylisted_nodes``).
+"""
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+DEFAULT_MAX_FLOAT = 12
+DEFAULT_TARGET = 0.95  # people agreement and mean OKS vs float at which the search stops
+
+
+@dataclass(frozen=True)
+class LayerError:
+    """One layer of the int8 model against float: relative RMS error of its output, error it adds."""
+
+    layer: str
+    error: float  # RMS(int8 - float) / std(float) of the layer's output
+    added: float  # error minus the largest error of its inputs
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """People found by the int8 model vs the float model on the calibration images."""
+
+    people_float: int
+    people_int8: int
+    matched: int
+    agreement: float  # matched / sum(max(people of either)) (0 when the float model finds nobody)
+    mean_oks: float  # of the matched pairs (0 when none)
+    max_map_error: float
+    mean_map_error: float
+    soft: float = 0.0  # sum of matched OKS / sum(max(people of either)): agreement weighted by OKS
+
+    def ok(self, floor: float) -> bool:
+        """Both agreement and mean OKS at least ``floor``, and the float model found people."""
+        return self.people_float > 0 and self.agreement >= floor and self.mean_oks >= floor
+
+
+@dataclass
+class Int8Result:
+    """The chosen int8 model, its float layers, and how it compares with float."""
+
+    data: bytes
+    float_layers: list[str]
+    agreement: Agreement
+    worst: list[LayerError] = field(default_factory=list)
+    history: list[tuple[list[str], Agreement]] = field(default_factory=list)
+
+
+def calibrate(converter: Any, samples: Sequence[np.ndarray]) -> bytes:
+    """The converter's calibrated float model (activation ranges recorded, nothing quantized yet)."""
+    import tensorflow as tf
+
+    def representative():
+        for x in samples:
+            yield {"image": np.asarray(x, np.float32)}
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.float32
+    converter.inference_output_type = tf.float32
+    converter._experimental_calibrate_only = True  # noqa: SLF001 - public in QuantizationDebugger's workflow
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+        return converter.convert()
+
+
+def quantize(calibrated: bytes, float_layers: Sequence[str] = ()) -> bytes:
+    """int8 model from a calibrated one, leaving the ops of ``float_layers`` (Keras layer names) in float."""
+    from tensorflow.lite.python import convert
+
+    nodes = layer_tensors(calibrated, float_layers) if float_layers else None
+    return convert.mlir_quantize(calibrated, disable_per_channel=False, fully_quantize=False,
+                                 enable_numeric_verify=False, denylisted_ops=None, denylisted_nodes=nodes)
+
+
+_KERAS_LAYERS: set[str] = set()  # names of the model being quantized (see quantize_model)
+
+
+def _layer_of(tensor_name: str) -> str | None:
+    """The Keras layer a TFLite tensor belongs to ('.../MConv_Stage1_L2_4_pointwise_1/Relu;...');
+    the '_N' suffix Keras adds to the name scopes of a cloned model is dropped."""
+    first = tensor_name.split(";")[0]
+    parts = first.split("/")
+    if len(parts) < 2:
+        return None
+    scope = parts[-2]
+    if _KERAS_LAYERS and scope not in _KERAS_LAYERS:
+        stripped = re.sub(r"_\d+$", "", scope)
+        if stripped in _KERAS_LAYERS:
+            return stripped
+    return scope
+
+
+def layer_tensors(model: bytes, layers: Sequence[str]) -> list[str]:
+    """Names of the tensors of ``model`` that belong to the Keras ``layers``."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    wanted = set(layers)
+    names = [d["name"] for d in Interpreter(model_content=model).get_tensor_details()]
+    found = [n for n in names if _layer_of(n) in wanted]
+    missing = wanted - {_layer_of(n) for n in found}
+    if missing:
+        raise ValueError(f"layers not found in the converted model: {', '.join(sorted(missing))}")
+    return found
+
+
+def _all_tensors(model: bytes, x: np.ndarray) -> tuple[dict[str, np.ndarray], list[dict], dict[int, str]]:
+    """Every 4-D activation of ``model`` on ``x`` (dequantized) by name, its ops, tensor names by index."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=model, experimental_preserve_all_tensors=True)
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], np.asarray(x, np.float32))
+    it.invoke()
+    values, names = {}, {}
+    for d in it.get_tensor_details():
+        names[d["index"]] = d["name"]
+        try:
+            a = it.get_tensor(d["index"])
+        except ValueError:
+            continue
+        if a.ndim != 4 or a.shape[0] != 1 or a.shape[1] <= 3:
+            continue
+        scale, zero = d["quantization"]
+        if a.dtype in (np.int8, np.uint8) and scale:
+            a = (a.astype(np.float32) - zero) * scale
+        elif a.dtype != np.float32:
+            continue
+        values.setdefault(d["name"], a)
+    return values, it._get_ops_details(), names  # noqa: SLF001 - op graph for the per-layer report
+
+
+def layer_errors(calibrated: bytes, quantized: bytes, samples: Sequence[np.ndarray]) -> list[LayerError]:
+    """Per Keras layer: output error of the int8 model vs float, and the error the layer adds; worst first."""
+    sums: dict[str, list[float]] = {}
+    for x in samples:
+        ref, _, _ = _all_tensors(calibrated, x)
+        got, ops, names = _all_tensors(quantized, x)
+        rel = {}
+        for name, a in got.items():
+            if name in ref and ref[name].shape == a.shape:
+                f = ref[name]
+                rel[name] = float(np.sqrt(np.mean((a - f) ** 2)) / (f.std() + 1e-9))
+        for op in ops:
+            outs = [names[i] for i in op["outputs"] if names.get(i) in rel]
+            if not outs:
+                continue
+            layer = _layer_of(outs[0])
+            if layer is None:
+                continue
+            ins = [rel[names[i]] for i in op["inputs"] if i >= 0 and names.get(i) in rel]
+            error = rel[outs[0]]
+            added = error - (max(ins) if ins else 0.0)
+            acc = sums.setdefault(layer, [0.0, 0.0, 0])
+            acc[0] += error
+            acc[1] += added
+            acc[2] += 1
+    result = [LayerError(k, v[0] / v[2], v[1] / v[2]) for k, v in sums.items()]
+    return sorted(result, key=lambda e: -e.added)
+
+
+def people_of(maps: Sequence[tuple[np.ndarray, np.ndarray]], input_hw: tuple[int, int]) -> list:
+    """The people (``postprocess``) of each image's maps, in input pixels."""
+    from mln_tf.inference import Transform, postprocess
+
+    transform = Transform.from_resize(input_hw, input_hw)
+    return [postprocess(h[0], p[0], transform) for h, p in maps]
+
+
+def agreement(reference: Sequence[tuple[np.ndarray, np.ndarray]], maps: Sequence[tuple[np.ndarray, np.ndarray]],
+              input_hw: tuple[int, int], reference_people: list | None = None) -> Agreement:
+    """People of ``maps`` vs ``reference`` (one (heatmaps, pafs) pair per image, batch of 1), in input pixels."""
+    from export.check_tflite import match_people
+
+    ref_people = reference_people if reference_people is not None else people_of(reference, input_hw)
+    got_people = people_of(maps, input_hw)
+    n_ref = n_got = matched = total = 0
+    oks: list[float] = []
+    max_err, mean_errs = 0.0, []
+    for (hr, pr), (hq, pq), people_r, people_q in zip(reference, maps, ref_people, got_people):
+        diff = np.concatenate([np.abs(hq - hr).ravel(), np.abs(pq - pr).ravel()])
+        max_err = max(max_err, float(diff.max()))
+        mean_errs.append(float(diff.mean()))
+        pairs = match_people(people_r, people_q, input_hw)
+        n_ref += len(people_r)
+        n_got += len(people_q)
+        matched += len(pairs)
+        total += max(len(people_r), len(people_q))
+        oks.extend(p[2] for p in pairs)
+    return Agreement(n_ref, n_got, matched, matched / total if total else 0.0,
+                     float(np.mean(oks)) if oks else 0.0, max_err, float(np.mean(mean_errs)) if mean_errs else 0.0,
+                     float(np.sum(oks)) / total if total else 0.0)
+
+
+def tflite_maps(data: bytes, samples: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(heatmaps, pafs) of a .tflite (our signature) on each sample."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        it = Interpreter(model_content=data)
+        run = it.get_signature_runner("serving_default")
+        out = []
+        for x in samples:
+            o = run(image=np.asarray(x, np.float32))
+            out.append((o["heatmaps"], o["pafs"]))
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"the quantized model does not run with LiteRT ({str(exc).splitlines()[0][:200]}): its "
+                         "activation ranges are degenerate (calibration images without content?)") from None
+    return out
+
+
+def partner(layer: str, layers: Sequence[str]) -> list[str]:
+    """``layer`` and the other half of its depthwise-separable pair, when the model names them so."""
+    for a, b in (("_pointwise", "_depthwise"), ("_depthwise", "_pointwise")):
+        if layer.endswith(a):
+            other = layer[: -len(a)] + b
+            return [layer, other] if other in layers else [layer]
+    return [layer]
+
+
+def _units(calibrated: bytes) -> list[list[str]]:
+    """The model's layers in execution order, grouped into depthwise-separable pairs where named so."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=calibrated)
+    names = {d["index"]: d["name"] for d in it.get_tensor_details()}
+    order: list[str] = []
+    for op in it._get_ops_details():  # noqa: SLF001 - execution order of the ops
+        for i in op["outputs"]:
+            layer = _layer_of(names.get(i, ""))
+            if layer and layer not in order:
+                order.append(layer)
+    units, seen = [], set()
+    for layer in order:
+        if layer in seen:
+            continue
+        unit = [l for l in partner(layer, order) if l not in seen]
+        seen.update(unit)
+        units.append(unit)
+    return units
+
+
+def _damage(calibrated: bytes, float_layers: list[str], samples, reference, reference_people,
+            input_hw) -> float:
+    """1 - OKS-weighted people agreement with float of the model with ``float_layers`` in float."""
+    maps = tflite_maps(quantize(calibrated, float_layers), samples)
+    return 1.0 - agreement(reference, maps, input_hw, reference_people).soft
+
+
+def most_sensitive_unit(calibrated: bytes, units: list[list[str]], samples, reference,
+                        input_hw: tuple[int, int]) -> tuple[list[str], float]:
+    """The unit whose quantization alone (everything else float) costs the most people agreement.
+
+    Two levels, so that a search costs about 2 sqrt(n) conversions rather than n: the
+    consecutive chunk of units that hurts most alone, then the unit of that chunk that does.
+    """
+    everything = [l for u in units for l in u]
+    ref_people = people_of(reference, input_hw)
+
+    def only(part: list[list[str]]) -> float:
+        keep = {l for u in part for l in u}
+        return _damage(calibrated, [l for l in everything if l not in keep], samples, reference, ref_people,
+                       input_hw)
+
+    size = max(1, int(round(len(units) ** 0.5)))
+    chunks = [units[i:i + size] for i in range(0, len(units), size)]
+    chunk = max(chunks, key=only) if len(chunks) > 1 else chunks[0]
+    scored = [(only([u]), u) for u in chunk]
+    damage, unit = max(scored, key=lambda t: t[0])
+    return unit, damage
+
+
+def quantize_model(calibrated: bytes, samples: Sequence[np.ndarray],
+                   reference: Sequence[tuple[np.ndarray, np.ndarray]], input_hw: tuple[int, int],
+                   float_layers: Sequence[str] | str = "auto", max_float: int = DEFAULT_MAX_FLOAT,
+                   target: float = DEFAULT_TARGET, probe: int = 12,
+                   layer_names: Sequence[str] = (),
+                   progress: Callable[[str], None] | None = None) -> Int8Result:
+    """int8 model of ``calibrated``; ``float_layers`` a list of layer names/regexes, or 'auto' (the search).
+
+    ``layer_names``: the Keras model's layer names (TFLite name scopes may carry a '_N' suffix).
+    Each search round quantizes parts of the model alone (the rest float) on ``probe`` images
+    and keeps in float the depthwise-separable pair (or single layer) whose 8 bits hurt most
+    (:func:`most_sensitive_unit`); it stops when the people agree (``target``) or ``max_float``
+    layers are float, and returns the best model it saw.
+    """
+    say = progress or (lambda msg: log.info(msg))
+    _KERAS_LAYERS.clear()
+    _KERAS_LAYERS.update(layer_names)
+    known = sorted({l for l in (_layer_of(n) for n in _tensor_names(calibrated)) if l})
+    if isinstance(float_layers, str) and float_layers == "auto":
+        chosen: list[str] = []
+        auto = True
+    else:
+        chosen = [l for pattern in float_layers for l in known if re.fullmatch(pattern, l)]
+        unknown = [p for p in float_layers if not any(re.fullmatch(p, l) for l in known)]
+        if unknown:
+            raise ValueError(f"--float-layers {', '.join(unknown)} match no layer of the model "
+                             f"(layers are named like {', '.join(known[:3])}, ...)")
+        auto = False
+    history = []
+    units = _units(calibrated) if auto else []
+    while True:
+        data = quantize(calibrated, chosen)
+        agree = agreement(reference, tflite_maps(data, samples), input_hw)
+        history.append((list(chosen), agree))
+        say(f"int8 with {len(chosen)} float layers: people agreement {agree.agreement:.3f}, "
+            f"mean OKS {agree.mean_oks:.3f}, mean map error {agree.mean_map_error:.4f}")
+        if not auto or agree.ok(target) or len(chosen) >= max_float:
+            break
+        if agree.people_float == 0:
+            say("the float model finds nobody on the calibration images: no basis to choose float layers")
+            break
+        left = [u for u in units if not set(u) & set(chosen)]
+        if not left:
+            break
+        unit, damage = most_sensitive_unit(calibrated, left, samples[:probe], reference[:probe], input_hw)
+        say(f"keeping {', '.join(unit)} in float (quantized alone it costs {damage:.3f} of the "
+            f"OKS-weighted people agreement)")
+        chosen += unit
+    if auto and len(history) > 1:
+        best = max(range(len(history)), key=lambda i: (min(history[i][1].agreement, history[i][1].mean_oks),
+                                                        -len(history[i][0])))
+        if history[best][0] != chosen:
+            chosen = history[best][0]
+            data = quantize(calibrated, chosen)
+            agree = history[best][1]
+    worst = layer_errors(calibrated, data, samples[:2])
+    return Int8Result(data, chosen, agree, worst[:8], history)
+
+
+def _tensor_names(model: bytes) -> list[str]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    return [d["name"] for d in Interpreter(model_content=model).get_tensor_details()]
