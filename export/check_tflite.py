@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -248,21 +247,10 @@ def _ap(stats: dict) -> dict[str, float]:
 
 
 def collect_images(inputs: Sequence[str], limit: int | None = None) -> list[Path]:
-    """Image files from folders and/or files (a clear error when there are none)."""
-    from export.tflite import IMAGE_SUFFIXES, image_files
+    """Image files of ``inputs`` (folders expanded, sorted), at most ``limit`` (mln_tf.files.collect_files)."""
+    from mln_tf.files import collect_files
 
-    files: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            files.extend(image_files(path))
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise ValueError(f"image file or folder not found: {path}")
-    if not files:
-        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) given")
-    return files[:limit] if limit else files
+    return collect_files(inputs)[:limit]
 
 
 def format_report(report: Report, limits: Thresholds, per_image: bool = True) -> str:
@@ -314,19 +302,22 @@ def format_report(report: Report, limits: Thresholds, per_image: bool = True) ->
     return "\n".join(out)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m export.check_tflite") -> argparse.ArgumentParser:
+    """The check's flags (--images once per path, so the .tflite is never taken for an image)."""
     from export.models import add_model_arguments
+    from mln_tf import flags
 
-    parser = argparse.ArgumentParser(prog="python -m export.check_tflite", description=__doc__,
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("tflite", help="the .tflite to check")
     parser.add_argument("--reference", required=True,
-                        help="the server model: .keras, .weights.h5 (with --arch/--config) or a SavedModel folder")
+                        help="the server model: .keras, .weights.h5 (with --arch/--width), a SavedModel folder "
+                             "or pretrained:NAME")
     add_model_arguments(parser)
-    parser.add_argument("--images", nargs="+", required=True, metavar="PATH",
-                        help="image folders and/or files (real photos, e.g. COCO val2017)")
-    parser.add_argument("--annotations", help="COCO person-keypoints JSON of the images: adds COCO AP of both")
-    parser.add_argument("--max-images", type=int, default=None, help="check at most N images")
+    flags.add_images(parser, required=True, what="an image folder or file (real photos, e.g. COCO val2017)")
+    flags.add_annotations(parser, what="of the images: adds the COCO AP of both")
+    flags.add_limit(parser, what="images")
+    parser.add_argument("--max-images", dest="limit", type=flags.positive_int, help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=None,
                         help="LiteRT CPU threads for the .tflite (default: LiteRT's choice)")
     parser.add_argument("--max-map-error", type=float, help="fail above this max |map difference| "
@@ -337,35 +328,51 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: fp32 0.99, fp16 0.95, dynamic 0.85, int8 0.8)")
     parser.add_argument("--max-ap-drop", type=float, help="fail when the .tflite's COCO AP is lower by more "
                         "(default: fp32 0.005, fp16 0.01, dynamic 0.03, int8 0.05)")
-    parser.add_argument("--json", metavar="FILE", help="also write the report as JSON (atomically)")
-    parser.add_argument("--quiet", action="store_true", help="no per-image table, no progress bar")
+    parser.add_argument("--out", "--json", dest="out", metavar="FILE",
+                        help="also write the report as JSON (atomically; --json is its old name)")
+    flags.add_quiet(parser)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first imported
+def main(argv: Sequence[str] | None = None, prog: str = "python -m export.check_tflite") -> int:
+    """Run the check; exit 2 for bad arguments or input, 1 when the check fails, 0 when it passes."""
+    args = build_parser(prog).parse_args(argv)
+    from mln_tf.console import setup_logging
+    from mln_tf.flags import UsageError
+    from mln_tf.runners import check_model_path
+
+    setup_logging(args.quiet)
     from mln_tf.files import write_json_atomic
     from mln_tf.runners import load_runner
 
     try:
         if not str(args.tflite).endswith(".tflite"):
-            raise ValueError(f"{args.tflite} is not a .tflite file")
+            raise UsageError(f"{args.tflite} is not a .tflite file")
+        check_model_path(args.tflite)
+        check_model_path(args.reference)
+        if args.annotations and not Path(args.annotations).is_file():
+            raise UsageError(f"--annotations: file not found: {args.annotations}")
+        try:
+            images = collect_images(args.images, args.limit)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         tflite = load_runner(args.tflite, threads=args.threads)
         reference = load_runner(args.reference, arch=args.arch, config=args.width)
-        images = collect_images(args.images, args.max_images)
         report = compare(tflite, reference, images, args.annotations, progress=not args.quiet,
                          tflite_name=args.tflite, reference_name=args.reference)
+    except UsageError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     limits = Thresholds.for_precision(report.precision)
     overrides = {k: getattr(args, k) for k in ("max_map_error", "min_agreement", "min_oks", "max_ap_drop")
                  if getattr(args, k) is not None}
     limits = Thresholds(**{**asdict(limits), **overrides})
     print(format_report(report, limits, per_image=not args.quiet))
-    if args.json:
-        write_json_atomic(args.json, {**asdict(report), "thresholds": asdict(limits),
+    if args.out:
+        write_json_atomic(args.out, {**asdict(report), "thresholds": asdict(limits),
                                       "summary": {"max_map_error": report.max_map_error,
                                                   "mean_map_error": report.mean_map_error,
                                                   "agreement": report.agreement, "mean_oks": report.mean_oks,

@@ -337,8 +337,9 @@ def _indices(idx: list[int], limit: int = 6) -> str:
     return shown + (",..." if len(idx) > limit else "")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m export.gpu_check", description=__doc__,
+def build_parser(prog: str = "python -m export.gpu_check") -> argparse.ArgumentParser:
+    """The GPU check's flags."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="the .tflite file to check")
     parser.add_argument("--no-run", action="store_true",
@@ -355,9 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first imported
+def main(argv: Sequence[str] | None = None, prog: str = "python -m export.gpu_check") -> int:
+    """Run the GPU check; exit 2 for an unreadable model, 1 when it fails, 0 when it passes."""
+    args = build_parser(prog).parse_args(argv)
     if args.worker:
         return _worker(args.model, args.worker, args.accelerator)
     from mln_tf.tables import format_table
@@ -365,8 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         ops = read_ops(args.model)
     except (ValueError, OSError) as exc:
-        print(f"error: cannot read {args.model}: {exc}", file=sys.stderr)
-        return 1
+        print(f"{prog}: error: cannot read {args.model}: {exc}", file=sys.stderr)
+        return 2
     problems = check_ops(ops)
     names = sorted({op.name for op in ops})
     bad_names = {p.op for p in problems}

@@ -92,7 +92,10 @@ def calibrate(converter: Any, samples: Sequence[np.ndarray]) -> bytes:
     converter._experimental_calibrate_only = True  # noqa: SLF001 - public in QuantizationDebugger's workflow
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-        return converter.convert()
+        from mln_tf.console import filtered_stderr
+
+        with filtered_stderr():  # the converter's native log lines
+            return converter.convert()
 
 
 def quantize(calibrated: bytes, float_layers: Sequence[str] = ()) -> bytes:

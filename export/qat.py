@@ -113,7 +113,8 @@ def run_qat(model: Any, input_hw: tuple[int, int], qat: QATConfig, timeout: floa
     expected = m.build(qat.arch, qat.config)
     if _weight_shapes(expected) != _weight_shapes(model):
         raise ValueError(f"the model is not the {qat.arch} architecture with the '{qat.config}' config: "
-                         "QAT rebuilds it from --arch/--config, pass the ones it was trained with")
+                         "QAT rebuilds it from the architecture and width a .keras model records, or from "
+                         "--arch/--width for .weights.h5: pass the ones it was trained with")
     with tempfile.TemporaryDirectory(prefix="mln_qat_") as tmp:
         job = Path(tmp)
         model.save_weights(job / "model.weights.h5")
@@ -285,7 +286,10 @@ def convert_quantized(qmodel: Any, input_hw: tuple[int, int]) -> bytes:
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], qmodel)
     # The fake-quant ranges learnt in training give every int8 scale: no calibration set.
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    return converter.convert()
+    from mln_tf.console import filtered_stderr
+
+    with filtered_stderr():  # the converter's native log lines
+        return converter.convert()
 
 
 def _child(job: Path) -> None:

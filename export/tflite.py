@@ -30,7 +30,7 @@ per-op table and the map error against the Keras model on one input is printed a
 from __future__ import annotations
 
 import argparse
-import os
+import logging
 import sys
 import tempfile
 import time
@@ -41,10 +41,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 MODES = ("fp32", "fp16", "dynamic", "int8", "qat")
 DEFAULT_INPUT = "368x432"
 DEFAULT_CALIBRATION_IMAGES = 100
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+from mln_tf.files import IMAGE_SUFFIXES  # noqa: E402,F401  (its old home was here)
 
 
 @dataclass(frozen=True)
@@ -63,14 +65,10 @@ class Exported:
 
 
 def image_files(folder: str | Path) -> list[Path]:
-    """Image files of a folder, sorted (a clear error if the folder is missing or has none)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ValueError(f"image folder not found: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
-    return files
+    """The images of a folder, sorted (mln_tf.files.collect_files; a clear error when there are none)."""
+    from mln_tf.files import collect_files
+
+    return collect_files([folder])
 
 
 def calibration_inputs(folder: str | Path, input_hw: tuple[int, int],
@@ -95,7 +93,7 @@ def calibration_inputs(folder: str | Path, input_hw: tuple[int, int],
             continue
         inputs.append(preprocess(image, input_hw=input_hw)[0][None])
     for reason in skipped:
-        print(f"warning: skipping calibration image: {reason}", file=sys.stderr)
+        log.warning("skipping calibration image: %s", reason)
     if not inputs:
         raise ValueError(f"none of the {len(files[:count])} calibration images in {folder} could be read")
     return inputs
@@ -169,7 +167,10 @@ def convert(model: Any, mode: str, input_hw: tuple[int, int],
             with warnings.catch_warnings():
                 # The calibrator uses tf.lite.Interpreter internally and warns about it.
                 warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-                return converter.convert()
+                from mln_tf.console import filtered_stderr
+
+                with filtered_stderr():  # the converter's native log lines
+                    return converter.convert()
         except Exception as exc:  # ConverterError lives in a private module
             raise ValueError(_conversion_error(exc, mode)) from None
 
@@ -208,7 +209,7 @@ def _convert_int8(model: Any, samples: list[np.ndarray], reference: list, input_
     from export.equalize import correct_bias, final_outputs_model
     from export.int8 import quantize_model
 
-    say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731 - the search is slow: say what it does
+    say = log.info  # the search is slow: say what it does (mln_tf.console.setup_logging shows it)
     names = [l.name for l in model.layers]
     result = quantize_model(_calibrated(model, samples, input_hw, progress), samples, reference, input_hw,
                             options.float_layers, options.max_float, options.target, layer_names=names,
@@ -340,20 +341,23 @@ def map_error(model: Any, tflite_path: str | Path, x: np.ndarray) -> tuple[float
     return float(diff.max()), float(diff.mean())
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m export.tflite") -> argparse.ArgumentParser:
+    """The exporter's flags (the shared vocabulary of mln_tf.flags where they overlap)."""
     from export.models import add_model_arguments
 
-    parser = argparse.ArgumentParser(prog="python -m export.tflite", description=__doc__,
+    from mln_tf import flags
+
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="trained model: .keras, or .weights.h5 with --arch/--config")
+    parser.add_argument("model", help="trained model: .keras (it records its architecture), .weights.h5 with "
+                                      "--arch/--width, or pretrained:NAME")
     parser.add_argument("out", help="the .tflite file to write")
     add_model_arguments(parser, rebuilds=True)
     parser.add_argument("--mode", choices=MODES, default="fp32",
                         help="fp32 (default), fp16 (float16 weights), dynamic (int8 weights), int8 "
                              "(full integer, needs --calibration), qat (quantization-aware training, "
                              "then full integer)")
-    parser.add_argument("--input", default=DEFAULT_INPUT, metavar="HxW",
-                        help=f"fixed input size, multiples of 8 (default {DEFAULT_INPUT}, the paper's)")
+    flags.add_input(parser, what="fixed network input of the .tflite (the paper's test size by default)")
     parser.add_argument("--calibration", metavar="FOLDER",
                         help="folder of real photos: int8 calibration and the comparison with float (int8/qat), "
                              "qat self-distillation data, and the map check of any mode")
@@ -392,38 +396,46 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--qat-data", default="export.qat:coco_dataset", metavar="MODULE:FUNCTION",
                         help="qat: function giving the training batches (default: the COCO training "
                              "pipeline mln_tf.data on --train-json/--train-images; contract in export/qat.py)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
+                        help="no progress bars or notes; warnings, errors and the summary only (--no-progress is "
+                             "its old name)")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first imported
-    from export.models import load_pose_model
+def main(argv: Sequence[str] | None = None, prog: str = "python -m export.tflite") -> int:
+    """Export a .tflite; exit 2 for bad arguments or input (nothing loaded), 1 when the export fails."""
+    args = build_parser(prog).parse_args(argv)
+    from mln_tf.console import setup_logging
+    from mln_tf.flags import UsageError
+
+    setup_logging(args.quiet)
+    from export.models import arch_and_width, load_pose_model
     from mln_tf.tables import format_table
     from export.tflite_ops import op_summary, precision
-    from mln_tf.model import parse_hw
 
-    progress = not args.no_progress
+    progress = not args.quiet
     try:
-        hw = parse_hw(args.input)
-        if args.mode == "int8" and not args.calibration:
-            raise ValueError("--mode int8 needs --calibration FOLDER (real images for the activation ranges)")
-        calibration = (calibration_inputs(args.calibration, hw, args.calibration_images, progress)
-                       if args.calibration else None)
+        hw = args.input
+        _check_paths(args)
+        try:
+            calibration = (calibration_inputs(args.calibration, hw, args.calibration_images, progress)
+                           if args.calibration else None)
+        except ValueError as exc:
+            raise UsageError(f"--calibration: {exc}") from None
+        model = load_pose_model(args.model, args.arch, args.width)
+        arch, width = arch_and_width(model, args.model, args.arch, args.width)
         qat = None
         if args.mode == "qat":
             from export.qat import QATConfig
 
             distill = not args.train_json and not args.train_images and args.qat_data == "export.qat:coco_dataset"
             if distill and not args.calibration:
-                raise ValueError("--mode qat needs photos: --calibration FOLDER (self-distillation from the float "
+                raise UsageError("--mode qat needs photos: --calibration FOLDER (self-distillation from the float "
                                  "model, no annotations) or --train-json/--train-images (labelled)")
             qat = QATConfig(train_json=args.train_json, train_images=args.train_images,
-                            images=args.calibration if distill else None, arch=args.arch,
-                            config=args.width, steps=args.qat_steps, batch_size=args.qat_batch,
+                            images=args.calibration if distill else None, arch=arch,
+                            config=width, steps=args.qat_steps, batch_size=args.qat_batch,
                             learning_rate=args.qat_lr, seed=args.seed, dataset=args.qat_data)
-        model = load_pose_model(args.model, args.arch, args.width)
         float_layers = {"auto": "auto", "none": ()}.get(args.float_layers) \
             if args.float_layers in ("auto", "none") else tuple(p for p in args.float_layers.split(",") if p)
         int8 = Int8Options(equalize=not args.no_equalize, bias_correction=not args.no_bias_correction,
@@ -431,8 +443,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                            max_float=args.max_float_layers, target=args.int8_target)
         result = export_tflite(model, args.out, args.mode, hw, calibration, args.allow_flex_ops, qat, progress,
                                int8, None if args.force else args.min_agreement)
+    except UsageError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
 
     print(format_table(["op", "count", "dtypes (in -> out)"], op_summary(result.ops),
@@ -468,6 +483,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if problem:
             print(f"WARNING: written with --force although {problem}", file=sys.stderr)
     return 0
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """Bad paths and missing inputs as UsageError (exit 2) before anything is loaded."""
+    from mln_tf.flags import UsageError
+    from mln_tf.runners import check_model_path
+
+    if not str(args.out).endswith(".tflite"):
+        raise UsageError(f"the output must be a .tflite file, got {args.out!r}")
+    check_model_path(args.model, keras_only=True)
+    if args.mode == "int8" and not args.calibration:
+        raise UsageError("--mode int8 needs --calibration FOLDER (real images for the activation ranges)")
+    for flag, value in (("--calibration", args.calibration), ("--train-images", args.train_images)):
+        if value and not Path(value).is_dir():
+            raise UsageError(f"{flag}: folder not found: {value}")
+    if args.train_json and not Path(args.train_json).is_file():
+        raise UsageError(f"--train-json: file not found: {args.train_json}")
 
 
 def _random_input(hw: tuple[int, int]) -> np.ndarray:

@@ -103,6 +103,7 @@ def trained_tflite(trained, tmp_path_factory):
 
 # ---- SavedModel -------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_saved_model_serves_uint8_and_loads_with_tensorflow_only(tiny, tmp_path):
     net, _ = tiny
     path = saved_model.export_saved_model(net, tmp_path / "sm")
@@ -150,8 +151,11 @@ def test_saved_model_cli_fixed_size_and_summary(tiny, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "(None, 64, 96, 3)" in out and "uint8" in out and "tensorflow/serving" in out
     assert load_runner(tmp_path / "sm").input_hw == SMALL_HW
-    assert saved_model.main([str(keras_path), str(tmp_path / "sm2"), "--input", "64x90"]) == 1
-    assert "multiples of 8" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # a usage error, found by argparse before anything loads
+        saved_model.main([str(keras_path), str(tmp_path / "sm2"), "--input", "64x90"])
+    assert exit_info.value.code == 2 and "multiples of 8" in capsys.readouterr().err
+    assert saved_model.main([str(keras_path), str(tmp_path / "sm")]) == 2  # exists, no --overwrite
+    assert "already exists" in capsys.readouterr().err
 
 
 # ---- TFLite -----------------------------------------------------------------------------
@@ -199,6 +203,7 @@ def test_mixed_float16_model_is_rebuilt_in_float32(tmp_path):
     assert _max_diff(load_runner(result.path)(x), keras_runner(reference)(x)) < 1e-5
 
 
+@pytest.mark.slow
 def test_fp16_and_int8_maps_within_tolerance(trained, trained_tflite):
     """fp16: max |diff| <= 0.01. int8 (a tiny 8-16 channel net quantizes worse than the paper's):
     mean |diff| <= 0.02 and 99th percentile <= 0.2."""
@@ -222,6 +227,7 @@ def test_fp16_and_int8_maps_within_tolerance(trained, trained_tflite):
     assert int8.mean() <= 0.02 and np.percentile(int8, 99) <= 0.2
 
 
+@pytest.mark.slow
 def test_same_people_after_grouping_fp32_fp16_and_int8_oks_floor(trained, trained_tflite):
     net, _ = trained
     reference = keras_runner(net)
@@ -240,6 +246,7 @@ def test_same_people_after_grouping_fp32_fp16_and_int8_oks_floor(trained, traine
     assert int8.ap_reference == reports["fp32"].ap_reference
 
 
+@pytest.mark.slow
 def test_dynamic_range_mode(trained, tmp_path):
     net, _ = trained
     result = tflite.export_tflite(net, tmp_path / "dyn.tflite", "dynamic", TRAINED_HW)
@@ -264,8 +271,12 @@ def test_tflite_cli_summary_and_clear_errors(tiny, tmp_path, capsys):
     assert "vs float (calibration)" in text and "float layers" in text
     assert load_runner(out).input_hw == SMALL_HW
 
-    def fails(args, message):
-        assert tflite.main([str(keras_path), str(tmp_path / "x.tflite"), *args]) == 1
+    def fails(args, message, code=2):
+        try:
+            got = tflite.main([str(keras_path), str(tmp_path / "x.tflite"), *args])
+        except SystemExit as exc:  # argparse's usage errors
+            got = exc.code
+        assert got == code
         assert message in capsys.readouterr().err
         assert not (tmp_path / "x.tflite").exists()
 
@@ -277,8 +288,10 @@ def test_tflite_cli_summary_and_clear_errors(tiny, tmp_path, capsys):
     (tmp_path / "bad" / "broken.jpg").write_bytes(b"not a jpeg")
     fails(["--mode", "int8", "--input", "64x96", "--calibration", str(tmp_path / "bad")], "could be read")
     (tmp_path / "notes.txt").write_text("hello")
-    assert tflite.main([str(tmp_path / "notes.txt"), str(tmp_path / "x.tflite")]) == 1
+    assert tflite.main([str(tmp_path / "notes.txt"), str(tmp_path / "x.tflite")]) == 2
     assert "unsupported model file" in capsys.readouterr().err
+    assert tflite.main([str(keras_path), str(tmp_path / "x.onnx")]) == 2
+    assert "must be a .tflite" in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"fixed 64x96 input"):
         load_runner(out)(normalize(_pixels((72, 96)).astype(np.float32)))
 
@@ -323,6 +336,7 @@ def test_flex_ops_are_refused_unless_asked_and_fail_the_gpu_check(tmp_path, caps
     assert "NOT GPU-compatible" in out and "FlexCumprod" in out and "Flex (TF Select)" in out
 
 
+@pytest.mark.slow
 def test_gpu_check_passes_our_models_and_compares_an_accelerator_run(trained_tflite, capsys):
     for mode, path in trained_tflite.items():
         assert gpu_check.check_ops(read_ops(path)) == [], mode  # fp16: DEQUANTIZE'd weights fold
@@ -360,6 +374,7 @@ def test_gpu_check_constraints():
 
 # ---- the on-device check ----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_check_tflite_cli_passes_and_fails_with_exit_status(trained, trained_tflite, tmp_path, capsys):
     _, keras_path = trained
     report_json = tmp_path / "report.json"
@@ -373,6 +388,7 @@ def test_check_tflite_cli_passes_and_fails_with_exit_status(trained, trained_tfl
     assert "RESULT: FAIL: max map error" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_check_tflite_against_savedmodel_and_bad_images(trained, trained_tflite, tmp_path, capsys):
     net, _ = trained
     sm = saved_model.export_saved_model(net, tmp_path / "sm")
@@ -386,10 +402,13 @@ def test_check_tflite_against_savedmodel_and_bad_images(trained, trained_tflite,
     assert code == 1 and "corrupt.jpg" in captured.out and "2 / 1" in captured.out
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert check_tflite.main([str(trained_tflite["fp32"]), "--reference", str(sm), "--images", str(empty)]) == 1
+    assert check_tflite.main([str(trained_tflite["fp32"]), "--reference", str(sm), "--images", str(empty)]) == 2
     assert "no images" in capsys.readouterr().err
-    assert check_tflite.main([str(sm), "--reference", str(sm), "--images", str(folder)]) == 1
+    assert check_tflite.main([str(sm), "--reference", str(sm), "--images", str(folder)]) == 2
     assert "not a .tflite" in capsys.readouterr().err
+    # --images before the model path no longer swallows it (one path per --images)
+    assert check_tflite.main(["--images", str(folder), str(trained_tflite["fp32"]), "--reference", str(sm),
+                              "--limit", "1", "--quiet"]) == 0
 
 
 # ---- atomic writes ----------------------------------------------------------------------
@@ -434,6 +453,7 @@ def _check_qat_model(path: Path) -> None:
     assert heatmaps.shape == (1, 8, 12, 19) and pafs.shape == (1, 8, 12, 38) and np.isfinite(heatmaps).all()
 
 
+@pytest.mark.slow
 def test_qat_fine_tunes_and_converts(tiny, tmp_path, monkeypatch):
     """QAT in its tf_keras process on batches given through the --qat-data interface."""
     from export.qat import QATConfig
@@ -454,6 +474,7 @@ def test_qat_fine_tunes_and_converts(tiny, tmp_path, monkeypatch):
         QATConfig(config="tiny")
 
 
+@pytest.mark.slow
 def test_qat_on_the_coco_training_pipeline(tiny, tmp_path):
     """The default QAT data: mln_tf.data's training pipeline on the bundled COCO train images."""
     from export.qat import QATConfig
@@ -464,6 +485,7 @@ def test_qat_on_the_coco_training_pipeline(tiny, tmp_path):
     _check_qat_model(tflite.export_tflite(net, tmp_path / "qat.tflite", "qat", SMALL_HW, qat=qat).path)
 
 
+@pytest.mark.slow
 def test_qat_self_distillation_needs_only_images_and_is_compared_with_float(tiny, tmp_path):
     """--mode qat without labels: the float model's maps on photos are the targets; the result is
     compared with float on the photos, and a float model that finds nobody fails that check."""

@@ -19,6 +19,10 @@ TOOLS = {
     "train": ("training.train", None),
     "demo": ("training.quickstart", None),
     "convert_tfpose": ("mln_tf.convert_tfpose", None),
+    "export tflite": ("export.tflite", None),
+    "export savedmodel": ("export.saved_model", None),
+    "check tflite": ("export.check_tflite", None),
+    "check gpu": ("export.gpu_check", None),
 }
 # Defaults that differ on purpose: the paper's training crop, the CPU demo's small sizes.
 DEFAULT_EXCEPTIONS = {
@@ -26,6 +30,7 @@ DEFAULT_EXCEPTIONS = {
     ("demo", "--input"): (160, 160),
     ("demo", "--input-height"): 224,
     ("convert_tfpose", "--input"): (184, 216),  # a random probe image, not a network input to choose
+    ("export savedmodel", "--input"): None,  # a SavedModel takes any multiple of 8 unless fixed
 }
 SHARED = {  # flag -> what every tool that has it must agree on
     "--input": dict(type=flags.hw, default=flags.DEFAULT_INPUT_HW, metavar="HxW"),
@@ -103,6 +108,12 @@ HELP_COMMANDS = [
     ["-m", "training.train", "--help"],
     ["-m", "training.quickstart", "--help"],
     ["-m", "mln_tf.convert_tfpose", "--help"],
+    ["-m", "mln_tf.cli", "export", "tflite", "--help"],
+    ["-m", "mln_tf.cli", "check", "tflite", "--help"],
+    ["-m", "export.tflite", "--help"],
+    ["-m", "export.saved_model", "--help"],
+    ["-m", "export.check_tflite", "--help"],
+    ["-m", "export.gpu_check", "--help"],
 ]
 NO_TF = ("import runpy, sys\nsys.argv = sys.argv[1:]\n"
          "try:\n    runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n"
@@ -138,6 +149,16 @@ BAD_INPUT = [  # (argv of mln-pose, words the one error line must contain)
     (["train", "--coco", "c", "--input", "368"], "HEIGHTxWIDTH"),
     (["demo", "--input", "167", "--out", "{tmp}/demo"], "HEIGHTxWIDTH"),
     (["export", "onnx"], "choose one of"),
+    (["export", "tflite", "{tmp}/none.keras", "{tmp}/x.tflite"], "model not found"),
+    (["export", "tflite", "{tmp}/notes.txt", "{tmp}/x.tflite"], "unsupported model file"),
+    (["export", "tflite", "pretrained:tfpose_mobilenet_thin", "{tmp}/o", "--input", "100x100"], "multiples of 8"),
+    (["export", "tflite", "pretrained:tfpose_mobilenet_thin", "{tmp}/x.tflite", "--mode", "int8"],
+     "needs --calibration"),
+    (["export", "savedmodel", "{tmp}/none.keras", "{tmp}/o"], "model not found"),
+    (["check", "tflite", "{tmp}/none.tflite", "--reference", "{tmp}/none.keras", "--images", "{val}"],
+     "model not found"),
+    (["check", "tflite", "{tmp}/notes.txt", "--reference", "x.keras", "--images", "{val}"], "not a .tflite"),
+    (["check", "gpu", "{tmp}/notes.txt"], "cannot read"),
 ]
 
 

@@ -51,6 +51,7 @@ def _val_inputs(names=None) -> np.ndarray:
     return np.stack([preprocess(read_image(p), input_hw=Q_HW)[0] for p in paths])
 
 
+@pytest.mark.slow
 def test_int8_of_the_pretrained_network_finds_the_float_models_people(pretrained, quantized):
     result = quantized["int8"]
     assert precision(result.ops) == "int8"
@@ -64,6 +65,7 @@ def test_int8_of_the_pretrained_network_finds_the_float_models_people(pretrained
     assert report.ap_tflite["AP"] >= 0.7 * report.ap_reference["AP"]
 
 
+@pytest.mark.slow
 def test_collapse_detector_fails_on_blank_calibration(pretrained, tmp_path):
     """Calibrated on flat grey images, the int8 model is garbage on photos: the export refuses it
     (it names the problem, and the worst layers when it runs at all) and writes nothing."""
@@ -105,6 +107,7 @@ def test_check_tflite_never_reports_agreement_of_nobody():
 
 @pytest.mark.skipif(not gpu_check.vulkan_devices(), reason="no Vulkan device (driver ICD) on this machine: "
                     "install Mesa >= 25 lavapipe (see .ci/run) to run LiteRT's GPU accelerator in software")
+@pytest.mark.slow
 def test_pretrained_tflite_on_the_gpu_accelerator_finds_the_cpu_people(quantized):
     """fp32, fp16 and int8 on LiteRT's GPU accelerator (lavapipe here) vs LiteRT on CPU, two val images.
 
@@ -145,6 +148,7 @@ def test_pretrained_tflite_on_the_gpu_accelerator_finds_the_cpu_people(quantized
             assert matched >= 0.5 * found, (matched, found)
 
 
+@pytest.mark.slow
 def test_check_tflite_cli_fails_when_the_reference_finds_nobody(quantized, data_dir, tmp_path, capsys):
     import cv2
 
