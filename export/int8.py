@@ -23,6 +23,7 @@
 Uses TFLite's calibrate-only mode and ``mlir_quantize`` (TF 2.21; what
 ``tf.lite.experimental.QuantizationDebugger`` uses for ``denylisted_nodes``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -103,8 +104,14 @@ def quantize(calibrated: bytes, float_layers: Sequence[str] = ()) -> bytes:
     from tensorflow.lite.python import convert
 
     nodes = layer_tensors(calibrated, float_layers) if float_layers else None
-    return convert.mlir_quantize(calibrated, disable_per_channel=False, fully_quantize=False,
-                                 enable_numeric_verify=False, denylisted_ops=None, denylisted_nodes=nodes)
+    return convert.mlir_quantize(
+        calibrated,
+        disable_per_channel=False,
+        fully_quantize=False,
+        enable_numeric_verify=False,
+        denylisted_ops=None,
+        denylisted_nodes=nodes,
+    )
 
 
 _KERAS_LAYERS: set[str] = set()  # names of the model being quantized (see quantize_model)
@@ -201,8 +208,12 @@ def people_of(maps: Sequence[tuple[np.ndarray, np.ndarray]], input_hw: tuple[int
     return [postprocess(h[0], p[0], transform) for h, p in maps]
 
 
-def agreement(reference: Sequence[tuple[np.ndarray, np.ndarray]], maps: Sequence[tuple[np.ndarray, np.ndarray]],
-              input_hw: tuple[int, int], reference_people: list | None = None) -> Agreement:
+def agreement(
+    reference: Sequence[tuple[np.ndarray, np.ndarray]],
+    maps: Sequence[tuple[np.ndarray, np.ndarray]],
+    input_hw: tuple[int, int],
+    reference_people: list | None = None,
+) -> Agreement:
     """People of ``maps`` vs ``reference`` (one (heatmaps, pafs) pair per image, batch of 1), in input pixels."""
     from export.check_tflite import match_people
 
@@ -221,9 +232,16 @@ def agreement(reference: Sequence[tuple[np.ndarray, np.ndarray]], maps: Sequence
         matched += len(pairs)
         total += max(len(people_r), len(people_q))
         oks.extend(p[2] for p in pairs)
-    return Agreement(n_ref, n_got, matched, matched / total if total else 0.0,
-                     float(np.mean(oks)) if oks else 0.0, max_err, float(np.mean(mean_errs)) if mean_errs else 0.0,
-                     float(np.sum(oks)) / total if total else 0.0)
+    return Agreement(
+        n_ref,
+        n_got,
+        matched,
+        matched / total if total else 0.0,
+        float(np.mean(oks)) if oks else 0.0,
+        max_err,
+        float(np.mean(mean_errs)) if mean_errs else 0.0,
+        float(np.sum(oks)) / total if total else 0.0,
+    )
 
 
 def tflite_maps(data: bytes, samples: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -238,8 +256,10 @@ def tflite_maps(data: bytes, samples: Sequence[np.ndarray]) -> list[tuple[np.nda
             o = run(image=np.asarray(x, np.float32))
             out.append((o["heatmaps"], o["pafs"]))
     except (RuntimeError, ValueError) as exc:
-        raise ValueError(f"the quantized model does not run with LiteRT ({str(exc).splitlines()[0][:200]}): its "
-                         "activation ranges are degenerate (calibration images without content?)") from None
+        raise ValueError(
+            f"the quantized model does not run with LiteRT ({str(exc).splitlines()[0][:200]}): its "
+            "activation ranges are degenerate (calibration images without content?)"
+        ) from None
     return out
 
 
@@ -274,15 +294,15 @@ def _units(calibrated: bytes) -> list[list[str]]:
     return units
 
 
-def _damage(calibrated: bytes, float_layers: list[str], samples, reference, reference_people,
-            input_hw) -> float:
+def _damage(calibrated: bytes, float_layers: list[str], samples, reference, reference_people, input_hw) -> float:
     """1 - OKS-weighted people agreement with float of the model with ``float_layers`` in float."""
     maps = tflite_maps(quantize(calibrated, float_layers), samples)
     return 1.0 - agreement(reference, maps, input_hw, reference_people).soft
 
 
-def most_sensitive_unit(calibrated: bytes, units: list[list[str]], samples, reference,
-                        input_hw: tuple[int, int]) -> tuple[list[str], float]:
+def most_sensitive_unit(
+    calibrated: bytes, units: list[list[str]], samples, reference, input_hw: tuple[int, int]
+) -> tuple[list[str], float]:
     """The unit whose quantization alone (everything else float) costs the most people agreement.
 
     Two levels, so that a search costs about 2 sqrt(n) conversions rather than n: the
@@ -293,23 +313,28 @@ def most_sensitive_unit(calibrated: bytes, units: list[list[str]], samples, refe
 
     def only(part: list[list[str]]) -> float:
         keep = {l for u in part for l in u}
-        return _damage(calibrated, [l for l in everything if l not in keep], samples, reference, ref_people,
-                       input_hw)
+        return _damage(calibrated, [l for l in everything if l not in keep], samples, reference, ref_people, input_hw)
 
     size = max(1, int(round(len(units) ** 0.5)))
-    chunks = [units[i:i + size] for i in range(0, len(units), size)]
+    chunks = [units[i : i + size] for i in range(0, len(units), size)]
     chunk = max(chunks, key=only) if len(chunks) > 1 else chunks[0]
     scored = [(only([u]), u) for u in chunk]
     damage, unit = max(scored, key=lambda t: t[0])
     return unit, damage
 
 
-def quantize_model(calibrated: bytes, samples: Sequence[np.ndarray],
-                   reference: Sequence[tuple[np.ndarray, np.ndarray]], input_hw: tuple[int, int],
-                   float_layers: Sequence[str] | str = "auto", max_float: int = DEFAULT_MAX_FLOAT,
-                   target: float = DEFAULT_TARGET, probe: int = 12,
-                   layer_names: Sequence[str] = (),
-                   progress: Callable[[str], None] | None = None) -> Int8Result:
+def quantize_model(
+    calibrated: bytes,
+    samples: Sequence[np.ndarray],
+    reference: Sequence[tuple[np.ndarray, np.ndarray]],
+    input_hw: tuple[int, int],
+    float_layers: Sequence[str] | str = "auto",
+    max_float: int = DEFAULT_MAX_FLOAT,
+    target: float = DEFAULT_TARGET,
+    probe: int = 12,
+    layer_names: Sequence[str] = (),
+    progress: Callable[[str], None] | None = None,
+) -> Int8Result:
     """int8 model of ``calibrated``; ``float_layers`` a list of layer names/regexes, or 'auto' (the search).
 
     ``layer_names``: the Keras model's layer names (TFLite name scopes may carry a '_N' suffix).
@@ -329,8 +354,10 @@ def quantize_model(calibrated: bytes, samples: Sequence[np.ndarray],
         chosen = [l for pattern in float_layers for l in known if re.fullmatch(pattern, l)]
         unknown = [p for p in float_layers if not any(re.fullmatch(p, l) for l in known)]
         if unknown:
-            raise ValueError(f"--float-layers {', '.join(unknown)} match no layer of the model "
-                             f"(layers are named like {', '.join(known[:3])}, ...)")
+            raise ValueError(
+                f"--float-layers {', '.join(unknown)} match no layer of the model "
+                f"(layers are named like {', '.join(known[:3])}, ...)"
+            )
         auto = False
     history = []
     units = _units(calibrated) if auto else []
@@ -338,8 +365,10 @@ def quantize_model(calibrated: bytes, samples: Sequence[np.ndarray],
         data = quantize(calibrated, chosen)
         agree = agreement(reference, tflite_maps(data, samples), input_hw)
         history.append((list(chosen), agree))
-        say(f"int8 with {len(chosen)} float layers: people agreement {agree.agreement:.3f}, "
-            f"mean OKS {agree.mean_oks:.3f}, mean map error {agree.mean_map_error:.4f}")
+        say(
+            f"int8 with {len(chosen)} float layers: people agreement {agree.agreement:.3f}, "
+            f"mean OKS {agree.mean_oks:.3f}, mean map error {agree.mean_map_error:.4f}"
+        )
         if not auto or agree.ok(target) or len(chosen) >= max_float:
             break
         if agree.people_float == 0:
@@ -349,12 +378,16 @@ def quantize_model(calibrated: bytes, samples: Sequence[np.ndarray],
         if not left:
             break
         unit, damage = most_sensitive_unit(calibrated, left, samples[:probe], reference[:probe], input_hw)
-        say(f"keeping {', '.join(unit)} in float (quantized alone it costs {damage:.3f} of the "
-            f"OKS-weighted people agreement)")
+        say(
+            f"keeping {', '.join(unit)} in float (quantized alone it costs {damage:.3f} of the "
+            f"OKS-weighted people agreement)"
+        )
         chosen += unit
     if auto and len(history) > 1:
-        best = max(range(len(history)), key=lambda i: (min(history[i][1].agreement, history[i][1].mean_oks),
-                                                        -len(history[i][0])))
+        best = max(
+            range(len(history)),
+            key=lambda i: (min(history[i][1].agreement, history[i][1].mean_oks), -len(history[i][0])),
+        )
         if history[best][0] != chosen:
             chosen = history[best][0]
             data = quantize(calibrated, chosen)

@@ -1,4 +1,5 @@
 """The Keras pose model an export starts from: loading it, checking it, making it float32."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,9 +16,12 @@ def add_model_arguments(parser: argparse.ArgumentParser, rebuilds: bool = False)
     """
     from mln_tf.flags import add_arch_arguments
 
-    add_arch_arguments(parser, "of a .weights.h5 model (a .keras model records its own, which --mode qat "
-                               "rebuilds with tf_keras)" if rebuilds else "of a .weights.h5 model (a .keras "
-                               "model records its own)")
+    add_arch_arguments(
+        parser,
+        "of a .weights.h5 model (a .keras model records its own, which --mode qat rebuilds with tf_keras)"
+        if rebuilds
+        else "of a .weights.h5 model (a .keras model records its own)",
+    )
 
 
 def load_pose_model(path: str | Path, arch: str | None = None, width: str | None = None):
@@ -29,8 +33,7 @@ def load_pose_model(path: str | Path, arch: str | None = None, width: str | None
     return model
 
 
-def arch_and_width(model: Any, path: str | Path, arch: str | None = None,
-                   width: str | None = None) -> tuple[str, str]:
+def arch_and_width(model: Any, path: str | Path, arch: str | None = None, width: str | None = None) -> tuple[str, str]:
     """The architecture and width of a loaded model: what it records, else the flags (default mln, paper).
 
     A ``.keras`` model built by ``mln_tf.model`` records both, so nobody has to give them again;
@@ -41,13 +44,18 @@ def arch_and_width(model: Any, path: str | Path, arch: str | None = None,
     identity = model_identity(model, path)
     if identity is None:
         return arch or "mln", width or "paper"
-    wrong = [f"--{k} {g}" for k, g, have in (("arch", arch, identity[0]), ("width", width, identity[1]))
-             if g is not None and g != have]
+    wrong = [
+        f"--{k} {g}"
+        for k, g, have in (("arch", arch, identity[0]), ("width", width, identity[1]))
+        if g is not None and g != have
+    ]
     if wrong:
         from mln_tf.flags import UsageError
 
-        raise UsageError(f"{path} is {identity[0]} at width {identity[1]} (recorded in the model), not "
-                         f"{' '.join(wrong)}: leave --arch/--width out for a .keras model")
+        raise UsageError(
+            f"{path} is {identity[0]} at width {identity[1]} (recorded in the model), not "
+            f"{' '.join(wrong)}: leave --arch/--width out for a .keras model"
+        )
     return identity
 
 
@@ -55,18 +63,23 @@ def check_pose_model(model: Any) -> None:
     """A clear error unless ``model`` takes (N, H, W, 3) images and outputs heatmaps and pafs."""
     names = set(getattr(model, "output_names", None) or [])
     if not set(OUTPUTS) <= names:
-        raise ValueError(f"not a pose model: outputs {sorted(names)} lack 'heatmaps' and 'pafs' "
-                         "(build it with mln_tf.model.build)")
+        raise ValueError(
+            f"not a pose model: outputs {sorted(names)} lack 'heatmaps' and 'pafs' (build it with mln_tf.model.build)"
+        )
     inputs = getattr(model, "inputs", None) or []
     if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[-1] not in (3, None):
-        raise ValueError(f"not a pose model: expected one (N, H, W, 3) image input, got "
-                         f"{[tuple(t.shape) for t in inputs]}")
+        raise ValueError(
+            f"not a pose model: expected one (N, H, W, 3) image input, got {[tuple(t.shape) for t in inputs]}"
+        )
 
 
 def is_float32(model: Any) -> bool:
     """True when every layer computes and stores its variables in float32."""
-    return all(getattr(layer, "compute_dtype", "float32") == "float32"
-               and getattr(layer, "variable_dtype", "float32") == "float32" for layer in model.layers)
+    return all(
+        getattr(layer, "compute_dtype", "float32") == "float32"
+        and getattr(layer, "variable_dtype", "float32") == "float32"
+        for layer in model.layers
+    )
 
 
 def float32_model(model: Any):

@@ -16,6 +16,7 @@ Normalisation (pixel / 256 - 0.5, ``mln_tf.inference.normalize``) happens inside
 so a client sends plain pixels. The folder loads with ``tf.saved_model.load`` in a process
 that imports only TensorFlow and serves as is with TF Serving (see README.md).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,13 @@ INPUT_NAME = "image"
 STRIDE = 8
 
 
-def write_archive(model: Any, path: str | Path, input_hw: tuple[int, int] | None = None,
-                  batch: int | None = None, pixels: str = "uint8") -> Path:
+def write_archive(
+    model: Any,
+    path: str | Path,
+    input_hw: tuple[int, int] | None = None,
+    batch: int | None = None,
+    pixels: str = "uint8",
+) -> Path:
     """Write ``model`` as a SavedModel whose ``serving_default`` returns ``heatmaps`` and ``pafs``.
 
     ``pixels='uint8'``: the input is uint8 RGB and normalised in the graph (serving).
@@ -56,9 +62,10 @@ def write_archive(model: Any, path: str | Path, input_hw: tuple[int, int] | None
         image = tf.ensure_shape(image, spec.shape)
         if input_hw is None:
             tf.debugging.assert_equal(
-                tf.math.floormod(tf.shape(image)[1:3], STRIDE), 0,
-                message=f"image height and width must be multiples of {STRIDE} (pad with "
-                        "mln_tf.inference.preprocess)")
+                tf.math.floormod(tf.shape(image)[1:3], STRIDE),
+                0,
+                message=f"image height and width must be multiples of {STRIDE} (pad with mln_tf.inference.preprocess)",
+            )
         x = normalize(tf.cast(image, tf.float32)) if pixels == "uint8" else image
         out = model(x, training=False)
         return {"heatmaps": out["heatmaps"], "pafs": out["pafs"]}
@@ -72,11 +79,12 @@ def write_archive(model: Any, path: str | Path, input_hw: tuple[int, int] | None
     return Path(path)
 
 
-def export_saved_model(model: Any, path: str | Path, input_hw: tuple[int, int] | None = None,
-                       overwrite: bool = False) -> Path:
+def export_saved_model(
+    model: Any, path: str | Path, input_hw: tuple[int, int] | None = None, overwrite: bool = False
+) -> Path:
     """Export a Keras pose model as a float32 serving SavedModel at ``path`` (written atomically)."""
-    from mln_tf.files import write_dir_atomic
     from export.models import check_pose_model, float32_model, with_input_size
+    from mln_tf.files import write_dir_atomic
     from mln_tf.model import check_input_hw
 
     check_pose_model(model)
@@ -117,14 +125,20 @@ def build_parser(prog: str = "python -m export.saved_model") -> argparse.Argumen
     from mln_tf import flags
 
     parser = argparse.ArgumentParser(
-        prog=prog, description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="trained model: .keras (it records its architecture), .weights.h5 with "
-                                      "--arch/--width, or pretrained:NAME")
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "model",
+        help="trained model: .keras (it records its architecture), .weights.h5 with --arch/--width, or pretrained:NAME",
+    )
     parser.add_argument("out", help="SavedModel folder to write (for TF Serving: <base>/<model>/<version>)")
     add_model_arguments(parser)
-    flags.add_input(parser, default=None, what="fixed network input, e.g. 368x432 (without it the graph takes "
-                                               "any H and W that are multiples of 8, checked in the graph)")
+    flags.add_input(
+        parser,
+        default=None,
+        what="fixed network input, e.g. 368x432 (without it the graph takes "
+        "any H and W that are multiples of 8, checked in the graph)",
+    )
     flags.add_overwrite(parser, "an existing folder at OUT")
     flags.add_quiet(parser)
     return parser
@@ -157,12 +171,21 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m export.saved_
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     size = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
-    print(format_table(["", "name", "dtype", "shape"], signature_summary(path),
-                       title=f"\nSavedModel {path} ({size / 1e6:.1f} MB), signature '{SIGNATURE}'"))
-    print(f"\nfloat32: {'rebuilt from mixed precision' if model32 is not model else 'yes'}; "
-          f"max |Keras - SavedModel| on a test image: {error:.2e}")
-    print("serve with TF Serving (the folder is one version of a model; see README.md):\n"
-          "  docker run -p 8501:8501 -v $PWD/<base>:/models/mln -e MODEL_NAME=mln tensorflow/serving")
+    print(
+        format_table(
+            ["", "name", "dtype", "shape"],
+            signature_summary(path),
+            title=f"\nSavedModel {path} ({size / 1e6:.1f} MB), signature '{SIGNATURE}'",
+        )
+    )
+    print(
+        f"\nfloat32: {'rebuilt from mixed precision' if model32 is not model else 'yes'}; "
+        f"max |Keras - SavedModel| on a test image: {error:.2e}"
+    )
+    print(
+        "serve with TF Serving (the folder is one version of a model; see README.md):\n"
+        "  docker run -p 8501:8501 -v $PWD/<base>:/models/mln -e MODEL_NAME=mln tensorflow/serving"
+    )
     if error > 1e-4:
         print(f"error: the SavedModel's maps differ from the Keras model's by {error:.2e}", file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ are not known start-up noise are passed on. ``TF_CPP_MIN_LOG_LEVEL=0`` (or 1) sh
 Library modules report through ``logging.getLogger(__name__)``; CLIs call
 :func:`setup_logging` once (``--quiet`` shows warnings and errors only).
 """
+
 from __future__ import annotations
 
 import importlib.abc
@@ -24,21 +25,25 @@ from typing import Any
 
 LOG_ENV = "TF_CPP_MIN_LOG_LEVEL"
 # Lines TensorFlow prints at start-up that say nothing about the user's run.
-NOISE = re.compile("|".join((
-    r"All log messages before absl::InitializeLog\(\) is called",
-    r"\bport\.cc:\d+\] oneDNN custom operations",
-    r"\bcudart_stub\.cc:\d+\]",
-    r"\bcpu_feature_guard\.cc:\d+\]",
-    r"^To enable the following instructions:",
-    r"\bcuda_platform\.cc:\d+\] failed call to cuInit",
-    r"\bcuda_executor\.cc:\d+\] failed call to cuInit",
-    r"Unable to register cu(DNN|FFT|BLAS) factory",
-    r"computation placer already registered",
-    r"TF-TRT Warning: Could not find TensorRT",
-    r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.",
-    r"^fully_quantize: \d+, inference_type: \d+, input_inference_type: ",
-    r"^Estimated count of arithmetic ops: ",
-)))
+NOISE = re.compile(
+    "|".join(
+        (
+            r"All log messages before absl::InitializeLog\(\) is called",
+            r"\bport\.cc:\d+\] oneDNN custom operations",
+            r"\bcudart_stub\.cc:\d+\]",
+            r"\bcpu_feature_guard\.cc:\d+\]",
+            r"^To enable the following instructions:",
+            r"\bcuda_platform\.cc:\d+\] failed call to cuInit",
+            r"\bcuda_executor\.cc:\d+\] failed call to cuInit",
+            r"Unable to register cu(DNN|FFT|BLAS) factory",
+            r"computation placer already registered",
+            r"TF-TRT Warning: Could not find TensorRT",
+            r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.",
+            r"^fully_quantize: \d+, inference_type: \d+, input_inference_type: ",
+            r"^Estimated count of arithmetic ops: ",
+        )
+    )
+)
 LOGGERS = ("mln_tf", "training", "export", "benchmarks")
 
 

@@ -1,4 +1,5 @@
 """Files: the one input collector, and atomic writes (a reader or a crash never sees a half-written result)."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,9 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
 
 
-def collect_files(inputs: str | Path | Iterable[str | Path], suffixes: Iterable[str] = IMAGE_SUFFIXES,
-                  what: str = "images") -> list[Path]:
+def collect_files(
+    inputs: str | Path | Iterable[str | Path], suffixes: Iterable[str] = IMAGE_SUFFIXES, what: str = "images"
+) -> list[Path]:
     """Files named in ``inputs``, folders expanded to their files with ``suffixes`` (sorted, not recursive).
 
     A missing input, a folder holding none of them, or a file with another suffix is a
@@ -32,8 +34,7 @@ def collect_files(inputs: str | Path | Iterable[str | Path], suffixes: Iterable[
             files.extend(found)
         elif path.is_file():
             if path.suffix.lower() not in suffixes:
-                raise ValueError(f"{path} is not one of the {what} this tool reads "
-                                 f"({', '.join(sorted(suffixes))})")
+                raise ValueError(f"{path} is not one of the {what} this tool reads ({', '.join(sorted(suffixes))})")
             files.append(path)
         else:
             raise ValueError(f"input not found: {path}")
@@ -77,6 +78,7 @@ def write_bytes_atomic(path: str | Path, data: bytes, fsync: bool = True) -> Pat
     ``fsync`` also makes it survive a power cut (models); per-frame results and overlays
     skip it, where a sync per file would slow a video down.
     """
+
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             f.write(data)

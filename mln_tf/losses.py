@@ -13,6 +13,7 @@ gradient is that of the mean over the *global* batch, whatever the strategy. ``s
 defaults to 1/2, the factor of Caffe's EuclideanLoss that the paper's implementation
 (CMU's Caffe prototxt) trains with, so its learning rate 6e-5 carries over unchanged.
 """
+
 from __future__ import annotations
 
 import keras
@@ -27,8 +28,7 @@ CAFFE_SCALE = 0.5
 class MaskedSumSquares(keras.losses.Loss):
     """Eq. 3-4: W(p)-masked sum of squared errors per image, mean over the batch."""
 
-    def __init__(self, scale: float = CAFFE_SCALE, name: str = "masked_sum_squares",
-                 **kwargs) -> None:
+    def __init__(self, scale: float = CAFFE_SCALE, name: str = "masked_sum_squares", **kwargs) -> None:
         super().__init__(name=name, **kwargs)
         self.scale = float(scale)
 
@@ -43,7 +43,8 @@ class MaskedSumSquares(keras.losses.Loss):
         else:
             raise ValueError(
                 f"targets have {y_true.shape[-1]} channels; expected {channels} (no mask) or "
-                f"{channels + 1} (targets + W(p) mask, see mln_tf.losses.pack_targets)")
+                f"{channels + 1} (targets + W(p) mask, see mln_tf.losses.pack_targets)"
+            )
         per_image = ops.sum(mask * ops.square(y_pred - target), axis=(1, 2, 3))
         return self.scale * per_image
 

@@ -14,6 +14,7 @@ Contracts with the exporters:
 * TFLite: signature ``serving_default`` with one float32 input (N, H, W, 3) already
   normalised, outputs named ``heatmaps`` and ``pafs`` (quantized models keep float I/O).
 """
+
 from __future__ import annotations
 
 import zipfile
@@ -45,15 +46,14 @@ class Runner:
         if x.ndim == 3:
             x = x[None]
         if x.ndim != 4 or x.shape[-1] != 3:
-            raise ValueError(f"{self.kind} runner: expected a preprocessed batch (N, H, W, 3), "
-                             f"got shape {x.shape}")
+            raise ValueError(f"{self.kind} runner: expected a preprocessed batch (N, H, W, 3), got shape {x.shape}")
         if self.input_hw is not None and tuple(x.shape[1:3]) != self.input_hw:
             raise ValueError(
                 f"{self.path} takes a fixed {self.input_hw[0]}x{self.input_hw[1]} input, got "
-                f"{x.shape[1]}x{x.shape[2]}: preprocess with input_hw={self.input_hw}")
+                f"{x.shape[1]}x{x.shape[2]}: preprocess with input_hw={self.input_hw}"
+            )
         if x.shape[1] % 8 or x.shape[2] % 8:
-            raise ValueError(f"input {x.shape[1]}x{x.shape[2]} is not a multiple of 8: use "
-                             "mln_tf.inference.preprocess")
+            raise ValueError(f"input {x.shape[1]}x{x.shape[2]} is not a multiple of 8: use mln_tf.inference.preprocess")
         heatmaps, pafs = self._fn(x)
         return np.asarray(heatmaps, np.float32), np.asarray(pafs, np.float32)
 
@@ -63,7 +63,7 @@ def resolve_model_path(path: str | Path) -> Path:
     if str(path).startswith(PRETRAINED_PREFIX):
         from mln_tf.pretrained import pretrained_model_path
 
-        return pretrained_model_path(str(path)[len(PRETRAINED_PREFIX):])
+        return pretrained_model_path(str(path)[len(PRETRAINED_PREFIX) :])
     return Path(path)
 
 
@@ -88,8 +88,10 @@ def check_model_path(path: str | Path, keras_only: bool = False) -> Path:
         return resolved
     kinds = (".keras", ".weights.h5") if keras_only else (".keras", ".weights.h5", ".tflite")
     if not resolved.name.lower().endswith(kinds):
-        raise UsageError(f"unsupported model file {resolved.name!r}: use {', '.join(kinds)}"
-                         + ("" if keras_only else " or a SavedModel folder"))
+        raise UsageError(
+            f"unsupported model file {resolved.name!r}: use {', '.join(kinds)}"
+            + ("" if keras_only else " or a SavedModel folder")
+        )
     return resolved
 
 
@@ -150,7 +152,7 @@ def model_identity(model: Any, path: str | Path | None = None) -> tuple[str, str
     if identity is None and path is not None:  # shipped files predate the recorded identity
         from mln_tf.pretrained import PRETRAINED, PRETRAINED_DIR
 
-        name = str(path)[len(PRETRAINED_PREFIX):] if str(path).startswith(PRETRAINED_PREFIX) else None
+        name = str(path)[len(PRETRAINED_PREFIX) :] if str(path).startswith(PRETRAINED_PREFIX) else None
         for entry in PRETRAINED.values():
             if entry.name == name or Path(path).resolve() == (PRETRAINED_DIR / entry.file).resolve():
                 return entry.arch, entry.width
@@ -171,7 +173,7 @@ def _load_saved_model(path: Path) -> Runner:
     if "serving_default" not in loaded.signatures:
         raise ValueError(f"SavedModel {path} has no 'serving_default' signature")
     fn = loaded.signatures["serving_default"]
-    (input_name, spec), = fn.structured_input_signature[1].items()
+    ((input_name, spec),) = fn.structured_input_signature[1].items()
     fixed = tuple(spec.shape[1:3])
 
     def run(x: np.ndarray) -> Maps:
@@ -209,15 +211,13 @@ def _load_tflite(path: Path, threads: int | None) -> Runner:
 
     def run(x: np.ndarray) -> Maps:
         # A TFLite signature has a fixed batch; run image by image.
-        outs = [runner(**{input_name: x[i:i + 1]}) for i in range(len(x))]
-        return (np.concatenate([o["heatmaps"] for o in outs]),
-                np.concatenate([o["pafs"] for o in outs]))
+        outs = [runner(**{input_name: x[i : i + 1]}) for i in range(len(x))]
+        return (np.concatenate([o["heatmaps"] for o in outs]), np.concatenate([o["pafs"] for o in outs]))
 
     return Runner("tflite", str(path), shape, run)
 
 
-def load_runner(path: str | Path, arch: str | None = None, config: Any = None,
-                threads: int | None = None) -> Runner:
+def load_runner(path: str | Path, arch: str | None = None, config: Any = None, threads: int | None = None) -> Runner:
     """Load a .keras / .weights.h5 / SavedModel dir / .tflite pose model as a :class:`Runner`.
 
     ``pretrained:NAME`` loads a pretrained model shipped with the repository
@@ -238,5 +238,6 @@ def load_runner(path: str | Path, arch: str | None = None, config: Any = None,
         return _load_tflite(path, threads)
     if name.endswith(".keras") or name.endswith(".weights.h5"):
         return _load_keras(path, arch, config)
-    raise ValueError(f"unsupported model file {path.name!r}: use .keras, .weights.h5, "
-                     "a SavedModel directory or .tflite")
+    raise ValueError(
+        f"unsupported model file {path.name!r}: use .keras, .weights.h5, a SavedModel directory or .tflite"
+    )

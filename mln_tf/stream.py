@@ -15,6 +15,7 @@ overlays, an overlay video per video), atomically; :class:`LiveWindow` shows fra
 display. Timing is per frame, with the first call (which traces the graph) kept apart.
 No TensorFlow is imported here.
 """
+
 from __future__ import annotations
 
 import logging
@@ -75,8 +76,10 @@ def open_capture(source: int | str | Path, kind: str = "video"):
     if not capture.isOpened():
         capture.release()
         if kind == "camera":
-            raise ValueError(f"cannot open camera {source!r}: no such device, or it is busy "
-                             "(try another index, e.g. --camera 1, or a stream URL)")
+            raise ValueError(
+                f"cannot open camera {source!r}: no such device, or it is busy "
+                "(try another index, e.g. --camera 1, or a stream URL)"
+            )
         raise ValueError(f"cannot open video {source}")
     return capture
 
@@ -99,8 +102,7 @@ def camera_frames(device: int | str, limit: int | None = None) -> Iterator[Frame
     """Frames of a camera (index such as 0, device path or stream URL); ValueError if it does not open."""
     source = int(device) if str(device).isdigit() else str(device)
     capture = open_capture(source, "camera")  # opened now, so a missing camera fails before any work
-    return capture_frames(capture, f"camera{device}" if isinstance(source, int) else str(device), "camera",
-                          limit)
+    return capture_frames(capture, f"camera{device}" if isinstance(source, int) else str(device), "camera", limit)
 
 
 def video_info(path: str | Path) -> tuple[int | None, float]:
@@ -265,8 +267,9 @@ class ResultWriter:
             fps = video_info(frame.source)[1] if frame.kind == "video" else 15.0
             final = self.out / f"{name}_pose.mp4"
             tmp = final.with_name(f".{name}_pose.tmp.mp4")
-            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                     (frame.rgb.shape[1], frame.rgb.shape[0]))
+            writer = cv2.VideoWriter(
+                str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (frame.rgb.shape[1], frame.rgb.shape[0])
+            )
             self._video = (frame.source, writer, tmp, final)
         return self._video[1]
 

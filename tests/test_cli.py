@@ -29,8 +29,12 @@ def test_infer_writes_json_and_overlays_and_reports_a_corrupt_image(tmp_path, ti
     code = main(["infer", "--model", str(tiny_model), "--input-height", "128", str(images), "--out", str(out)])
     assert code == 1  # one input failed, the others were written
     written = sorted(p.name for p in out.iterdir())
-    assert written == ["000000000785_keypoints.json", "000000000785_pose.jpg",
-                       "000000040083_keypoints.json", "000000040083_pose.jpg"]
+    assert written == [
+        "000000000785_keypoints.json",
+        "000000000785_pose.jpg",
+        "000000040083_keypoints.json",
+        "000000040083_pose.jpg",
+    ]
     assert json.loads((out / "000000000785_keypoints.json").read_text())["people"] == []
     captured = capsys.readouterr()
     assert "broken.jpg" in captured.err and "people" in captured.out
@@ -55,8 +59,21 @@ def test_missing_model_is_a_clear_error(tmp_path, capsys):
 
 def test_eval_prints_the_coco_table(tmp_path, tiny_model, capsys):
     results = tmp_path / "res.json"
-    code = main(["eval", "--model", str(tiny_model), "--input-height", "128", "--annotations",
-                 str(VAL / "person_keypoints.json"), "--images", str(VAL), "--results", str(results)])
+    code = main(
+        [
+            "eval",
+            "--model",
+            str(tiny_model),
+            "--input-height",
+            "128",
+            "--annotations",
+            str(VAL / "person_keypoints.json"),
+            "--images",
+            str(VAL),
+            "--results",
+            str(results),
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "AP50" in out and "L/R-conf" in out
@@ -65,15 +82,20 @@ def test_eval_prints_the_coco_table(tmp_path, tiny_model, capsys):
 
 @pytest.mark.slow
 def test_summary_reports_paper_counts():
-    proc = subprocess.run([sys.executable, "-m", "mln_tf.cli", "summary", "--arch", "mln", "--runs", "0"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mln_tf.cli", "summary", "--arch", "mln", "--runs", "0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "21,278,912" in proc.stdout and "82.52e9" in proc.stdout
 
 
 def test_help_explains_every_flag():
-    proc = subprocess.run([sys.executable, "-m", "mln_tf.cli", "infer", "--help"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mln_tf.cli", "infer", "--help"], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0
     for flag in ("--model", "--out", "--flip", "--scales", "--threads", "--no-overlay"):
         assert flag in proc.stdout
@@ -82,8 +104,10 @@ def test_help_explains_every_flag():
 def test_infer_with_the_shipped_pretrained_network_finds_people(tmp_path):
     out = tmp_path / "out"
     image = VAL / "000000196141.jpg"
-    assert main(["infer", "--model", "pretrained:tfpose_mobilenet_thin", str(image), "--out", str(out),
-                 "--no-overlay"]) == 0
+    assert (
+        main(["infer", "--model", "pretrained:tfpose_mobilenet_thin", str(image), "--out", str(out), "--no-overlay"])
+        == 0
+    )
     people = json.loads((out / "000000196141_keypoints.json").read_text())["people"]
     assert len(people) >= 2  # the batter and the catcher at least
 
@@ -100,11 +124,25 @@ def test_summary_counts_mobilenet_thin_and_width_is_checked(capsys):
 def test_accurate_is_the_documented_multiscale_setting(capsys):
     from mln_tf.cli import ACCURATE_SCALES, build_parser
 
-    args = build_parser().parse_args(["eval", "--model", "x.keras", "--annotations", "a.json",
-                                      "--images", "i", "--accurate"])
+    args = build_parser().parse_args(
+        ["eval", "--model", "x.keras", "--annotations", "a.json", "--images", "i", "--accurate"]
+    )
     assert args.scales == ACCURATE_SCALES == (1.0, 1.25)
-    assert main(["eval", "--model", "pretrained:tfpose_mobilenet_thin", "--accurate", "--annotations",
-                 str(VAL / "person_keypoints.json"), "--images", str(VAL)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                "pretrained:tfpose_mobilenet_thin",
+                "--accurate",
+                "--annotations",
+                str(VAL / "person_keypoints.json"),
+                "--images",
+                str(VAL),
+            ]
+        )
+        == 0
+    )
     table = capsys.readouterr().out.split("L/R-conf")[-1].split()
     assert float(table[0]) >= 0.66  # AP; 0.684 measured (0.648 single scale)
 
@@ -122,8 +160,21 @@ def test_camera_input_writes_per_frame_json_without_a_display(tmp_path, tiny_mod
     monkeypatch.delenv("DISPLAY", raising=False)
     clip = _clip(tmp_path / "cam.mp4")
     out = tmp_path / "out"
-    code = main(["infer", "--model", str(tiny_model), "--input-height", "64", "--camera", str(clip),
-                 "--limit", "3", "--out", str(out)])
+    code = main(
+        [
+            "infer",
+            "--model",
+            str(tiny_model),
+            "--input-height",
+            "64",
+            "--camera",
+            str(clip),
+            "--limit",
+            "3",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     assert len(list(out.rglob("*_keypoints.json"))) == 3  # --limit stops the stream
     assert len(list(out.glob("*_pose.mp4"))) == 1
@@ -162,10 +213,12 @@ def test_tflite_inference_never_imports_tensorflow(tmp_path, tiny_model):
     from mln_tf.runners import load_keras_model
 
     tflite = export_tflite(load_keras_model(tiny_model), tmp_path / "tiny.tflite", "fp32", (64, 64)).path
-    code = ("import sys\nfrom mln_tf.cli import main\n"
-            f"rc = main(['infer', '--model', {str(tflite)!r}, {str(VAL)!r}, '--out', {str(tmp_path / 'o')!r}])\n"
-            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
-            "sys.exit(rc)\n")
+    code = (
+        "import sys\nfrom mln_tf.cli import main\n"
+        f"rc = main(['infer', '--model', {str(tflite)!r}, {str(VAL)!r}, '--out', {str(tmp_path / 'o')!r}])\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
+        "sys.exit(rc)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert len(list((tmp_path / "o").glob("*_keypoints.json"))) == 4
@@ -177,13 +230,29 @@ def test_keras_model_records_its_architecture_and_width(tmp_path):
     path = tmp_path / "m.keras"
     m.build("mobilenet_thin", "tiny").save(path)
     assert model_identity(load_keras_model(path)) == ("mobilenet_thin", "tiny")
-    assert model_identity(load_keras_model("pretrained:tfpose_mobilenet_thin"),
-                          "pretrained:tfpose_mobilenet_thin") == ("mobilenet_thin", "paper")
+    assert model_identity(load_keras_model("pretrained:tfpose_mobilenet_thin"), "pretrained:tfpose_mobilenet_thin") == (
+        "mobilenet_thin",
+        "paper",
+    )
 
 
 def test_eval_limit_and_quiet(tiny_model, capsys):
-    code = main(["eval", "--model", str(tiny_model), "--input-height", "64", "--annotations",
-                 str(VAL / "person_keypoints.json"), "--images", str(VAL), "--limit", "2", "--quiet"])
+    code = main(
+        [
+            "eval",
+            "--model",
+            str(tiny_model),
+            "--input-height",
+            "64",
+            "--annotations",
+            str(VAL / "person_keypoints.json"),
+            "--images",
+            str(VAL),
+            "--limit",
+            "2",
+            "--quiet",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0 and "COCO keypoints (2 images)" in captured.out
     assert "0 people detected" in captured.err and "evaluating" not in captured.err  # no progress bar

@@ -1,14 +1,14 @@
 """The COCO training pipeline: batches, masks, flip, seeding/resume order, bad records."""
+
 import json
-import shutil
 import logging
+import shutil
 
 import numpy as np
 import pytest
 
 from mln_tf import skeleton as sk
-from mln_tf.data import (AugmentConfig, CocoKeypoints, DataConfig, Params,
-                         augment_sample, ignore_mask, training_dataset)
+from mln_tf.data import AugmentConfig, CocoKeypoints, DataConfig, Params, augment_sample, ignore_mask, training_dataset
 from mln_tf.targets import render_targets
 
 OUTPUTS = ["det_heatmaps", "det_pafs", "heatmaps", "pafs"]
@@ -38,7 +38,7 @@ def test_records_keep_people_crowds_and_unlabelled_people(train_set):
 
 
 def test_batches_have_the_right_shapes_dtypes_and_masks(train_set):
-    (x, y), = batches(train_set, 1, seed=1)
+    ((x, y),) = batches(train_set, 1, seed=1)
     assert x.shape == (3, 64, 96, 3) and x.dtype == np.float32
     assert x.min() >= -0.5 and x.max() < 0.5  # pixel / 256 - 0.5
     assert set(y) == set(OUTPUTS)
@@ -70,8 +70,11 @@ def test_crowd_and_unlabelled_people_are_masked_out(train_set):
 
 def test_flip_moves_a_left_wrist_onto_the_right_wrist_channel(train_set):
     lw, rw = sk.PARTS.index("l_wrist"), sk.PARTS.index("r_wrist")
-    index = next(i for i, r in enumerate(train_set.records)
-                 if len(r.keypoints) == 1 and r.keypoints[0, lw, 2] > 0 and r.keypoints[0, rw, 2] == 0)
+    index = next(
+        i
+        for i, r in enumerate(train_set.records)
+        if len(r.keypoints) == 1 and r.keypoints[0, lw, 2] > 0 and r.keypoints[0, rw, 2] == 0
+    )
     record = train_set.records[index]
     image, _ = train_set.load(record)
     hw = (128, 128)
@@ -105,8 +108,7 @@ def test_a_fixed_seed_gives_identical_batches_and_resume_keeps_the_order(train_s
     np.testing.assert_array_equal(resumed[0][0], a[1][0])
     np.testing.assert_array_equal(resumed[1][1]["heatmaps"], a[2][1]["heatmaps"])
     # Two input pipelines (workers) each get their half of every step, in order.
-    halves = [batches(train_set, 1, seed=7, batch_size=4, num_shards=2, shard_index=i)[0][0]
-              for i in range(2)]
+    halves = [batches(train_set, 1, seed=7, batch_size=4, num_shards=2, shard_index=i)[0][0] for i in range(2)]
     whole = batches(train_set, 1, seed=7, batch_size=4)[0][0]
     np.testing.assert_array_equal(np.concatenate(halves), whole)
 

@@ -1,5 +1,6 @@
 """The loss normalises by the global batch: one step under MirroredStrategy on two
 (logical) CPU devices updates the weights exactly like one step on a single device."""
+
 import subprocess
 import sys
 import textwrap

@@ -64,6 +64,7 @@ class _GtRunner:
 
     def __init__(self, gt):
         from mln_tf.inference import read_image
+
         self.by_size = {}
         for image_id in gt.getImgIds():
             image = read_image(VAL / gt.imgs[image_id]["file_name"])
@@ -84,8 +85,7 @@ def test_evaluate_model_skips_a_corrupt_image(tmp_path):
     for f in VAL.glob("*.jpg"):
         shutil.copy(f, tmp_path / f.name)
     (tmp_path / "000000040083.jpg").write_bytes(b"corrupt")
-    stats = evaluate_model(_GtRunner(gt), VAL / "person_keypoints.json", tmp_path, progress=False,
-                           verbose=False)
+    stats = evaluate_model(_GtRunner(gt), VAL / "person_keypoints.json", tmp_path, progress=False, verbose=False)
     assert stats["images"] == 3 and len(stats["failures"]) == 1
     assert "000000040083.jpg" in stats["failures"][0]
     assert stats["AP"] > 0.95

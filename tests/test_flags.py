@@ -1,4 +1,5 @@
 """One vocabulary: every tool's --help works without TensorFlow, shared flags agree, bad input is one line."""
+
 import argparse
 import subprocess
 import sys
@@ -43,8 +44,15 @@ SHARED = {  # flag -> what every tool that has it must agree on
     "--overwrite": dict(action=argparse._StoreTrueAction),
     "--quiet": dict(action=argparse._StoreTrueAction),
 }
-OLD_NAMES = ("--config", "--eval-input-height", "--tflite-input", "--pretrained-input", "--max-images",
-             "--results", "--eval-images")
+OLD_NAMES = (
+    "--config",
+    "--eval-input-height",
+    "--tflite-input",
+    "--pretrained-input",
+    "--max-images",
+    "--results",
+    "--eval-images",
+)
 
 
 def parser_of(tool: str) -> argparse.ArgumentParser:
@@ -76,8 +84,9 @@ def test_shared_flags_have_one_name_type_and_default(tool):
             if key == "default":
                 value = DEFAULT_EXCEPTIONS.get((tool, flag), value)
             got = getattr(action, key)
-            assert (tuple(got) if key == "choices" else got) == (tuple(value) if key == "choices" else value), \
+            assert (tuple(got) if key == "choices" else got) == (tuple(value) if key == "choices" else value), (
                 f"{tool} {flag}: {key} is {got!r}, the shared one is {value!r}"
+            )
     for old in OLD_NAMES:  # kept only as hidden aliases of the new names
         if old in opts:
             action = opts[old]
@@ -87,8 +96,21 @@ def test_shared_flags_have_one_name_type_and_default(tool):
 def test_old_spellings_still_parse():
     from mln_tf.cli import build_parser
 
-    args = build_parser().parse_args(["eval", "--model", "m.keras", "--config", "tiny", "--annotations", "a.json",
-                                      "--images", "i", "--results", "r.json"])
+    args = build_parser().parse_args(
+        [
+            "eval",
+            "--model",
+            "m.keras",
+            "--config",
+            "tiny",
+            "--annotations",
+            "a.json",
+            "--images",
+            "i",
+            "--results",
+            "r.json",
+        ]
+    )
     assert args.width == "tiny" and args.out == "r.json"
     from training.train import build_parser as train_parser
 
@@ -115,16 +137,19 @@ HELP_COMMANDS = [
     ["-m", "export.check_tflite", "--help"],
     ["-m", "export.gpu_check", "--help"],
 ]
-NO_TF = ("import runpy, sys\nsys.argv = sys.argv[1:]\n"
-         "try:\n    runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n"
-         "except SystemExit as e:\n    code = e.code or 0\nelse:\n    code = 0\n"
-         "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\nsys.exit(code)\n")
+NO_TF = (
+    "import runpy, sys\nsys.argv = sys.argv[1:]\n"
+    "try:\n    runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n"
+    "except SystemExit as e:\n    code = e.code or 0\nelse:\n    code = 0\n"
+    "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\nsys.exit(code)\n"
+)
 
 
 @pytest.mark.parametrize("command", HELP_COMMANDS, ids=[" ".join(c[1:]) for c in HELP_COMMANDS])
 def test_help_works_without_importing_tensorflow(command):
-    proc = subprocess.run([sys.executable, "-c", NO_TF, *command[1:]], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_TF, *command[1:]], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert "usage:" in proc.stdout and not proc.stderr
     if command[1] == "mln_tf.cli" and command[2] in ("train", "demo"):  # the usage names the subcommand
@@ -140,10 +165,14 @@ BAD_INPUT = [  # (argv of mln-pose, words the one error line must contain)
     (["infer", "--model", "m.keras", "--camera", "99", "--out", "{tmp}/o"], "cannot open camera"),
     (["infer", "--model", "m.keras", "--out", "{tmp}/o"], "give images"),
     (["infer", "--model", "m.keras", "{val}", "--input-height", "100", "--out", "{tmp}/o"], "multiple of 8"),
-    (["eval", "--model", "m.keras", "--annotations", "{tmp}/none.json", "--images", "{val}"],
-     "annotation file not found"),
-    (["eval", "--model", "m.keras", "--annotations", "{val}/person_keypoints.json", "--images", "{tmp}/x"],
-     "image folder not found"),
+    (
+        ["eval", "--model", "m.keras", "--annotations", "{tmp}/none.json", "--images", "{val}"],
+        "annotation file not found",
+    ),
+    (
+        ["eval", "--model", "m.keras", "--annotations", "{val}/person_keypoints.json", "--images", "{tmp}/x"],
+        "image folder not found",
+    ),
     (["summary", "--input", "167x200", "--runs", "0"], "multiples of 8"),
     (["train", "--train-json", "{tmp}/none.json", "--train-images", "{tmp}"], "not found"),
     (["train", "--coco", "c", "--input", "368"], "HEIGHTxWIDTH"),
@@ -152,11 +181,15 @@ BAD_INPUT = [  # (argv of mln-pose, words the one error line must contain)
     (["export", "tflite", "{tmp}/none.keras", "{tmp}/x.tflite"], "model not found"),
     (["export", "tflite", "{tmp}/notes.txt", "{tmp}/x.tflite"], "unsupported model file"),
     (["export", "tflite", "pretrained:tfpose_mobilenet_thin", "{tmp}/o", "--input", "100x100"], "multiples of 8"),
-    (["export", "tflite", "pretrained:tfpose_mobilenet_thin", "{tmp}/x.tflite", "--mode", "int8"],
-     "needs --calibration"),
+    (
+        ["export", "tflite", "pretrained:tfpose_mobilenet_thin", "{tmp}/x.tflite", "--mode", "int8"],
+        "needs --calibration",
+    ),
     (["export", "savedmodel", "{tmp}/none.keras", "{tmp}/o"], "model not found"),
-    (["check", "tflite", "{tmp}/none.tflite", "--reference", "{tmp}/none.keras", "--images", "{val}"],
-     "model not found"),
+    (
+        ["check", "tflite", "{tmp}/none.tflite", "--reference", "{tmp}/none.keras", "--images", "{val}"],
+        "model not found",
+    ),
     (["check", "tflite", "{tmp}/notes.txt", "--reference", "x.keras", "--images", "{val}"], "not a .tflite"),
     (["check", "gpu", "{tmp}/notes.txt"], "cannot read"),
 ]
@@ -169,8 +202,9 @@ def test_bad_input_is_one_line_exit_2_nothing_written(argv, words, tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes.txt").write_text("not an image")
     argv = [a.format(tmp=tmp_path, val=VAL) for a in argv]
-    proc = subprocess.run([sys.executable, "-m", "mln_tf.cli", *argv], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mln_tf.cli", *argv], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert proc.returncode == 2, proc.stderr
     assert words in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists() and not (tmp_path / "demo").exists()

@@ -1,7 +1,6 @@
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from mln_tf import model as m
 from mln_tf.losses import MaskedSumSquares, pack_targets, pose_losses

@@ -1,4 +1,5 @@
 """Keras callbacks of a run: step-numbered checkpoints (also on SIGTERM/SIGINT), COCO evaluation, TensorBoard."""
+
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,9 @@ def _callbacks():
     class StepCheckpoint(keras.callbacks.Callback):
         """Counts global steps; writes atomic checkpoints every N steps and on SIGTERM/SIGINT."""
 
-        def __init__(self, ckpt_dir: Path, first_step: int, end_step: int, every: int, keep: int,
-                     chief: bool, state_extra) -> None:
+        def __init__(
+            self, ckpt_dir: Path, first_step: int, end_step: int, every: int, keep: int, chief: bool, state_extra
+        ) -> None:
             super().__init__()
             self.dir, self.step, self.end_step = ckpt_dir, first_step, end_step
             self.every, self.keep, self.chief = every, keep, chief
@@ -56,9 +58,11 @@ def _callbacks():
                 shutil.rmtree(target, ignore_errors=True)
                 self.last_saved = self.step
                 return None
-            write_json_atomic(self.dir / "checkpoint.json",
-                              {"step": self.step, "file": name, "time": time.time(), **self.state_extra()})
-            old = sorted(self.dir.glob("ckpt-*.keras"))[:-self.keep]
+            write_json_atomic(
+                self.dir / "checkpoint.json",
+                {"step": self.step, "file": name, "time": time.time(), **self.state_extra()},
+            )
+            old = sorted(self.dir.glob("ckpt-*.keras"))[: -self.keep]
             for stale in old:
                 stale.unlink(missing_ok=True)
             self.last_saved = self.step
@@ -67,8 +71,16 @@ def _callbacks():
     class CocoEvaluation(keras.callbacks.Callback):
         """COCO keypoint AP on a validation set every N steps; keeps the best model."""
 
-        def __init__(self, counter: StepCheckpoint, config: TrainConfig, out_dir: Path, chief: bool,
-                     best_ap: float | None, best_step: int | None, history: list[dict]) -> None:
+        def __init__(
+            self,
+            counter: StepCheckpoint,
+            config: TrainConfig,
+            out_dir: Path,
+            chief: bool,
+            best_ap: float | None,
+            best_step: int | None,
+            history: list[dict],
+        ) -> None:
             super().__init__()
             self.counter, self.config, self.out_dir, self.chief = counter, config, out_dir, chief
             self.best_ap, self.best_step, self.history = best_ap, best_step, history
@@ -94,28 +106,40 @@ def _callbacks():
             if self.gt is None:  # parsed once per run, not at every evaluation
                 self.gt = load_coco(self.config.val_json)
             gt = self.gt
-            ids = sorted(gt.getImgIds())[:self.config.eval_images or None]
+            ids = sorted(gt.getImgIds())[: self.config.eval_images or None]
             results, done, failures = predict_dataset(
-                self.runner, gt, self.config.val_images, self.config.eval_input_height,
-                image_ids=ids, progress=self.config.verbose > 0)
+                self.runner,
+                gt,
+                self.config.val_images,
+                self.config.eval_input_height,
+                image_ids=ids,
+                progress=self.config.verbose > 0,
+            )
             if not done:
                 raise ValueError(f"no validation image could be read: {failures[:3]}")
             stats = evaluate_coco(results, gt, done, verbose=False)
-            row = {"step": step, **{k: float(stats[k]) for k in (*STAT_NAMES, "lr_confusion")},
-                   "images": len(done), "detections": len(results)}
+            row = {
+                "step": step,
+                **{k: float(stats[k]) for k in (*STAT_NAMES, "lr_confusion")},
+                "images": len(done),
+                "detections": len(results),
+            }
             self.history.append(row)
             improved = self.best_ap is None or row["AP"] > self.best_ap
             if improved:
                 self.best_ap, self.best_step = row["AP"], step
-                save_keras_atomic(inference_copy(self.model, self.config.arch, self.config.width),
-                                  self.out_dir / "best.keras")
+                save_keras_atomic(
+                    inference_copy(self.model, self.config.arch, self.config.width), self.out_dir / "best.keras"
+                )
             write_json_atomic(self.out_dir / "evals.json", self.history)
             self._log(row)
             self.last_step = step
             if self.config.verbose:
-                log.info(f"step {step}: COCO AP {row['AP']:.3f} (AP50 {row['AP50']:.3f}, AR {row['AR']:.3f}) "
-                      f"on {len(done)} images; best {self.best_ap:.3f} at step {self.best_step}"
-                      + (" -> best.keras" if improved else ""))
+                log.info(
+                    f"step {step}: COCO AP {row['AP']:.3f} (AP50 {row['AP50']:.3f}, AR {row['AR']:.3f}) "
+                    f"on {len(done)} images; best {self.best_ap:.3f} at step {self.best_step}"
+                    + (" -> best.keras" if improved else "")
+                )
             return row
 
         def _log(self, row: dict) -> None:

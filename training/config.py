@@ -1,4 +1,5 @@
 """The training run's configuration: paper 3.2 defaults and :class:`TrainConfig` (one frozen value)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,8 +19,18 @@ CMU_LR_STEP = 136_106
 CMU_LR_GAMMA = 0.333
 CMU_MAX_ITER = 600_000
 # Fields that decide the model or the data stream: a resumed run must match them.
-RESUME_FIELDS = ("train_json", "train_images", "arch", "width", "input_hw", "batch_size", "seed",
-                 "augment", "skip_empty", "optimizer")
+RESUME_FIELDS = (
+    "train_json",
+    "train_images",
+    "arch",
+    "width",
+    "input_hw",
+    "batch_size",
+    "seed",
+    "augment",
+    "skip_empty",
+    "optimizer",
+)
 EXIT_SIGNALLED = {signal.SIGTERM: 143, signal.SIGINT: 130}
 
 
@@ -70,8 +81,9 @@ class TrainConfig:
         checks = {
             f"arch must be one of {ARCHS}": self.arch in ARCHS,
             f"width must be one of {WIDTHS}": self.width in WIDTHS,
-            f"width {self.width!r} does not exist for arch {self.arch!r}":
-                self.arch not in ARCHS or self.width not in WIDTHS or self.width in ARCHITECTURES[self.arch].widths,
+            f"width {self.width!r} does not exist for arch {self.arch!r}": self.arch not in ARCHS
+            or self.width not in WIDTHS
+            or self.width in ARCHITECTURES[self.arch].widths,
             "batch_size must be >= 1": self.batch_size >= 1,
             "steps must be >= 1": self.steps >= 1,
             "steps_per_epoch must be >= 1": self.steps_per_epoch >= 1,
@@ -80,8 +92,8 @@ class TrainConfig:
             "weight_decay must be >= 0": self.weight_decay >= 0,
             "lr_schedule must be constant, step or cosine": self.lr_schedule in ("constant", "step", "cosine"),
             "lr_step must be >= 1": self.lr_step >= 1,
-            "strategy must be auto, default, mirrored or multiworker":
-                self.strategy in ("auto", "default", "mirrored", "multiworker"),
+            "strategy must be auto, default, mirrored or multiworker": self.strategy
+            in ("auto", "default", "mirrored", "multiworker"),
             "checkpoint_every must be >= 1": self.checkpoint_every >= 1,
             "keep_checkpoints must be >= 1": self.keep_checkpoints >= 1,
             "eval_every must be >= 1": self.eval_every >= 1,

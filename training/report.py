@@ -1,4 +1,5 @@
 """What a training run produced, and the end-of-run summary table."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -30,10 +31,20 @@ class TrainResult:
 def summary_table(result: TrainResult, config: TrainConfig) -> str:
     """The end-of-run summary as a small two-column table."""
     steps = result.step - result.first_step
-    rows = [("steps", f"{result.first_step} -> {result.step} of {config.steps}"
-             + (f" (stopped by {result.stopped_by})" if result.stopped_by else "")),
-            ("time", f"{result.seconds:.1f} s" + (f" ({steps * config.batch_size / result.seconds:.1f} "
-                                                  f"samples/s)" if steps and result.seconds > 0 else ""))]
+    rows = [
+        (
+            "steps",
+            f"{result.first_step} -> {result.step} of {config.steps}"
+            + (f" (stopped by {result.stopped_by})" if result.stopped_by else ""),
+        ),
+        (
+            "time",
+            f"{result.seconds:.1f} s"
+            + (
+                f" ({steps * config.batch_size / result.seconds:.1f} samples/s)" if steps and result.seconds > 0 else ""
+            ),
+        ),
+    ]
     for name, value in sorted(result.losses.items()):
         rows.append((name, f"{value:.4f} (mean over the last epoch)"))
     if result.best_ap is not None:

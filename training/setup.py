@@ -1,4 +1,5 @@
 """The pieces a run is made of: model, weight decay, optimizer, tf.distribute strategy, checkpoint state."""
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,8 @@ def make_optimizer(config: TrainConfig):
     lr: Any = config.learning_rate
     if config.lr_schedule == "step":
         lr = keras.optimizers.schedules.ExponentialDecay(
-            config.learning_rate, config.lr_step, config.lr_gamma, staircase=True)
+            config.learning_rate, config.lr_step, config.lr_gamma, staircase=True
+        )
     elif config.lr_schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(config.learning_rate, config.steps)
     if config.optimizer == "sgd":
@@ -74,8 +76,9 @@ def is_chief(strategy) -> bool:
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not getattr(resolver, "task_type", None):
         return True
-    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
-                                             and "chief" not in resolver.cluster_spec().as_dict())
+    return resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+    )
 
 
 def save_keras_atomic(model, path: Path) -> Path:
@@ -119,5 +122,7 @@ def _check_resumable(config: TrainConfig, out_dir: Path) -> None:
     now = config.to_json()
     changed = [f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in RESUME_FIELDS if saved.get(k) != now.get(k)]
     if changed:
-        raise ValueError(f"cannot resume the run in {out_dir}: these settings differ from the "
-                         f"checkpointed run and would change the model or data order: {'; '.join(changed)}")
+        raise ValueError(
+            f"cannot resume the run in {out_dir}: these settings differ from the "
+            f"checkpointed run and would change the model or data order: {'; '.join(changed)}"
+        )

@@ -22,6 +22,7 @@ This module is the command line; the run is built from ``training.config`` (Trai
 ``training.setup`` (model, optimizer, strategy), ``training.callbacks`` (checkpoints,
 evaluation, TensorBoard), ``training.loop`` (``train``) and ``training.report`` (summary).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,14 +34,31 @@ from typing import Sequence
 
 from mln_tf import flags
 from mln_tf.console import setup_logging
+
 # The parts of a run, re-exported here: ``from training.train import TrainConfig, train`` stays valid.
-from training.config import (CMU_LR_GAMMA, CMU_LR_STEP, CMU_MAX_ITER, EXIT_SIGNALLED,  # noqa: F401
-                             PAPER_BATCH, PAPER_LR, PAPER_MOMENTUM, PAPER_WEIGHT_DECAY, RESUME_FIELDS,
-                             TrainConfig)
+from training.config import (  # noqa: F401
+    CMU_LR_GAMMA,
+    CMU_LR_STEP,
+    CMU_MAX_ITER,
+    EXIT_SIGNALLED,
+    PAPER_BATCH,
+    PAPER_LR,
+    PAPER_MOMENTUM,
+    PAPER_WEIGHT_DECAY,
+    RESUME_FIELDS,
+    TrainConfig,
+)
 from training.loop import train  # noqa: F401
 from training.report import TrainResult, summary_table  # noqa: F401
-from training.setup import (add_weight_decay, build_model, inference_copy, make_optimizer,  # noqa: F401
-                            make_strategy, read_checkpoint_state, save_keras_atomic)
+from training.setup import (  # noqa: F401
+    add_weight_decay,
+    build_model,
+    inference_copy,
+    make_optimizer,
+    make_strategy,
+    read_checkpoint_state,
+    save_keras_atomic,
+)
 
 # ----------------------------------------------------------------------------- CLI
 
@@ -55,85 +73,148 @@ def build_parser(prog: str = "python -m training.train") -> argparse.ArgumentPar
     p = argparse.ArgumentParser(
         prog=prog,
         description="Train MLN (or another registered network: the OpenPose baseline, tf-pose's "
-                    "mobilenet_thin) on COCO person keypoints with Keras fit. "
-                    "Defaults are the paper's (section 3.2).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        "mobilenet_thin) on COCO person keypoints with Keras fit. "
+        "Defaults are the paper's (section 3.2).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     d = p.add_argument_group("data")
-    d.add_argument("--coco", metavar="DIR",
-                   help="COCO 2017 root (annotations/person_keypoints_{train,val}2017.json, train2017/, "
-                        "val2017/); sets the four paths below unless they are given")
+    d.add_argument(
+        "--coco",
+        metavar="DIR",
+        help="COCO 2017 root (annotations/person_keypoints_{train,val}2017.json, train2017/, "
+        "val2017/); sets the four paths below unless they are given",
+    )
     d.add_argument("--train-json", help="COCO-format person keypoint annotations to train on")
     d.add_argument("--train-images", help="folder holding the training images")
     d.add_argument("--val-json", help="annotations for the periodic COCO evaluation (optional)")
     d.add_argument("--val-images", help="folder holding the validation images")
     flags.add_input(d, default=d0["input_hw"], what="training crop (the paper's 368x368)")
-    d.add_argument("--workers", type=flags.positive_int, default=d0["workers"],
-                   help="parallel data-loading calls (default: tf.data autotune)")
-    d.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=d0["deterministic"],
-                   help="assemble batches in order (reproducible); --no-deterministic can be faster")
-    d.add_argument("--skip-empty", action="store_true",
-                   help="drop images without any person with labelled keypoints")
-    d.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
-                   help="rotation/scale/flip augmentation (paper 3.2)")
+    d.add_argument(
+        "--workers",
+        type=flags.positive_int,
+        default=d0["workers"],
+        help="parallel data-loading calls (default: tf.data autotune)",
+    )
+    d.add_argument(
+        "--deterministic",
+        action=argparse.BooleanOptionalAction,
+        default=d0["deterministic"],
+        help="assemble batches in order (reproducible); --no-deterministic can be faster",
+    )
+    d.add_argument("--skip-empty", action="store_true", help="drop images without any person with labelled keypoints")
+    d.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="rotation/scale/flip augmentation (paper 3.2)",
+    )
     a = AugmentConfig()
     d.add_argument("--max-rotation", type=float, default=a.max_rotation, help="degrees, uniform in +-this")
     d.add_argument("--scale-min", type=float, default=a.scale_range[0], help="smallest scale multiplier")
     d.add_argument("--scale-max", type=float, default=a.scale_range[1], help="largest scale multiplier")
-    d.add_argument("--flip-probability", type=float, default=a.flip_probability,
-                   help="probability of a horizontal flip")
+    d.add_argument(
+        "--flip-probability", type=float, default=a.flip_probability, help="probability of a horizontal flip"
+    )
 
     m = p.add_argument_group("model")
     flags.add_arch_arguments(m, "to train", default_arch=d0["arch"], default_width=d0["width"])
-    m.add_argument("--init-pretrained", metavar="NAME|PATH",
-                   help="start from a trained network of the same --arch/--width: a shipped one "
-                        "(tfpose_mobilenet_thin, with --arch mobilenet_thin) or a .keras file (fine-tuning)")
-    m.add_argument("--init-vgg19", metavar="PATH",
-                   help="local ImageNet VGG-19 weights (.h5/.keras/.npz) for the trunk (mln_tf.pretrained)")
+    m.add_argument(
+        "--init-pretrained",
+        metavar="NAME|PATH",
+        help="start from a trained network of the same --arch/--width: a shipped one "
+        "(tfpose_mobilenet_thin, with --arch mobilenet_thin) or a .keras file (fine-tuning)",
+    )
+    m.add_argument(
+        "--init-vgg19",
+        metavar="PATH",
+        help="local ImageNet VGG-19 weights (.h5/.keras/.npz) for the trunk (mln_tf.pretrained)",
+    )
 
     o = p.add_argument_group("optimisation")
-    o.add_argument("--batch-size", type=flags.positive_int, default=d0["batch_size"],
-                   help="global batch (all replicas)")
+    o.add_argument(
+        "--batch-size", type=flags.positive_int, default=d0["batch_size"], help="global batch (all replicas)"
+    )
     o.add_argument("--steps", type=flags.positive_int, default=d0["steps"], help="total training steps")
-    o.add_argument("--steps-per-epoch", type=flags.positive_int, default=d0["steps_per_epoch"],
-                   help="steps per Keras epoch (progress bar and epoch logs)")
+    o.add_argument(
+        "--steps-per-epoch",
+        type=flags.positive_int,
+        default=d0["steps_per_epoch"],
+        help="steps per Keras epoch (progress bar and epoch logs)",
+    )
     o.add_argument("--optimizer", choices=("sgd", "adam"), default=d0["optimizer"], help="paper: SGD with momentum")
     o.add_argument("--lr", type=float, default=d0["learning_rate"], help="initial learning rate")
     o.add_argument("--momentum", type=float, default=d0["momentum"], help="SGD momentum")
-    o.add_argument("--weight-decay", type=float, default=d0["weight_decay"],
-                   help="Caffe-style weight decay on conv kernels (0 disables)")
-    o.add_argument("--lr-schedule", choices=("constant", "step", "cosine"), default=d0["lr_schedule"],
-                   help="step: x --lr-gamma every --lr-step steps (CMU's solver); cosine: to 0 at --steps")
-    o.add_argument("--lr-step", type=flags.positive_int, default=d0["lr_step"],
-                   help="steps between learning-rate drops")
+    o.add_argument(
+        "--weight-decay",
+        type=float,
+        default=d0["weight_decay"],
+        help="Caffe-style weight decay on conv kernels (0 disables)",
+    )
+    o.add_argument(
+        "--lr-schedule",
+        choices=("constant", "step", "cosine"),
+        default=d0["lr_schedule"],
+        help="step: x --lr-gamma every --lr-step steps (CMU's solver); cosine: to 0 at --steps",
+    )
+    o.add_argument(
+        "--lr-step", type=flags.positive_int, default=d0["lr_step"], help="steps between learning-rate drops"
+    )
     o.add_argument("--lr-gamma", type=float, default=d0["lr_gamma"], help="learning-rate drop factor")
     o.add_argument("--seed", type=int, default=d0["seed"], help="seed of the data order, augmentation and init")
-    o.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=d0["mixed_precision"],
-                   help="mixed_float16 compute (default: on when a GPU is present)")
-    o.add_argument("--strategy", choices=("auto", "default", "mirrored", "multiworker"), default=d0["strategy"],
-                   help="tf.distribute: auto = MirroredStrategy on several GPUs; multiworker = "
-                        "MultiWorkerMirroredStrategy configured by TF_CONFIG")
+    o.add_argument(
+        "--mixed-precision",
+        action=argparse.BooleanOptionalAction,
+        default=d0["mixed_precision"],
+        help="mixed_float16 compute (default: on when a GPU is present)",
+    )
+    o.add_argument(
+        "--strategy",
+        choices=("auto", "default", "mirrored", "multiworker"),
+        default=d0["strategy"],
+        help="tf.distribute: auto = MirroredStrategy on several GPUs; multiworker = "
+        "MultiWorkerMirroredStrategy configured by TF_CONFIG",
+    )
 
     r = p.add_argument_group("checkpoints, evaluation, output")
     flags.add_out(r, default=d0["out_dir"], what="run folder (checkpoints, logs, models)")
-    r.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last checkpoint, with the same data order")
-    r.add_argument("--checkpoint-every", type=flags.positive_int, default=d0["checkpoint_every"],
-                   help="steps between checkpoints")
-    r.add_argument("--keep-checkpoints", type=flags.positive_int, default=d0["keep_checkpoints"],
-                   help="checkpoints kept on disk")
-    r.add_argument("--eval-every", type=flags.positive_int, default=d0["eval_every"],
-                   help="steps between COCO evaluations")
+    r.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last checkpoint, with the same data order",
+    )
+    r.add_argument(
+        "--checkpoint-every", type=flags.positive_int, default=d0["checkpoint_every"], help="steps between checkpoints"
+    )
+    r.add_argument(
+        "--keep-checkpoints", type=flags.positive_int, default=d0["keep_checkpoints"], help="checkpoints kept on disk"
+    )
+    r.add_argument(
+        "--eval-every", type=flags.positive_int, default=d0["eval_every"], help="steps between COCO evaluations"
+    )
     flags.add_input_height(r, default=d0["eval_input_height"], what="evaluation")
     r.add_argument("--eval-input-height", dest="input_height", type=flags.input_height, help=argparse.SUPPRESS)
-    r.add_argument("--eval-limit", "--eval-images", dest="eval_limit", type=flags.positive_int,
-                   default=d0["eval_images"], metavar="N",
-                   help="evaluate on the first N validation images only (default: all; --eval-images is "
-                        "its old name)")
+    r.add_argument(
+        "--eval-limit",
+        "--eval-images",
+        dest="eval_limit",
+        type=flags.positive_int,
+        default=d0["eval_images"],
+        metavar="N",
+        help="evaluate on the first N validation images only (default: all; --eval-images is its old name)",
+    )
     r.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard logs")
-    r.add_argument("--verbose", type=int, choices=(0, 1, 2), default=d0["verbose"],
-                   help="Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch")
-    r.add_argument("--quiet", action="store_true",
-                   help="no progress bar or notes (same as --verbose 0); warnings, errors and the summary only")
+    r.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=d0["verbose"],
+        help="Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch",
+    )
+    r.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar or notes (same as --verbose 0); warnings, errors and the summary only",
+    )
     return p
 
 
@@ -141,32 +222,66 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Flags -> TrainConfig (fills the COCO 2017 layout from --coco)."""
     from mln_tf.data import AugmentConfig
 
-    paths = {"train_json": args.train_json, "train_images": args.train_images,
-             "val_json": args.val_json, "val_images": args.val_images}
+    paths = {
+        "train_json": args.train_json,
+        "train_images": args.train_images,
+        "val_json": args.val_json,
+        "val_images": args.val_images,
+    }
     if args.coco:
         root = Path(args.coco)
-        layout = {"train_json": root / "annotations" / "person_keypoints_train2017.json",
-                  "train_images": root / "train2017",
-                  "val_json": root / "annotations" / "person_keypoints_val2017.json",
-                  "val_images": root / "val2017"}
+        layout = {
+            "train_json": root / "annotations" / "person_keypoints_train2017.json",
+            "train_images": root / "train2017",
+            "val_json": root / "annotations" / "person_keypoints_val2017.json",
+            "val_images": root / "val2017",
+        }
         paths = {k: v if v is not None else str(layout[k]) for k, v in paths.items()}
     if not paths["train_json"] or not paths["train_images"]:
         raise flags.UsageError("give --coco DIR or both --train-json and --train-images")
-    augment = AugmentConfig(max_rotation=args.max_rotation, scale_range=(args.scale_min, args.scale_max),
-                            flip_probability=args.flip_probability) if args.augment else None
+    augment = (
+        AugmentConfig(
+            max_rotation=args.max_rotation,
+            scale_range=(args.scale_min, args.scale_max),
+            flip_probability=args.flip_probability,
+        )
+        if args.augment
+        else None
+    )
     return TrainConfig(
-        **paths, out_dir=args.out, arch=args.arch, width=args.width, input_hw=args.input,
-        batch_size=args.batch_size, steps=args.steps, steps_per_epoch=args.steps_per_epoch,
-        optimizer=args.optimizer, learning_rate=args.lr, momentum=args.momentum,
-        weight_decay=args.weight_decay, lr_schedule=args.lr_schedule, lr_step=args.lr_step,
-        lr_gamma=args.lr_gamma, seed=args.seed, workers=args.workers,
-        deterministic=args.deterministic, mixed_precision=args.mixed_precision,
-        strategy=args.strategy, init_vgg19=args.init_vgg19, init_pretrained=args.init_pretrained,
+        **paths,
+        out_dir=args.out,
+        arch=args.arch,
+        width=args.width,
+        input_hw=args.input,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        steps_per_epoch=args.steps_per_epoch,
+        optimizer=args.optimizer,
+        learning_rate=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        lr_schedule=args.lr_schedule,
+        lr_step=args.lr_step,
+        lr_gamma=args.lr_gamma,
+        seed=args.seed,
+        workers=args.workers,
+        deterministic=args.deterministic,
+        mixed_precision=args.mixed_precision,
+        strategy=args.strategy,
+        init_vgg19=args.init_vgg19,
+        init_pretrained=args.init_pretrained,
         checkpoint_every=args.checkpoint_every,
-        keep_checkpoints=args.keep_checkpoints, eval_every=args.eval_every,
-        eval_input_height=args.input_height, eval_images=args.eval_limit, resume=args.resume,
-        skip_empty=args.skip_empty, augment=augment, tensorboard=not args.no_tensorboard,
-        verbose=0 if args.quiet else args.verbose)
+        keep_checkpoints=args.keep_checkpoints,
+        eval_every=args.eval_every,
+        eval_input_height=args.input_height,
+        eval_images=args.eval_limit,
+        resume=args.resume,
+        skip_empty=args.skip_empty,
+        augment=augment,
+        tensorboard=not args.no_tensorboard,
+        verbose=0 if args.quiet else args.verbose,
+    )
 
 
 def check_paths(config: TrainConfig) -> None:
@@ -206,8 +321,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m training.trai
         raise
     print(summary_table(result, config))
     if result.stopped_by:
-        print(f"stopped by {result.stopped_by} at step {result.step}; continue with the same command "
-              "plus --resume")
+        print(f"stopped by {result.stopped_by} at step {result.step}; continue with the same command plus --resume")
         return EXIT_SIGNALLED.get(getattr(signal, result.stopped_by), 1)
     return flags.EXIT_OK
 
