@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv test java-test web-deps web-test web-demo android-model demo bench clean
+.PHONY: venv test test-fast lint format java-test web-deps web-test web-demo android-model demo bench clean
 
 venv: $(STAMP)
 
@@ -18,9 +18,22 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip check
 	touch $(STAMP)
 
-test: $(STAMP) web-deps
+test: $(STAMP) web-deps lint
 	$(PY) -m pytest -q tests
 	@$(MAKE) --no-print-directory java-test
+
+# The same without the tests marked slow (training, conversions, browsers): a quick check while editing.
+test-fast: $(STAMP) lint
+	$(PY) -m pytest -q -m "not slow" tests
+
+# ruff: lint rules and formatting (configured in pyproject.toml); `make format` rewrites the files.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 # The Android decoder (plain Java) against the Python golden vectors; says SKIPPED without a JDK/JUnit 4.
 java-test:

@@ -9,6 +9,7 @@ cache, as on a training machine with enough RAM). Also times the per-sample NumP
 alone in this thread, and prints how many data workers one step of the paper's batch (28)
 needs per second of GPU step time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,7 +17,7 @@ import os
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import mln_tf  # noqa: E402,F401  (filters TensorFlow's start-up noise before anything imports it)
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = ROOT / "data" / "coco_train2017_mini"
@@ -55,16 +56,17 @@ def main() -> None:
         source.sample(i, 0, config)
     per_sample = (time.perf_counter() - start) / n
     print(f"data pipeline at {args.size}x{args.size}, batch {args.batch}, {os.cpu_count()} CPU cores")
-    print(f"one sample, NumPy/OpenCV only, this thread: {per_sample * 1e3:.1f} ms "
-          f"({1 / per_sample:.1f} samples/s)")
+    print(f"one sample, NumPy/OpenCV only, this thread: {per_sample * 1e3:.1f} ms ({1 / per_sample:.1f} samples/s)")
     print(f"{'workers':>7} {'samples/s':>10} {'vs 1 worker':>12} {'batches/s':>10}")
     base = None
     for workers in args.workers:
         rate = pipeline_rate(source, config, workers, args.batch, args.samples)
         base = base or rate
         print(f"{workers:>7} {rate:>10.1f} {rate / base:>11.2f}x {rate / args.batch:>10.2f}")
-    print(f"one {args.batch}-sample step every T seconds needs about "
-          f"{args.batch * per_sample:.2f} / T busy cores of data work")
+    print(
+        f"one {args.batch}-sample step every T seconds needs about "
+        f"{args.batch * per_sample:.2f} / T busy cores of data work"
+    )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ raise AP. The census counts the labelled keypoints of matched people: right (ter
 missing, near miss (wrong, but within twice the distance of term 0.5: localisation) and
 far (another peak or another person's part).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from decoder_quality import SETS, load_maps, parse_overrides  # noqa: E402
+
 from mln_tf.evaluate import evaluate_coco, load_coco  # noqa: E402
 from mln_tf.inference import PostprocessConfig, postprocess  # noqa: E402
 from mln_tf.outputs import coco_results  # noqa: E402
@@ -139,12 +141,21 @@ def census(results: list[dict], gt, match: float, sigmas: np.ndarray) -> Counter
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="a PostprocessConfig/GroupingConfig field of the decoder measured "
-                             "(repeat for several; default: the default decoder)")
-    parser.add_argument("--match", type=float, default=0.3,
-                        help="lowest OKS at which a detection counts as finding a labelled person, "
-                             "for the fill/fix oracles and the census (default 0.3)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a PostprocessConfig/GroupingConfig field of the decoder measured "
+        "(repeat for several; default: the default decoder)",
+    )
+    parser.add_argument(
+        "--match",
+        type=float,
+        default=0.3,
+        help="lowest OKS at which a detection counts as finding a labelled person, "
+        "for the fill/fix oracles and the census (default 0.3)",
+    )
     args = parser.parse_args(argv)
     if not 0.0 < args.match <= 1.0:
         parser.error("--match must be in (0, 1]")
@@ -165,12 +176,18 @@ def main(argv: list[str] | None = None) -> int:
             rows.append([dev.name, kind] + [round(stats[c], 3) for c in ("AP", "AP50", "AP75", "AR")])
         counts = census(results, gt, args.match, sigmas)
         census_rows.append([dev.name] + [counts[c] for c in CENSUS])
-    print(format_table(["set", "oracle", "AP", "AP50", "AP75", "AR"], rows,
-                       title=f"COCO AP of the decoded people and of oracles repairing one error kind "
-                             f"({', '.join(args.set) or 'default decoder'})"))
+    print(
+        format_table(
+            ["set", "oracle", "AP", "AP50", "AP75", "AR"],
+            rows,
+            title=f"COCO AP of the decoded people and of oracles repairing one error kind "
+            f"({', '.join(args.set) or 'default decoder'})",
+        )
+    )
     print()
-    print(format_table(["set", *CENSUS], census_rows,
-                       title=f"labelled keypoints of people found at OKS >= {args.match}"))
+    print(
+        format_table(["set", *CENSUS], census_rows, title=f"labelled keypoints of people found at OKS >= {args.match}")
+    )
     return 0
 
 

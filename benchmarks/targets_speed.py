@@ -5,6 +5,7 @@
 Uses the busiest image of the bundled COCO train subset (its labelled people scaled into
 368x368) and, as a worst case, people with uniformly random joints spread over the image.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,8 +53,10 @@ def main() -> None:
     print(f"{'case':<14} {'people':>6} {'heatmaps':>9} {'pafs':>9} {'mask':>9} {'all':>9}")
     for name, kp in cases.items():
         parts = [
-            lambda: render_heatmaps(kp, hw), lambda: render_pafs(kp, hw),
-            lambda: render_mask(ignore, hw), lambda: render_targets(kp, (size, size), ignore),
+            lambda: render_heatmaps(kp, hw),
+            lambda: render_pafs(kp, hw),
+            lambda: render_mask(ignore, hw),
+            lambda: render_targets(kp, (size, size), ignore),
         ]
         ms = [np.median(timeit.repeat(f, number=1, repeat=args.runs)) * 1e3 for f in parts]
         print(f"{name:<14} {len(kp):>6} " + " ".join(f"{v:>9.2f}" for v in ms))

@@ -10,6 +10,7 @@ TFLite fp32 / fp16 / int8 files of ``export.tflite`` run by LiteRT on CPU (XNNPA
 the runners so machine noise hits them alike; the median of ``--runs`` rounds is reported,
 with ratios (int8 and fp16 vs fp32, TFLite fp32 vs Keras, baseline vs MLN).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,44 +20,57 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the export/ package when run as a script
+import mln_tf  # noqa: E402,F401  (filters TensorFlow's start-up noise before anything imports it)
 
 FORMATS = ("keras", "savedmodel", "tflite fp32", "tflite fp16", "tflite int8")
 
 
 def main() -> None:
+    from mln_tf import flags
     from mln_tf.model import ARCHS
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input", default="368x432", help="input HEIGHTxWIDTH (default 368x432, the paper's)")
+    flags.add_input(parser, what="network input")
     parser.add_argument("--runs", type=int, default=5, help="timed rounds per runner (default 5)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="CPU threads for LiteRT and TensorFlow intra-op (default: all cores)")
-    parser.add_argument("--calibration", default=str(ROOT / "data" / "coco_train2017_mini"),
-                        help="real images for int8 calibration (default: the bundled COCO train images)")
-    parser.add_argument("--calibration-images", type=int, default=8,
-                        help="calibration images for int8 (default 8: enough for timing)")
-    parser.add_argument("--arch", nargs="+", choices=ARCHS, default=list(ARCHS),
-                        help=f"networks to measure (default all: {', '.join(ARCHS)})")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count(),
+        help="CPU threads for LiteRT and TensorFlow intra-op (default: all cores)",
+    )
+    parser.add_argument(
+        "--calibration",
+        default=str(ROOT / "data" / "coco_train2017_mini"),
+        help="real images for int8 calibration (default: the bundled COCO train images)",
+    )
+    parser.add_argument(
+        "--calibration-images", type=int, default=8, help="calibration images for int8 (default 8: enough for timing)"
+    )
+    parser.add_argument(
+        "--arch",
+        nargs="+",
+        choices=ARCHS,
+        default=list(ARCHS),
+        help=f"networks to measure (default all: {', '.join(ARCHS)})",
+    )
     args = parser.parse_args()
 
     import tensorflow as tf
     from tqdm import tqdm
 
     from export.saved_model import export_saved_model
-    from mln_tf.tables import format_table
     from export.tflite import calibration_inputs, export_tflite
     from mln_tf import model as m
     from mln_tf.runners import keras_runner, load_runner
+    from mln_tf.tables import format_table
     from mln_tf.timing import median_ms
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    hw = m.parse_hw(args.input)
+    hw = args.input
     calibration = calibration_inputs(args.calibration, hw, args.calibration_images)
     x = calibration[0]
     runners, sizes, build_s = {}, {}, {}
@@ -72,12 +86,13 @@ def main() -> None:
             sizes[(arch, "savedmodel")] = sum(f.stat().st_size for f in sm.rglob("*") if f.is_file()) / 1e6
             for mode in ("fp32", "fp16", "int8"):
                 print(f"converting {arch} to TFLite {mode} ...", flush=True)
-                result = export_tflite(net, Path(tmp) / f"{arch}_{mode}.tflite", mode, hw,
-                                       calibration if mode == "int8" else None)
+                result = export_tflite(
+                    net, Path(tmp) / f"{arch}_{mode}.tflite", mode, hw, calibration if mode == "int8" else None
+                )
                 runners[(arch, f"tflite {mode}")] = load_runner(result.path, threads=args.threads)
                 sizes[(arch, f"tflite {mode}")] = result.size_bytes / 1e6
                 build_s[(arch, f"tflite {mode}")] = result.seconds
-        for run in runners.values():  # warm-up (tracing, XNNPACK packing)
+        for run in runners.values():  # warm-up (tracing, XNNPACK packing): not in the table
             run(x)
         times = {key: [] for key in runners}
         for _ in tqdm(range(args.runs), desc="timed rounds", unit="round"):
@@ -85,23 +100,48 @@ def main() -> None:
                 times[key].append(median_ms(lambda: run(x), runs=1, warmup=0))
     med = {key: float(np.median(v)) for key, v in times.items()}
 
-    rows = [(arch, fmt, f"{sizes[(arch, fmt)]:.1f}", f"{med[(arch, fmt)]:.0f}", f"{1e3 / med[(arch, fmt)]:.2f}",
-             f"{build_s[(arch, fmt)]:.0f}" if (arch, fmt) in build_s else "-")
-            for arch in args.arch for fmt in FORMATS]
-    print(format_table(["model", "format", "MB", "median ms", "FPS", "export s"], rows, align="llrrrr",
-                       title=f"\nlatency at {hw[0]}x{hw[1]}, batch 1, CPU ({os.cpu_count()} cores, {args.threads} "
-                             f"threads), median of {args.runs} rounds"))
+    rows = [
+        (
+            arch,
+            fmt,
+            f"{sizes[(arch, fmt)]:.1f}",
+            f"{med[(arch, fmt)]:.0f}",
+            f"{1e3 / med[(arch, fmt)]:.2f}",
+            f"{build_s[(arch, fmt)]:.0f}" if (arch, fmt) in build_s else "-",
+        )
+        for arch in args.arch
+        for fmt in FORMATS
+    ]
+    print(
+        format_table(
+            ["model", "format", "MB", "median ms", "FPS", "export s"],
+            rows,
+            align="llrrrr",
+            title=f"\nlatency at {hw[0]}x{hw[1]}, batch 1, CPU ({os.cpu_count()} cores, {args.threads} "
+            f"threads), median of {args.runs} rounds",
+        )
+    )
     ratios = []
     for arch in args.arch:
-        ratios += [(arch, "tflite int8 vs tflite fp32 (speed-up)", med[(arch, "tflite fp32")] / med[(arch, "tflite int8")]),
-                   (arch, "tflite fp16 vs tflite fp32 (speed-up)", med[(arch, "tflite fp32")] / med[(arch, "tflite fp16")]),
-                   (arch, "tflite fp32 vs Keras (speed-up)", med[(arch, "keras")] / med[(arch, "tflite fp32")]),
-                   (arch, "SavedModel vs Keras (speed-up)", med[(arch, "keras")] / med[(arch, "savedmodel")])]
-    if {"mln", "openpose"} <= set(args.arch):
+        fp32 = med[(arch, "tflite fp32")]
+        ratios += [
+            (arch, "tflite int8 vs tflite fp32 (speed-up)", fp32 / med[(arch, "tflite int8")]),
+            (arch, "tflite fp16 vs tflite fp32 (speed-up)", fp32 / med[(arch, "tflite fp16")]),
+            (arch, "tflite fp32 vs Keras (speed-up)", med[(arch, "keras")] / med[(arch, "tflite fp32")]),
+            (arch, "SavedModel vs Keras (speed-up)", med[(arch, "keras")] / med[(arch, "savedmodel")]),
+        ]
+    baseline, ours = m.PAPER_COMPARISON
+    if {baseline, ours} <= set(args.arch):
         for fmt in FORMATS:
-            ratios.append(("both", f"baseline / MLN latency, {fmt}", med[("openpose", fmt)] / med[("mln", fmt)]))
-    print(format_table(["model", "ratio", "x"], [(a, r, f"{v:.2f}") for a, r, v in ratios], align="llr",
-                       title="\nratios (paper: baseline / MLN = 2.07x on a Tesla P40)"))
+            ratios.append(("both", f"{baseline} / {ours} latency, {fmt}", med[(baseline, fmt)] / med[(ours, fmt)]))
+    print(
+        format_table(
+            ["model", "ratio", "x"],
+            [(a, r, f"{v:.2f}") for a, r, v in ratios],
+            align="llr",
+            title="\nratios (paper: baseline / MLN = 2.07x on a Tesla P40)",
+        )
+    )
 
 
 if __name__ == "__main__":

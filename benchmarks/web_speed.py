@@ -11,21 +11,21 @@ draw. Native: the same .tflite with ai_edge_litert (XNNPACK, 1 and 2 threads), p
 postprocess from mln_tf (NumPy/OpenCV). Medians after one warm-up run; ratios to native 2 threads.
 The machine may be shared: compare rows of one run, not across runs.
 """
+
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import sys
 import tempfile
 from pathlib import Path
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+import mln_tf  # noqa: E402,F401  (filters TensorFlow's start-up noise before anything imports it)
+
 STAGES = ("preprocess", "network", "decode", "draw", "total")
 
 
@@ -39,14 +39,17 @@ def _tool(name: str):
 
 def browser_rows(webcheck, url: str, image: str, runs: int, webgpu_runs: int, tmp: Path) -> list[tuple]:
     """(name, medians per stage) for each browser backend."""
-    configs = [("LiteRT.js WASM 1 thread", "backend=wasm&threads=1", False, runs),
-               ("LiteRT.js WASM 2 threads", "backend=wasm&threads=2", False, runs)]
+    configs = [
+        ("LiteRT.js WASM 1 thread", "backend=wasm&threads=1", False, runs),
+        ("LiteRT.js WASM 2 threads", "backend=wasm&threads=2", False, runs),
+    ]
     if webgpu_runs > 0:
         configs.append(("LiteRT.js WebGPU", "backend=webgpu", True, webgpu_runs))
     rows = []
     for name, query, gpu, n in configs:
-        out = webcheck.run_browser(url, tmp / "speed.json", query=query, images=[image], repeat=n + 1,
-                                   pixels=False, webgpu=gpu, timeout=900.0)
+        out = webcheck.run_browser(
+            url, tmp / "speed.json", query=query, images=[image], repeat=n + 1, pixels=False, webgpu=gpu, timeout=900.0
+        )
         backend = out["state"]["backend"]
         if gpu and not backend.startswith("WebGPU"):
             print(f"{name}: no WebGPU adapter in this Chromium ({backend}); row left out")
@@ -82,12 +85,20 @@ def native_rows(model: Path, image_path: Path, runs: int) -> list[tuple]:
 def main() -> int:
     make_model = _tool("make_model")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", choices=make_model.MODEL_CHOICES, default=None,
-                        help=f"network (default: {make_model.default_model()} in this checkout)")
+    parser.add_argument(
+        "--model",
+        choices=make_model.MODEL_CHOICES,
+        default=None,
+        help=f"network (default: {make_model.default_model()} in this checkout)",
+    )
     parser.add_argument("--runs", type=int, default=8, help="timed runs per backend (default 8)")
     parser.add_argument("--image", default="000000000785.jpg", help="bundled val image (default 000000000785.jpg)")
-    parser.add_argument("--webgpu-runs", type=int, default=2,
-                        help="timed runs on WebGPU (default 2: SwiftShader takes seconds a run; 0 skips the row)")
+    parser.add_argument(
+        "--webgpu-runs",
+        type=int,
+        default=2,
+        help="timed runs on WebGPU (default 2: SwiftShader takes seconds a run; 0 skips the row)",
+    )
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be >= 1")
@@ -96,7 +107,7 @@ def main() -> int:
     if missing:
         print(f"cannot run the web benchmark: {missing}", file=sys.stderr)
         return 1
-    from export.tables import format_table
+    from mln_tf.tables import format_table
 
     kind = args.model or make_model.default_model()
     hw = (368, 432) if kind == "pretrained" else (224, 224)
@@ -110,8 +121,13 @@ def main() -> int:
     rows += native_rows(model, image_path, args.runs)
     base = rows[-1][1]["network"]
     table = [(name, *[s[k] for k in STAGES], s["network"] / base) for name, s in rows]
-    print(format_table(["runner", *[f"{k} ms" for k in STAGES], "network / native 2 thr"], table,
-                       title=f"{model.name} ({hw[0]}x{hw[1]}), image {args.image}, median of {args.runs} runs"))
+    print(
+        format_table(
+            ["runner", *[f"{k} ms" for k in STAGES], "network / native 2 thr"],
+            table,
+            title=f"{model.name} ({hw[0]}x{hw[1]}), image {args.image}, median of {args.runs} runs",
+        )
+    )
     return 0
 
 

@@ -20,12 +20,12 @@ Thresholds default by what the .tflite computes in (fp32 / fp16 / dynamic / int8
 from the file) and can be overridden. Exit status 1 when any check fails or an image cannot
 be read (listed), 0 otherwise. ``--json`` writes the full report.
 """
+
 from __future__ import annotations
 
 import argparse
 import contextlib
 import io
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -132,8 +132,9 @@ class Report:
             failed.append(f"{len(self.failures)} images could not be read")
         ref, got = self.people
         if self.images and ref == 0:
-            failed.append("the reference finds nobody on these images, so agreement proves nothing "
-                          "(check on photos with people)")
+            failed.append(
+                "the reference finds nobody on these images, so agreement proves nothing (check on photos with people)"
+            )
         elif ref and got < MIN_PEOPLE_RATIO * ref:
             failed.append(f"the .tflite finds {got} people where the reference finds {ref}")
         if limits.max_map_error is not None and self.max_map_error > limits.max_map_error:
@@ -169,13 +170,23 @@ def match_people(reference, other, image_hw: tuple[int, int]) -> list[tuple[int,
         kp = np.asarray(person["keypoints"], np.float64).reshape(17, 3)
         xy = kp[kp[:, 2] > 0, :2]
         w, h = (xy.max(0) - xy.min(0)) if len(xy) else (0.0, 0.0)
-        annotations.append({"id": i + 1, "image_id": 1, "category_id": 1, "iscrowd": 0,
-                            "keypoints": person["keypoints"], "num_keypoints": int((kp[:, 2] > 0).sum()),
-                            "area": float(max(w * h, 1.0)),
-                            "bbox": [float(xy[:, 0].min()), float(xy[:, 1].min()), float(w), float(h)]
-                            if len(xy) else [0.0, 0.0, 0.0, 0.0]})
-    gt = load_coco({"images": [{"id": 1, "height": int(image_hw[0]), "width": int(image_hw[1])}],
-                    "annotations": annotations})
+        annotations.append(
+            {
+                "id": i + 1,
+                "image_id": 1,
+                "category_id": 1,
+                "iscrowd": 0,
+                "keypoints": person["keypoints"],
+                "num_keypoints": int((kp[:, 2] > 0).sum()),
+                "area": float(max(w * h, 1.0)),
+                "bbox": [float(xy[:, 0].min()), float(xy[:, 1].min()), float(w), float(h)]
+                if len(xy)
+                else [0.0, 0.0, 0.0, 0.0],
+            }
+        )
+    gt = load_coco(
+        {"images": [{"id": 1, "height": int(image_hw[0]), "width": int(image_hw[1])}], "annotations": annotations}
+    )
     detections = coco_results(1, other)
     with contextlib.redirect_stdout(io.StringIO()):
         ev = COCOeval(gt, gt.loadRes(detections), iouType="keypoints")
@@ -190,8 +201,16 @@ def match_people(reference, other, image_hw: tuple[int, int]) -> list[tuple[int,
     return sorted((int(c), int(order[r]), float(oks[r, c])) for r, c in zip(rows, cols) if oks[r, c] >= MATCH_OKS)
 
 
-def compare(tflite, reference, images: Sequence[Path], annotations: Any = None, postprocess_config=None,
-            progress: bool = True, tflite_name: str = "tflite", reference_name: str = "reference") -> Report:
+def compare(
+    tflite,
+    reference,
+    images: Sequence[Path],
+    annotations: Any = None,
+    postprocess_config=None,
+    progress: bool = True,
+    tflite_name: str = "tflite",
+    reference_name: str = "reference",
+) -> Report:
     """Run both runners over ``images`` through the shared preprocess/postprocess; see module doc."""
     from tqdm import tqdm
 
@@ -202,8 +221,7 @@ def compare(tflite, reference, images: Sequence[Path], annotations: Any = None, 
 
     if getattr(tflite, "kind", None) != "tflite" or tflite.input_hw is None:
         raise ValueError(f"{tflite_name} is not a .tflite runner (mln_tf.runners.load_runner('x.tflite'))")
-    report = Report(str(tflite_name), str(reference_name), precision(read_ops(tflite.path)),
-                    tuple(tflite.input_hw))
+    report = Report(str(tflite_name), str(reference_name), precision(read_ops(tflite.path)), tuple(tflite.input_hw))
     gt = load_coco(annotations) if annotations is not None else None
     ids_by_name = {im["file_name"]: im["id"] for im in gt.dataset["images"]} if gt is not None else {}
     results = {"reference": [], "tflite": []}
@@ -228,8 +246,19 @@ def compare(tflite, reference, images: Sequence[Path], annotations: Any = None, 
         poses_t = postprocess(hm_t[0], pf_t[0], transform, postprocess_config)
         poses_r = postprocess(hm_r[0], pf_r[0], transform, postprocess_config)
         pairs = match_people(poses_r, poses_t, image.shape[:2])
-        report.images.append(ImageResult(Path(path).name, len(poses_r), len(poses_t), len(pairs),
-                                         [p[2] for p in pairs], float(diff.max()), float(diff.mean()), ms_t, ms_r))
+        report.images.append(
+            ImageResult(
+                Path(path).name,
+                len(poses_r),
+                len(poses_t),
+                len(pairs),
+                [p[2] for p in pairs],
+                float(diff.max()),
+                float(diff.mean()),
+                ms_t,
+                ms_r,
+            )
+        )
         image_id = ids_by_name.get(Path(path).name)
         if image_id is not None:
             evaluated.append(image_id)
@@ -248,21 +277,10 @@ def _ap(stats: dict) -> dict[str, float]:
 
 
 def collect_images(inputs: Sequence[str], limit: int | None = None) -> list[Path]:
-    """Image files from folders and/or files (a clear error when there are none)."""
-    from export.tflite import IMAGE_SUFFIXES, image_files
+    """Image files of ``inputs`` (folders expanded, sorted), at most ``limit`` (mln_tf.files.collect_files)."""
+    from mln_tf.files import collect_files
 
-    files: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            files.extend(image_files(path))
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise ValueError(f"image file or folder not found: {path}")
-    if not files:
-        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) given")
-    return files[:limit] if limit else files
+    return collect_files(inputs)[:limit]
 
 
 def format_report(report: Report, limits: Thresholds, per_image: bool = True) -> str:
@@ -271,107 +289,218 @@ def format_report(report: Report, limits: Thresholds, per_image: bool = True) ->
 
     out = []
     if per_image and report.images:
-        rows = [(r.name, r.people_reference, r.people_tflite, r.matched,
-                 f"{np.mean(r.oks):.3f}" if r.oks else "-", f"{r.max_map_error:.2e}",
-                 f"{r.ms_tflite:.1f}", f"{r.ms_reference:.1f}") for r in report.images]
-        out.append(format_table(["image", "people ref", "people tflite", "matched", "mean OKS",
-                                 "max map err", "tflite ms", "ref ms"], rows))
+        rows = [
+            (
+                r.name,
+                r.people_reference,
+                r.people_tflite,
+                r.matched,
+                f"{np.mean(r.oks):.3f}" if r.oks else "-",
+                f"{r.max_map_error:.2e}",
+                f"{r.ms_tflite:.1f}",
+                f"{r.ms_reference:.1f}",
+            )
+            for r in report.images
+        ]
+        out.append(
+            format_table(
+                ["image", "people ref", "people tflite", "matched", "mean OKS", "max map err", "tflite ms", "ref ms"],
+                rows,
+            )
+        )
     failed = set(report.verdict(limits))
 
     def status(ok: bool) -> str:
         return "ok" if ok else "FAIL"
 
     rows = [
-        ("max map error", f"{report.max_map_error:.3e}",
-         f"<= {limits.max_map_error:.3g}" if limits.max_map_error is not None else "",
-         status(limits.max_map_error is None or not report.max_map_error > limits.max_map_error)),
+        (
+            "max map error",
+            f"{report.max_map_error:.3e}",
+            f"<= {limits.max_map_error:.3g}" if limits.max_map_error is not None else "",
+            status(limits.max_map_error is None or not report.max_map_error > limits.max_map_error),
+        ),
         ("mean map error", f"{report.mean_map_error:.3e}", "", ""),
-        ("people (reference / tflite / matched)",
-         f"{sum(r.people_reference for r in report.images)} / {sum(r.people_tflite for r in report.images)}"
-         f" / {report.matched}", "", ""),
-        ("people agreement", f"{report.agreement:.3f}" if report.matched or report.people[1] else "- (nobody found)",
-         f">= {limits.min_agreement:.3g}", status(report.agreement >= limits.min_agreement)),
-        ("mean OKS of matched people", f"{report.mean_oks:.3f}" if report.matched else "-",
-         f">= {limits.min_oks:.3g}", status(not report.mean_oks < limits.min_oks)),
+        (
+            "people (reference / tflite / matched)",
+            f"{sum(r.people_reference for r in report.images)} / {sum(r.people_tflite for r in report.images)}"
+            f" / {report.matched}",
+            "",
+            "",
+        ),
+        (
+            "people agreement",
+            f"{report.agreement:.3f}" if report.matched or report.people[1] else "- (nobody found)",
+            f">= {limits.min_agreement:.3g}",
+            status(report.agreement >= limits.min_agreement),
+        ),
+        (
+            "mean OKS of matched people",
+            f"{report.mean_oks:.3f}" if report.matched else "-",
+            f">= {limits.min_oks:.3g}",
+            status(not report.mean_oks < limits.min_oks),
+        ),
     ]
     if report.ap_reference is not None:
         drop = report.ap_reference["AP"] - report.ap_tflite["AP"]
-        rows += [("COCO AP reference / tflite", f"{report.ap_reference['AP']:.3f} / {report.ap_tflite['AP']:.3f}",
-                  "", ""),
-                 ("COCO AP50 reference / tflite",
-                  f"{report.ap_reference['AP50']:.3f} / {report.ap_tflite['AP50']:.3f}", "", ""),
-                 ("COCO AP drop", f"{drop:.3f}", f"<= {limits.max_ap_drop:.3g}", status(drop <= limits.max_ap_drop))]
-    rows += [("median latency tflite / reference (ms)",
-              f"{report.median_ms('tflite'):.1f} / {report.median_ms('reference'):.1f}", "", ""),
-             ("images checked / unreadable", f"{len(report.images)} / {len(report.failures)}", "",
-              status(not report.failures))]
-    out.append(format_table(["check", "value", "limit", ""], rows, align="lrll",
-                            title=f"\n{report.tflite} ({report.precision}, input {report.input_hw[0]}x"
-                                  f"{report.input_hw[1]}) vs {report.reference}"))
+        rows += [
+            ("COCO AP reference / tflite", f"{report.ap_reference['AP']:.3f} / {report.ap_tflite['AP']:.3f}", "", ""),
+            (
+                "COCO AP50 reference / tflite",
+                f"{report.ap_reference['AP50']:.3f} / {report.ap_tflite['AP50']:.3f}",
+                "",
+                "",
+            ),
+            ("COCO AP drop", f"{drop:.3f}", f"<= {limits.max_ap_drop:.3g}", status(drop <= limits.max_ap_drop)),
+        ]
+    rows += [
+        (
+            "median latency tflite / reference (ms)",
+            f"{report.median_ms('tflite'):.1f} / {report.median_ms('reference'):.1f}",
+            "",
+            "",
+        ),
+        (
+            "images checked / unreadable",
+            f"{len(report.images)} / {len(report.failures)}",
+            "",
+            status(not report.failures),
+        ),
+    ]
+    out.append(
+        format_table(
+            ["check", "value", "limit", ""],
+            rows,
+            align="lrll",
+            title=f"\n{report.tflite} ({report.precision}, input {report.input_hw[0]}x"
+            f"{report.input_hw[1]}) vs {report.reference}",
+        )
+    )
     for failure in report.failures:
         out.append(f"unreadable: {failure}")
     out.append("\nRESULT: " + ("PASS" if not failed else "FAIL: " + "; ".join(report.verdict(limits))))
     return "\n".join(out)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m export.check_tflite") -> argparse.ArgumentParser:
+    """The check's flags (--images once per path, so the .tflite is never taken for an image)."""
     from export.models import add_model_arguments
+    from mln_tf import flags
 
-    parser = argparse.ArgumentParser(prog="python -m export.check_tflite", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("tflite", help="the .tflite to check")
-    parser.add_argument("--reference", required=True,
-                        help="the server model: .keras, .weights.h5 (with --arch/--config) or a SavedModel folder")
+    parser.add_argument(
+        "--reference",
+        required=True,
+        help="the server model: .keras, .weights.h5 (with --arch/--width), a SavedModel folder or pretrained:NAME",
+    )
     add_model_arguments(parser)
-    parser.add_argument("--images", nargs="+", required=True, metavar="PATH",
-                        help="image folders and/or files (real photos, e.g. COCO val2017)")
-    parser.add_argument("--annotations", help="COCO person-keypoints JSON of the images: adds COCO AP of both")
-    parser.add_argument("--max-images", type=int, default=None, help="check at most N images")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="LiteRT CPU threads for the .tflite (default: LiteRT's choice)")
-    parser.add_argument("--max-map-error", type=float, help="fail above this max |map difference| "
-                        "(default by precision: fp32 1e-3, fp16 0.02; dynamic and int8: not checked)")
-    parser.add_argument("--min-agreement", type=float, help="fail below this people agreement "
-                        "(default: fp32 0.99, fp16 0.95, dynamic 0.85, int8 0.8)")
-    parser.add_argument("--min-oks", type=float, help="fail below this mean OKS of matched people "
-                        "(default: fp32 0.99, fp16 0.95, dynamic 0.85, int8 0.8)")
-    parser.add_argument("--max-ap-drop", type=float, help="fail when the .tflite's COCO AP is lower by more "
-                        "(default: fp32 0.005, fp16 0.01, dynamic 0.03, int8 0.05)")
-    parser.add_argument("--json", metavar="FILE", help="also write the report as JSON (atomically)")
-    parser.add_argument("--quiet", action="store_true", help="no per-image table, no progress bar")
+    flags.add_images(parser, required=True, what="an image folder or file (real photos, e.g. COCO val2017)")
+    flags.add_annotations(parser, what="of the images: adds the COCO AP of both")
+    flags.add_limit(parser, what="images")
+    parser.add_argument("--max-images", dest="limit", type=flags.positive_int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="LiteRT CPU threads for the .tflite (default: LiteRT's choice)"
+    )
+    parser.add_argument(
+        "--max-map-error",
+        type=float,
+        help="fail above this max |map difference| "
+        "(default by precision: fp32 1e-3, fp16 0.02; dynamic and int8: not checked)",
+    )
+    parser.add_argument(
+        "--min-agreement",
+        type=float,
+        help="fail below this people agreement (default: fp32 0.99, fp16 0.95, dynamic 0.85, int8 0.8)",
+    )
+    parser.add_argument(
+        "--min-oks",
+        type=float,
+        help="fail below this mean OKS of matched people (default: fp32 0.99, fp16 0.95, dynamic 0.85, int8 0.8)",
+    )
+    parser.add_argument(
+        "--max-ap-drop",
+        type=float,
+        help="fail when the .tflite's COCO AP is lower by more "
+        "(default: fp32 0.005, fp16 0.01, dynamic 0.03, int8 0.05)",
+    )
+    parser.add_argument(
+        "--out",
+        "--json",
+        dest="out",
+        metavar="FILE",
+        help="also write the report as JSON (atomically; --json is its old name)",
+    )
+    flags.add_quiet(parser)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first imported
+def main(argv: Sequence[str] | None = None, prog: str = "python -m export.check_tflite") -> int:
+    """Run the check; exit 2 for bad arguments or input, 1 when the check fails, 0 when it passes."""
+    args = build_parser(prog).parse_args(argv)
+    from mln_tf.console import setup_logging
+    from mln_tf.flags import UsageError
+    from mln_tf.runners import check_model_path
+
+    setup_logging(args.quiet)
     from mln_tf.files import write_json_atomic
     from mln_tf.runners import load_runner
 
     try:
         if not str(args.tflite).endswith(".tflite"):
-            raise ValueError(f"{args.tflite} is not a .tflite file")
+            raise UsageError(f"{args.tflite} is not a .tflite file")
+        check_model_path(args.tflite)
+        check_model_path(args.reference)
+        if args.annotations and not Path(args.annotations).is_file():
+            raise UsageError(f"--annotations: file not found: {args.annotations}")
+        try:
+            images = collect_images(args.images, args.limit)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         tflite = load_runner(args.tflite, threads=args.threads)
         reference = load_runner(args.reference, arch=args.arch, config=args.width)
-        images = collect_images(args.images, args.max_images)
-        report = compare(tflite, reference, images, args.annotations, progress=not args.quiet,
-                         tflite_name=args.tflite, reference_name=args.reference)
+        report = compare(
+            tflite,
+            reference,
+            images,
+            args.annotations,
+            progress=not args.quiet,
+            tflite_name=args.tflite,
+            reference_name=args.reference,
+        )
+    except UsageError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     limits = Thresholds.for_precision(report.precision)
-    overrides = {k: getattr(args, k) for k in ("max_map_error", "min_agreement", "min_oks", "max_ap_drop")
-                 if getattr(args, k) is not None}
+    overrides = {
+        k: getattr(args, k)
+        for k in ("max_map_error", "min_agreement", "min_oks", "max_ap_drop")
+        if getattr(args, k) is not None
+    }
     limits = Thresholds(**{**asdict(limits), **overrides})
     print(format_report(report, limits, per_image=not args.quiet))
-    if args.json:
-        write_json_atomic(args.json, {**asdict(report), "thresholds": asdict(limits),
-                                      "summary": {"max_map_error": report.max_map_error,
-                                                  "mean_map_error": report.mean_map_error,
-                                                  "agreement": report.agreement, "mean_oks": report.mean_oks,
-                                                  "median_ms_tflite": report.median_ms("tflite"),
-                                                  "median_ms_reference": report.median_ms("reference")},
-                                      "failed": report.verdict(limits)})
+    if args.out:
+        write_json_atomic(
+            args.out,
+            {
+                **asdict(report),
+                "thresholds": asdict(limits),
+                "summary": {
+                    "max_map_error": report.max_map_error,
+                    "mean_map_error": report.mean_map_error,
+                    "agreement": report.agreement,
+                    "mean_oks": report.mean_oks,
+                    "median_ms_tflite": report.median_ms("tflite"),
+                    "median_ms_reference": report.median_ms("reference"),
+                },
+                "failed": report.verdict(limits),
+            },
+        )
     return 1 if report.verdict(limits) else 0
 
 

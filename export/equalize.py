@@ -19,6 +19,7 @@ of levels. Two exact rewrites fix the ranges without changing the float function
 
 Ranges are the per-channel max |activation| over the calibration images.
 """
+
 from __future__ import annotations
 
 import logging
@@ -76,8 +77,11 @@ def _kind(layer: Any) -> str:
     import keras
 
     if isinstance(layer, keras.layers.DepthwiseConv2D):
-        return "depthwise" if layer.depth_multiplier == 1 and layer.activation in (None, keras.activations.linear) \
+        return (
+            "depthwise"
+            if layer.depth_multiplier == 1 and layer.activation in (None, keras.activations.linear)
             else "other"
+        )
     if isinstance(layer, keras.layers.Conv2D) and not isinstance(layer, keras.layers.DepthwiseConv2D):
         act = getattr(layer.activation, "__name__", "")
         return "conv" if act in ("relu", "linear") else "other"
@@ -88,8 +92,9 @@ def _kind(layer: Any) -> str:
     return "other"
 
 
-def _channel_targets(model: Any, start: str, consumers: dict[str, list[str]],
-                     inputs: dict[str, list[str]]) -> list[tuple[str, int]] | None:
+def _channel_targets(
+    model: Any, start: str, consumers: dict[str, list[str]], inputs: dict[str, list[str]]
+) -> list[tuple[str, int]] | None:
     """Depthwise layers reached from ``start``'s output and the channel offset there, or None if
     the output also reaches anything that does not commute with a per-channel scale."""
     found: list[tuple[str, int]] = []
@@ -160,8 +165,12 @@ def equalize(model: Any, samples: Sequence[np.ndarray]) -> tuple[Any, Equalized]
     pairs = {}
     for name in depthwise:
         users = consumers.get(name, [])
-        if len(users) == 1 and _kind(net.get_layer(users[0])) == "conv" \
-                and tuple(net.get_layer(users[0]).kernel_size) == (1, 1) and name not in net.output_names:
+        if (
+            len(users) == 1
+            and _kind(net.get_layer(users[0])) == "conv"
+            and tuple(net.get_layer(users[0]).kernel_size) == (1, 1)
+            and name not in net.output_names
+        ):
             pairs[name] = users[0]
     if not producers and not pairs:
         return net, Equalized(0, 0, 0.0)
@@ -179,7 +188,7 @@ def equalize(model: Any, samples: Sequence[np.ndarray]) -> tuple[Any, Equalized]
         for dw_name, offset in targets:
             dw = net.get_layer(dw_name)
             w = dw.get_weights()
-            w[0][:, :, offset:offset + len(t), 0] /= t
+            w[0][:, :, offset : offset + len(t), 0] /= t
             dw.set_weights(w)
     for dw_name, pw_name in pairs.items():
         dw, pw = net.get_layer(dw_name), net.get_layer(pw_name)
@@ -198,8 +207,12 @@ def equalize(model: Any, samples: Sequence[np.ndarray]) -> tuple[Any, Equalized]
         pw.set_weights(wp)
     after = _maps(net, samples[0])
     change = float(max(np.abs(a - b).max() for a, b in zip(before, after)))
-    log.info("equalised %d conv outputs and %d depthwise->pointwise pairs (max map change %.2e)",
-             len(producers), len(pairs), change)
+    log.info(
+        "equalised %d conv outputs and %d depthwise->pointwise pairs (max map change %.2e)",
+        len(producers),
+        len(pairs),
+        change,
+    )
     return net, Equalized(len(producers), len(pairs), change)
 
 
@@ -252,8 +265,12 @@ def correct_bias(model: Any, samples: Sequence[np.ndarray], skip: Sequence[str] 
             corrected += 1
             continue
         users = consumers.get(layer.name, [])
-        if len(users) == 1 and _kind(model.get_layer(users[0])) == "conv" \
-                and tuple(model.get_layer(users[0]).kernel_size) == (1, 1) and model.get_layer(users[0]).use_bias:
+        if (
+            len(users) == 1
+            and _kind(model.get_layer(users[0])) == "conv"
+            and tuple(model.get_layer(users[0]).kernel_size) == (1, 1)
+            and model.get_layer(users[0]).use_bias
+        ):
             pw = model.get_layer(users[0])
             wp = pw.get_weights()
             wp[1] = wp[1] - np.einsum("io,i->o", wp[0][0, 0], delta)

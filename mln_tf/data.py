@@ -5,7 +5,7 @@ Pipeline for one sample (everything but the file read is a pure NumPy function):
     read JPEG -> ignore mask (crowd + unlabelled people, from their segmentation)
       -> choose the person to centre on -> rotate / scale / crop-or-pad (one affine warp)
       -> horizontal flip (left/right parts swapped, PAF x negated via mln_tf.skeleton)
-      -> targets (mln_tf.targets.render_targets) packed with W(p) (mln_tf.losses.pack_targets)
+      -> targets (mln_tf.targets.render_targets) packed with W(p) (mln_tf.targets.pack_targets)
       -> pixel / 256 - 0.5 (mln_tf.inference.normalize)
 
 Randomness: a run has one seed. Every random choice (epoch order, person, angle, scale,
@@ -16,15 +16,16 @@ reads exactly the samples an uninterrupted run would have read from step ``s`` o
 
 Bad records (missing image file, unreadable or corrupt image, an image whose size differs
 from its annotation entry, an annotation outside the image) are counted in
-:attr:`CocoKeypoints.bad`, reported once each with a :class:`BadRecordWarning` naming the
+:attr:`CocoKeypoints.bad`, reported once each as a logged warning naming the
 file, and replaced by the next image of the epoch's order, so every step still gets a full
 batch and the step <-> sample mapping stays fixed.
 """
+
 from __future__ import annotations
 
+import logging
 import math
 import threading
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -34,14 +35,12 @@ import numpy as np
 
 from mln_tf import skeleton
 from mln_tf.inference import normalize, read_image
-from mln_tf.losses import pack_targets
-from mln_tf.targets import TargetConfig, map_size, render_targets
+from mln_tf.targets import TargetConfig, map_size, pack_targets, render_targets
 
 PAD_VALUE = 128  # grey: 0 after normalisation, like preprocess' padding
 
 
-class BadRecordWarning(UserWarning):
-    """A training record was skipped (its file and the reason are in the message)."""
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -132,15 +131,15 @@ def draw_params(rng: np.random.Generator, record: Record, augment: AugmentConfig
     if augment is None:
         return Params(-1, 0.0, 1.0, (0.0, 0.0), False)
     candidates = _centre_candidates(record, augment)
-    person = int(candidates[min(int(u[0] * len(candidates)), len(candidates) - 1)]) \
-        if len(candidates) else -1
+    person = int(candidates[min(int(u[0] * len(candidates)), len(candidates) - 1)]) if len(candidates) else -1
     lo, hi = augment.scale_range
-    return Params(person=person,
-                  angle=float((2 * u[1] - 1) * augment.max_rotation),
-                  scale=float(lo + (hi - lo) * u[2]),
-                  jitter=(float((2 * u[3] - 1) * augment.centre_jitter),
-                          float((2 * u[4] - 1) * augment.centre_jitter)),
-                  flip=bool(u[5] < augment.flip_probability))
+    return Params(
+        person=person,
+        angle=float((2 * u[1] - 1) * augment.max_rotation),
+        scale=float(lo + (hi - lo) * u[2]),
+        jitter=(float((2 * u[3] - 1) * augment.centre_jitter), float((2 * u[4] - 1) * augment.centre_jitter)),
+        flip=bool(u[5] < augment.flip_probability),
+    )
 
 
 def _centre_candidates(record: Record, augment: AugmentConfig) -> np.ndarray:
@@ -149,8 +148,9 @@ def _centre_candidates(record: Record, augment: AugmentConfig) -> np.ndarray:
     return np.nonzero((labelled >= augment.min_keypoints) & (area >= augment.min_area))[0]
 
 
-def sample_affine(record: Record, params: Params, input_hw: tuple[int, int],
-                  augment: AugmentConfig | None) -> np.ndarray:
+def sample_affine(
+    record: Record, params: Params, input_hw: tuple[int, int], augment: AugmentConfig | None
+) -> np.ndarray:
     """The 2x3 affine taking image pixels to crop pixels (before the flip)."""
     h, w = record.image_hw
     out_h, out_w = input_hw
@@ -161,8 +161,7 @@ def sample_affine(record: Record, params: Params, input_hw: tuple[int, int],
     else:  # the whole image fits the crop
         centre = ((w - 1) / 2.0, (h - 1) / 2.0)
         base = min(out_h / h, out_w / w)
-    m = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), params.angle,
-                                base * params.scale)
+    m = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), params.angle, base * params.scale)
     target = ((out_w - 1) / 2.0 + params.jitter[0] * out_w, (out_h - 1) / 2.0 + params.jitter[1] * out_h)
     m[0, 2] += target[0] - centre[0]
     m[1, 2] += target[1] - centre[1]
@@ -194,27 +193,39 @@ def ignore_mask(annotations: Iterable[dict], image_hw: tuple[int, int]) -> np.nd
         else:
             x, y, bw, bh = ann.get("bbox", (0, 0, 0, 0))
             m = np.zeros((h, w), bool)
-            m[max(0, int(y)):max(0, int(math.ceil(y + bh))), max(0, int(x)):max(0, int(math.ceil(x + bw)))] = True
+            m[max(0, int(y)) : max(0, int(math.ceil(y + bh))), max(0, int(x)) : max(0, int(math.ceil(x + bw)))] = True
         out = m if out is None else (out | m)
     return out
 
 
-def augment_sample(image: np.ndarray, record: Record, params: Params, input_hw: tuple[int, int],
-                   augment: AugmentConfig | None,
-                   ignore: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def augment_sample(
+    image: np.ndarray,
+    record: Record,
+    params: Params,
+    input_hw: tuple[int, int],
+    augment: AugmentConfig | None,
+    ignore: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Warp, crop/pad and flip one image -> (uint8 crop, keypoints (P, 18, 3), ignore crop)."""
     out_h, out_w = input_hw
     m = sample_affine(record, params, input_hw, augment)
-    crop = cv2.warpAffine(image, m, (out_w, out_h), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=(PAD_VALUE,) * 3)
+    crop = cv2.warpAffine(
+        image, m, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(PAD_VALUE,) * 3
+    )
     kp = record.keypoints.copy()
     if len(kp):
         xy = kp[..., :2] @ m[:, :2].T.astype(np.float32) + m[:, 2].astype(np.float32)
         kp[..., :2] = np.where(kp[..., 2:] > 0, xy, 0.0)
     ign = None
     if ignore is not None:
-        ign = cv2.warpAffine(ignore.astype(np.uint8), m, (out_w, out_h), flags=cv2.INTER_NEAREST,
-                             borderMode=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+        ign = cv2.warpAffine(
+            ignore.astype(np.uint8),
+            m,
+            (out_w, out_h),
+            flags=cv2.INTER_NEAREST,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        ).astype(bool)
     if params.flip:
         crop = crop[:, ::-1]
         kp = skeleton.flip_keypoints(kp, out_w) if len(kp) else kp
@@ -225,15 +236,29 @@ def augment_sample(image: np.ndarray, record: Record, params: Params, input_hw: 
 def _in_image(ann: dict, h: int, w: int, slack: float = 1.0) -> str | None:
     """Why an annotation lies outside its image, or None."""
     x, y, bw, bh = (float(v) for v in ann.get("bbox", (0, 0, 0, 0)))
-    if bw < 0 or bh < 0 or x > w + slack or y > h + slack or x + bw < -slack or y + bh < -slack \
-            or x + bw > w + slack or y + bh > h + slack or x < -slack or y < -slack:
+    if (
+        bw < 0
+        or bh < 0
+        or x > w + slack
+        or y > h + slack
+        or x + bw < -slack
+        or y + bh < -slack
+        or x + bw > w + slack
+        or y + bh > h + slack
+        or x < -slack
+        or y < -slack
+    ):
         return f"annotation {ann.get('id')} box {[round(v, 1) for v in (x, y, bw, bh)]} is outside the {w}x{h} image"
     kp = np.asarray(ann.get("keypoints") or np.zeros(51), np.float32).reshape(-1, 3)
     if kp.shape[0] != skeleton.NUM_COCO_PARTS:
         return f"annotation {ann.get('id')} has {kp.shape[0]} keypoints, expected 17"
     on = kp[kp[:, 2] > 0]
-    if len(on) and (on[:, 0].min() < -slack or on[:, 1].min() < -slack
-                    or on[:, 0].max() > w - 1 + slack or on[:, 1].max() > h - 1 + slack):
+    if len(on) and (
+        on[:, 0].min() < -slack
+        or on[:, 1].min() < -slack
+        or on[:, 0].max() > w - 1 + slack
+        or on[:, 1].max() > h - 1 + slack
+    ):
         return f"annotation {ann.get('id')} has keypoints outside the {w}x{h} image"
     return None
 
@@ -274,9 +299,12 @@ class CocoKeypoints:
             if problem:
                 self.report(path, problem)
                 continue
-            labelled = [not a.get("iscrowd") and a.get("num_keypoints", 0) > 0
-                        and bool(np.any(np.asarray(a["keypoints"]).reshape(-1, 3)[:, 2] > 0))
-                        for a in anns]
+            labelled = [
+                not a.get("iscrowd")
+                and a.get("num_keypoints", 0) > 0
+                and bool(np.any(np.asarray(a["keypoints"]).reshape(-1, 3)[:, 2] > 0))
+                for a in anns
+            ]
             people = [a for a, keep in zip(anns, labelled) if keep]
             masked = tuple(a for a, keep in zip(anns, labelled) if not keep)
             if skip_empty and not people:
@@ -286,8 +314,9 @@ class CocoKeypoints:
             boxes = np.asarray([a["bbox"] for a in people], np.float32).reshape(-1, 4)
             records.append(Record(int(image_id), path, (h, w), kp, boxes, masked))
         if not records:
-            raise ValueError(f"no usable training images in {self.images_dir} "
-                             f"({len(self.bad)} bad records: {self.bad_summary()})")
+            raise ValueError(
+                f"no usable training images in {self.images_dir} ({len(self.bad)} bad records: {self.bad_summary()})"
+            )
         self.records: tuple[Record, ...] = tuple(records)
 
     def __len__(self) -> int:
@@ -300,7 +329,7 @@ class CocoKeypoints:
             new = key not in self.bad
             self.bad[key] = reason
         if new:
-            warnings.warn(f"skipping bad training record {key}: {reason}", BadRecordWarning, stacklevel=2)
+            log.warning("skipping bad training record %s: %s", key, reason)
 
     def bad_summary(self, limit: int = 3) -> str:
         """The first bad records, 'file: reason; ...'."""
@@ -312,8 +341,10 @@ class CocoKeypoints:
         """Read a record's image (uint8 RGB) and its ignore mask; ValueError when unusable."""
         image = read_image(record.path)
         if image.shape[:2] != record.image_hw:
-            raise ValueError(f"image is {image.shape[1]}x{image.shape[0]} but its annotation entry "
-                             f"says {record.image_hw[1]}x{record.image_hw[0]}")
+            raise ValueError(
+                f"image is {image.shape[1]}x{image.shape[0]} but its annotation entry "
+                f"says {record.image_hw[1]}x{record.image_hw[0]}"
+            )
         return image, ignore_mask(record.masked, record.image_hw) if record.masked else None
 
     def sample(self, index: int, seed: int, config: DataConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -338,8 +369,7 @@ class CocoKeypoints:
             crop, kp, ign = augment_sample(image, record, params, config.input_hw, config.augment, ignore)
             t = render_targets(kp, config.input_hw, ign, config.targets)
             return crop, pack_targets(t.heatmaps, t.mask), pack_targets(t.pafs, t.mask)
-        raise ValueError(f"every training image is unreadable ({len(self.bad)} bad records: "
-                         f"{self.bad_summary()})")
+        raise ValueError(f"every training image is unreadable ({len(self.bad)} bad records: {self.bad_summary()})")
 
     def _order(self, seed: int, epoch: int) -> np.ndarray:
         with self._lock:
@@ -364,11 +394,21 @@ def target_names(output_names: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def training_dataset(source: CocoKeypoints, config: DataConfig, output_names: Sequence[str],
-                     batch_size: int, seed: int = 0, start_step: int = 0, steps: int | None = None,
-                     workers: int | None = None, deterministic: bool = True,
-                     num_shards: int = 1, shard_index: int = 0, replica_batch: int | None = None,
-                     prefetch: int | None = None):
+def training_dataset(
+    source: CocoKeypoints,
+    config: DataConfig,
+    output_names: Sequence[str],
+    batch_size: int,
+    seed: int = 0,
+    start_step: int = 0,
+    steps: int | None = None,
+    workers: int | None = None,
+    deterministic: bool = True,
+    num_shards: int = 1,
+    shard_index: int = 0,
+    replica_batch: int | None = None,
+    prefetch: int | None = None,
+):
     """A ``tf.data.Dataset`` of (x (B, H, W, 3) float32, {output: packed targets}) batches.
 
     Step ``s`` of a run always holds samples ``s * batch_size .. (s + 1) * batch_size - 1``
@@ -384,8 +424,7 @@ def training_dataset(source: CocoKeypoints, config: DataConfig, output_names: Se
     import tensorflow as tf
 
     if batch_size < 1 or num_shards < 1 or batch_size % num_shards:
-        raise ValueError(f"batch size {batch_size} must be a positive multiple of the "
-                         f"{num_shards} input pipelines")
+        raise ValueError(f"batch size {batch_size} must be a positive multiple of the {num_shards} input pipelines")
     if not 0 <= shard_index < num_shards:
         raise ValueError(f"shard_index {shard_index} not in [0, {num_shards})")
     per_shard = batch_size // num_shards
@@ -407,8 +446,7 @@ def training_dataset(source: CocoKeypoints, config: DataConfig, output_names: Se
         return source.sample(int(index), seed, config)
 
     def to_example(index):
-        image, hm, pf = tf.numpy_function(load, [index], (tf.uint8, tf.float32, tf.float32),
-                                          stateful=False)
+        image, hm, pf = tf.numpy_function(load, [index], (tf.uint8, tf.float32, tf.float32), stateful=False)
         image.set_shape((h, w, 3))
         hm.set_shape((mh, mw, skeleton.NUM_HEATMAPS + 1))
         pf.set_shape((mh, mw, skeleton.NUM_PAFS + 1))
@@ -435,4 +473,3 @@ def describe(source: CocoKeypoints) -> str:
     if source.bad:
         line += f", {len(source.bad)} bad records skipped"
     return line
-

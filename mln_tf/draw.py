@@ -1,4 +1,5 @@
 """Skeleton overlays: one colour per person, limbs of ``skeleton.DRAWN_LIMBS``."""
+
 from __future__ import annotations
 
 import colorsys

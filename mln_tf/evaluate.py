@@ -7,12 +7,14 @@ swapped left/right pair (eyes, ears, shoulders, elbows, wrists, hips, knees, ank
 parts labelled and detected, and *each* detected part more similar (COCO's per-keypoint
 OKS term) to the opposite side's ground truth than to its own. See :func:`lr_confusion`.
 """
+
 from __future__ import annotations
 
 import contextlib
 import copy
 import io
 import json
+import logging
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -20,10 +22,11 @@ import numpy as np
 
 from mln_tf import skeleton
 
+log = logging.getLogger(__name__)
 STAT_NAMES = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
 COCO_LR_PAIRS = tuple(
-    (i, skeleton.COCO_PARTS.index("r_" + n[2:]))
-    for i, n in enumerate(skeleton.COCO_PARTS) if n.startswith("l_"))
+    (i, skeleton.COCO_PARTS.index("r_" + n[2:])) for i, n in enumerate(skeleton.COCO_PARTS) if n.startswith("l_")
+)
 
 
 def load_coco(annotations: Any):
@@ -54,12 +57,13 @@ def load_coco(annotations: Any):
     return coco
 
 
-def evaluate_coco(results: list[dict], annotations: Any, image_ids: Iterable[int] | None = None,
-                  verbose: bool = True) -> dict[str, float]:
+def evaluate_coco(
+    results: list[dict], annotations: Any, image_ids: Iterable[int] | None = None, verbose: bool = True
+) -> dict[str, float]:
     """COCO keypoint AP/AR of ``results`` (COCO results format) plus ``lr_confusion``.
 
     ``image_ids`` restricts the evaluation (default: every image of the annotations).
-    Prints the standard table when ``verbose``. No detections gives zeros, not an error.
+    Logs the standard table (INFO) when ``verbose``. No detections gives zeros, not an error.
     """
     from pycocotools.cocoeval import COCOeval
 
@@ -82,7 +86,7 @@ def evaluate_coco(results: list[dict], annotations: Any, image_ids: Iterable[int
         confused, matched = lr_confusion(results, gt, ids, ev.params.kpt_oks_sigmas)
         stats.update(lr_confusion=confused / matched if matched else 0.0, matched=matched)
     if verbose:
-        print(format_table(stats, len(ids)))
+        log.info("%s", format_table(stats, len(ids)))
     return stats
 
 
@@ -134,8 +138,14 @@ def lr_confusion(results: list[dict], gt, image_ids: Iterable[int], sigmas: np.n
                 return float(np.exp(-np.sum((dk[i, :2] - gk[j, :2]) ** 2) / scale[j]))
 
             for left, right in COCO_LR_PAIRS:
-                if gk[left, 2] > 0 and gk[right, 2] > 0 and dk[left, 2] > 0 and dk[right, 2] > 0 \
-                        and sim(left, right) > sim(left, left) and sim(right, left) > sim(right, right):
+                if (
+                    gk[left, 2] > 0
+                    and gk[right, 2] > 0
+                    and dk[left, 2] > 0
+                    and dk[right, 2] > 0
+                    and sim(left, right) > sim(left, left)
+                    and sim(right, left) > sim(right, right)
+                ):
                     confused += 1
                     break
     return confused, matched
@@ -144,15 +154,25 @@ def lr_confusion(results: list[dict], gt, image_ids: Iterable[int], sigmas: np.n
 def format_table(stats: dict[str, float], images: int | None = None) -> str:
     """The standard COCO keypoint summary as a small table."""
     head = f"COCO keypoints ({images} images)" if images is not None else "COCO keypoints"
-    lines = [head, " ".join(f"{k:>6}" for k in STAT_NAMES) + "  L/R-conf",
-             " ".join(f"{stats[k]:>6.3f}" for k in STAT_NAMES) + f"  {stats['lr_confusion']:>8.3f}"]
+    lines = [
+        head,
+        " ".join(f"{k:>6}" for k in STAT_NAMES) + "  L/R-conf",
+        " ".join(f"{stats[k]:>6.3f}" for k in STAT_NAMES) + f"  {stats['lr_confusion']:>8.3f}",
+    ]
     return "\n".join(lines)
 
 
-def predict_dataset(runner, annotations: Any, images_dir: str | Path, input_height: int = 368,
-                    config=None, scales: tuple[float, ...] = (1.0,), flip: bool = False,
-                    image_ids: Iterable[int] | None = None,
-                    progress: bool = True) -> tuple[list[dict], list[int], list[str]]:
+def predict_dataset(
+    runner,
+    annotations: Any,
+    images_dir: str | Path,
+    input_height: int = 368,
+    config=None,
+    scales: tuple[float, ...] = (1.0,),
+    flip: bool = False,
+    image_ids: Iterable[int] | None = None,
+    progress: bool = True,
+) -> tuple[list[dict], list[int], list[str]]:
     """Run a model over a COCO image set -> (COCO results, evaluated image ids, failures).
 
     An image that is missing or unreadable is skipped with a warning and listed in the
@@ -177,7 +197,7 @@ def predict_dataset(runner, annotations: Any, images_dir: str | Path, input_heig
             image = read_image(path)
         except ValueError as exc:
             failures.append(f"{path.name}: {exc}")
-            print(f"warning: skipping {exc}")
+            log.warning("skipping %s", exc)
             continue
         poses = estimate_poses(runner, image, input_height, config, scales, flip)
         results.extend(coco_results(image_id, poses))
@@ -185,15 +205,28 @@ def predict_dataset(runner, annotations: Any, images_dir: str | Path, input_heig
     return results, done, failures
 
 
-def evaluate_model(runner, annotations: Any, images_dir: str | Path, input_height: int = 368,
-                   config=None, scales: tuple[float, ...] = (1.0,), flip: bool = False,
-                   progress: bool = True, verbose: bool = True) -> dict[str, Any]:
-    """COCO keypoint AP of a model (any ``mln_tf.runners.Runner``) on an annotated image set."""
+def evaluate_model(
+    runner,
+    annotations: Any,
+    images_dir: str | Path,
+    input_height: int = 368,
+    config=None,
+    scales: tuple[float, ...] = (1.0,),
+    flip: bool = False,
+    progress: bool = True,
+    verbose: bool = True,
+    image_ids: Iterable[int] | None = None,
+) -> dict[str, Any]:
+    """COCO keypoint AP of a model (any ``mln_tf.runners.Runner``) on an annotated image set.
+
+    ``image_ids`` restricts it to those images (default: all of the annotations).
+    """
     gt = load_coco(annotations)
-    results, done, failures = predict_dataset(runner, gt, images_dir, input_height, config,
-                                              scales, flip, progress=progress)
+    results, done, failures = predict_dataset(
+        runner, gt, images_dir, input_height, config, scales, flip, image_ids=image_ids, progress=progress
+    )
     if not done:
-        raise ValueError(f"none of the {len(gt.getImgIds())} images could be read: {failures[:3]}")
+        raise ValueError(f"none of the {len(image_ids or gt.getImgIds())} images could be read: {failures[:3]}")
     stats: dict[str, Any] = evaluate_coco(results, gt, done, verbose=verbose)
     stats.update(images=len(done), failures=failures, results=results)
     return stats

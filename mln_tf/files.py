@@ -1,4 +1,5 @@
-"""Atomic writes: a reader (or a crash) never sees a half-written result, model or folder."""
+"""Files: the one input collector, and atomic writes (a reader or a crash never sees a half-written result)."""
+
 from __future__ import annotations
 
 import json
@@ -6,7 +7,40 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
+
+
+def collect_files(
+    inputs: str | Path | Iterable[str | Path], suffixes: Iterable[str] = IMAGE_SUFFIXES, what: str = "images"
+) -> list[Path]:
+    """Files named in ``inputs``, folders expanded to their files with ``suffixes`` (sorted, not recursive).
+
+    A missing input, a folder holding none of them, or a file with another suffix is a
+    ValueError naming it (so a tool stops before loading anything).
+    """
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    suffixes = {s.lower() for s in suffixes}
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+            if not found:
+                raise ValueError(f"no {what} in folder {path} (looked for {', '.join(sorted(suffixes))})")
+            files.extend(found)
+        elif path.is_file():
+            if path.suffix.lower() not in suffixes:
+                raise ValueError(f"{path} is not one of the {what} this tool reads ({', '.join(sorted(suffixes))})")
+            files.append(path)
+        else:
+            raise ValueError(f"input not found: {path}")
+    if not files:
+        raise ValueError(f"no {what} given")
+    return files
 
 
 def _usual_mode(base: int) -> int:
@@ -44,6 +78,7 @@ def write_bytes_atomic(path: str | Path, data: bytes, fsync: bool = True) -> Pat
     ``fsync`` also makes it survive a power cut (models); per-frame results and overlays
     skip it, where a sync per file would slow a video down.
     """
+
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             f.write(data)

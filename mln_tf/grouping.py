@@ -39,6 +39,7 @@ O(1)) so that absurd values cannot overflow. Steps, all on the maps' own pixel g
 
 Everything is deterministic: ties are broken by candidate order (part-major, raster order).
 """
+
 from __future__ import annotations
 
 import math
@@ -141,17 +142,17 @@ def smooth(maps: np.ndarray, sigma: float) -> np.ndarray:
     padded = np.concatenate([np.repeat(out[:, :1], r, 1), out, np.repeat(out[:, -1:], r, 1)], 1)
     acc = taps[0] * padded[:, 0:w]
     for i in range(1, len(taps)):
-        acc += taps[i] * padded[:, i:i + w]
+        acc += taps[i] * padded[:, i : i + w]
     padded = np.concatenate([np.repeat(acc[:1], r, 0), acc, np.repeat(acc[-1:], r, 0)], 0)
     out = taps[0] * padded[0:h]
     for i in range(1, len(taps)):
-        out += taps[i] * padded[i:i + h]
+        out += taps[i] * padded[i : i + h]
     return out
 
 
 def find_peaks(heatmaps: np.ndarray, config: GroupingConfig = GroupingConfig()) -> Peaks:
     """3x3 maxima of the smoothed 18 part channels whose raw value passes the threshold (step 1)."""
-    raw = np.ascontiguousarray(np.asarray(heatmaps, np.float32)[..., :skeleton.NUM_PARTS].transpose(2, 0, 1))
+    raw = np.ascontiguousarray(np.asarray(heatmaps, np.float32)[..., : skeleton.NUM_PARTS].transpose(2, 0, 1))
     parts, h, w = raw.shape
     hm = np.ascontiguousarray(smooth(raw.transpose(1, 2, 0), config.smooth_sigma).transpose(2, 0, 1))
     pad = np.full((parts, h + 2, w + 2), -np.inf, np.float32)
@@ -159,9 +160,9 @@ def find_peaks(heatmaps: np.ndarray, config: GroupingConfig = GroupingConfig()) 
     # Ties: >= the four neighbours before a pixel in raster order, > the four after it.
     is_peak = raw > config.peak_threshold
     for dy, dx in ((-1, -1), (-1, 0), (-1, 1), (0, -1)):
-        is_peak &= hm >= pad[:, 1 + dy:h + 1 + dy, 1 + dx:w + 1 + dx]
+        is_peak &= hm >= pad[:, 1 + dy : h + 1 + dy, 1 + dx : w + 1 + dx]
     for dy, dx in ((0, 1), (1, -1), (1, 0), (1, 1)):
-        is_peak &= hm > pad[:, 1 + dy:h + 1 + dy, 1 + dx:w + 1 + dx]
+        is_peak &= hm > pad[:, 1 + dy : h + 1 + dy, 1 + dx : w + 1 + dx]
     part, y, x = np.nonzero(is_peak)
     score = raw[part, y, x]
     if len(part) and np.bincount(part).max() > config.max_peaks:
@@ -250,8 +251,7 @@ def score_pairs(peaks: Peaks, pafs: np.ndarray, config: GroupingConfig = Groupin
     return Connections(limb[ok], a[ok], b[ok], score[ok].astype(np.float32))
 
 
-def assemble(peaks: Peaks, connections: Connections,
-             config: GroupingConfig = GroupingConfig()) -> Poses:
+def assemble(peaks: Peaks, connections: Connections, config: GroupingConfig = GroupingConfig()) -> Poses:
     """Greedy matching per limb and merging into people (step 3)."""
     if len(connections.score) == 0:
         return Poses.empty()
@@ -304,8 +304,7 @@ def assemble(peaks: Peaks, connections: Connections,
                 p[2] += 1
                 owner[free_peak] = person
 
-    kept = [p for p in people if p is not None and p[2] >= config.min_parts
-            and p[1] / p[2] >= config.min_mean_score]
+    kept = [p for p in people if p is not None and p[2] >= config.min_parts and p[1] / p[2] >= config.min_mean_score]
     if not kept:
         return Poses.empty()
     ids = np.array([p[0] for p in kept], np.int64)  # (P, 18)
@@ -330,8 +329,7 @@ def _size_factor(peaks: Peaks, parts: list[int]) -> float:
     return math.sqrt(math.sqrt((max(xs) - min(xs) + 1.0) * (max(ys) - min(ys) + 1.0)))
 
 
-def group_people(heatmaps: np.ndarray, pafs: np.ndarray,
-                 config: GroupingConfig = GroupingConfig()) -> Poses:
+def group_people(heatmaps: np.ndarray, pafs: np.ndarray, config: GroupingConfig = GroupingConfig()) -> Poses:
     """Heatmaps (h, w, 19) and PAFs (h, w, 38) -> people in the maps' pixel coordinates."""
     hm, pf = _check_maps(heatmaps, pafs)
     peaks = find_peaks(hm, config)

@@ -11,6 +11,7 @@ Coordinates use the pixel-index convention (pixel i has its centre at i). A resi
 ``s`` maps input coordinate u to image coordinate (u + 0.5) / s - 0.5, as cv2.resize does.
 This module imports no TensorFlow.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -107,9 +108,12 @@ def read_image(path: str | Path) -> np.ndarray:
     return as_rgb(img, name=str(path))
 
 
-def preprocess(image: np.ndarray, input_height: int = DEFAULT_INPUT_HEIGHT,
-               input_hw: tuple[int, int] | None = None,
-               stride: int = DEFAULT_STRIDE) -> tuple[np.ndarray, Transform]:
+def preprocess(
+    image: np.ndarray,
+    input_height: int = DEFAULT_INPUT_HEIGHT,
+    input_hw: tuple[int, int] | None = None,
+    stride: int = DEFAULT_STRIDE,
+) -> tuple[np.ndarray, Transform]:
     """RGB image -> (network input (h, w, 3) float32, Transform).
 
     Default: resize keeping the aspect ratio to ``input_height``, then pad bottom/right
@@ -134,7 +138,7 @@ def preprocess(image: np.ndarray, input_height: int = DEFAULT_INPUT_HEIGHT,
     interp = cv2.INTER_AREA if content[0] < h else cv2.INTER_CUBIC
     resized = cv2.resize(rgb, (content[1], content[0]), interpolation=interp)
     x = np.zeros((*padded, 3), np.float32)
-    x[:content[0], :content[1]] = normalize(resized.astype(np.float32))
+    x[: content[0], : content[1]] = normalize(resized.astype(np.float32))
     transform = Transform((h, w), padded, (content[1] / w, content[0] / h), content)
     return x, transform
 
@@ -152,8 +156,9 @@ class PostprocessConfig:
             raise ValueError("upsample and stride must be >= 1")
 
 
-def postprocess(heatmaps: np.ndarray, pafs: np.ndarray, transform: Transform,
-                config: PostprocessConfig | None = None) -> Poses:
+def postprocess(
+    heatmaps: np.ndarray, pafs: np.ndarray, transform: Transform, config: PostprocessConfig | None = None
+) -> Poses:
     """One image's maps (h, w, 19) and (h, w, 38) -> people in original-image pixels.
 
     The maps are cropped to the part that covers the image (padding dropped), optionally
@@ -168,8 +173,10 @@ def postprocess(heatmaps: np.ndarray, pafs: np.ndarray, transform: Transform,
     s = config.stride
     expected = (transform.input_hw[0] // s, transform.input_hw[1] // s)
     if hm.shape[:2] != expected:
-        raise ValueError(f"maps are {hm.shape[0]}x{hm.shape[1]} but the transform's input "
-                         f"{transform.input_hw} at stride {s} gives {expected[0]}x{expected[1]}")
+        raise ValueError(
+            f"maps are {hm.shape[0]}x{hm.shape[1]} but the transform's input "
+            f"{transform.input_hw} at stride {s} gives {expected[0]}x{expected[1]}"
+        )
     rows = min(hm.shape[0], -(-transform.content_hw[0] // s))
     cols = min(hm.shape[1], -(-transform.content_hw[1] // s))
     hm, pf = hm[:rows, :cols], pf[:rows, :cols]
@@ -189,9 +196,14 @@ def postprocess(heatmaps: np.ndarray, pafs: np.ndarray, transform: Transform,
     return Poses(kp, poses.scores)
 
 
-def predict_maps(runner, image: np.ndarray, input_height: int = DEFAULT_INPUT_HEIGHT,
-                 scales: tuple[float, ...] = (1.0,), flip: bool = False,
-                 stride: int = DEFAULT_STRIDE) -> tuple[np.ndarray, np.ndarray, Transform]:
+def predict_maps(
+    runner,
+    image: np.ndarray,
+    input_height: int = DEFAULT_INPUT_HEIGHT,
+    scales: tuple[float, ...] = (1.0,),
+    flip: bool = False,
+    stride: int = DEFAULT_STRIDE,
+) -> tuple[np.ndarray, np.ndarray, Transform]:
     """Run ``runner`` on one RGB image -> (heatmaps, pafs, transform) for :func:`postprocess`.
 
     ``runner`` is any ``mln_tf.runners.Runner`` (or callable with its contract). With several
@@ -238,8 +250,8 @@ def predict_maps(runner, image: np.ndarray, input_height: int = DEFAULT_INPUT_HE
             count += 1
     hm_full = np.zeros((base.input_hw[0] // stride, base.input_hw[1] // stride, sum_hm.shape[-1]), np.float32)
     pf_full = np.zeros(hm_full.shape[:2] + (sum_pf.shape[-1],), np.float32)
-    hm_full[:grid[1], :grid[0]] = sum_hm / count
-    pf_full[:grid[1], :grid[0]] = sum_pf / count
+    hm_full[: grid[1], : grid[0]] = sum_hm / count
+    pf_full[: grid[1], : grid[0]] = sum_pf / count
     return hm_full, pf_full, base
 
 
@@ -252,9 +264,14 @@ def _grid_warp(base: Transform, other: Transform, stride: int) -> np.ndarray:
     return np.array([[scale[0], 0, mapped[0, 0]], [0, scale[1], mapped[0, 1]]], np.float64)
 
 
-def estimate_poses(runner, image: np.ndarray, input_height: int = DEFAULT_INPUT_HEIGHT,
-                   config: PostprocessConfig | None = None, scales: tuple[float, ...] = (1.0,),
-                   flip: bool = False) -> Poses:
+def estimate_poses(
+    runner,
+    image: np.ndarray,
+    input_height: int = DEFAULT_INPUT_HEIGHT,
+    config: PostprocessConfig | None = None,
+    scales: tuple[float, ...] = (1.0,),
+    flip: bool = False,
+) -> Poses:
     """One RGB image -> people in its pixels: ``predict_maps`` then ``postprocess``."""
     heatmaps, pafs, transform = predict_maps(runner, image, input_height, scales, flip)
     return postprocess(heatmaps, pafs, transform, config)

@@ -13,12 +13,13 @@ gradient is that of the mean over the *global* batch, whatever the strategy. ``s
 defaults to 1/2, the factor of Caffe's EuclideanLoss that the paper's implementation
 (CMU's Caffe prototxt) trains with, so its learning rate 6e-5 carries over unchanged.
 """
-from __future__ import annotations
 
-import numpy as np
+from __future__ import annotations
 
 import keras
 from keras import ops
+
+from mln_tf.targets import pack_targets  # noqa: F401  (its home was here)
 
 CAFFE_SCALE = 0.5
 
@@ -27,8 +28,7 @@ CAFFE_SCALE = 0.5
 class MaskedSumSquares(keras.losses.Loss):
     """Eq. 3-4: W(p)-masked sum of squared errors per image, mean over the batch."""
 
-    def __init__(self, scale: float = CAFFE_SCALE, name: str = "masked_sum_squares",
-                 **kwargs) -> None:
+    def __init__(self, scale: float = CAFFE_SCALE, name: str = "masked_sum_squares", **kwargs) -> None:
         super().__init__(name=name, **kwargs)
         self.scale = float(scale)
 
@@ -43,21 +43,13 @@ class MaskedSumSquares(keras.losses.Loss):
         else:
             raise ValueError(
                 f"targets have {y_true.shape[-1]} channels; expected {channels} (no mask) or "
-                f"{channels + 1} (targets + W(p) mask, see mln_tf.losses.pack_targets)")
+                f"{channels + 1} (targets + W(p) mask, see mln_tf.losses.pack_targets)"
+            )
         per_image = ops.sum(mask * ops.square(y_pred - target), axis=(1, 2, 3))
         return self.scale * per_image
 
     def get_config(self) -> dict:
         return {**super().get_config(), "scale": self.scale}
-
-
-def pack_targets(target: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Append the W(p) mask (..., h, w) to targets (..., h, w, C) as channel C."""
-    target = np.asarray(target, np.float32)
-    mask = np.asarray(mask, np.float32)
-    if mask.shape != target.shape[:-1]:
-        raise ValueError(f"mask shape {mask.shape} does not match targets {target.shape[:-1]}")
-    return np.concatenate([target, mask[..., None]], axis=-1)
 
 
 def pose_losses(output_names, scale: float = CAFFE_SCALE) -> dict:

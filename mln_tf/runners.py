@@ -14,6 +14,7 @@ Contracts with the exporters:
 * TFLite: signature ``serving_default`` with one float32 input (N, H, W, 3) already
   normalised, outputs named ``heatmaps`` and ``pafs`` (quantized models keep float I/O).
 """
+
 from __future__ import annotations
 
 import zipfile
@@ -38,21 +39,21 @@ class Runner:
     path: str
     input_hw: tuple[int, int] | None
     _fn: Callable[[np.ndarray], Maps] = field(repr=False)
+    identity: tuple[str, str] | None = None  # (arch, width) of a Keras model that records it
 
     def __call__(self, batch: np.ndarray) -> Maps:
         x = np.asarray(batch, np.float32)
         if x.ndim == 3:
             x = x[None]
         if x.ndim != 4 or x.shape[-1] != 3:
-            raise ValueError(f"{self.kind} runner: expected a preprocessed batch (N, H, W, 3), "
-                             f"got shape {x.shape}")
+            raise ValueError(f"{self.kind} runner: expected a preprocessed batch (N, H, W, 3), got shape {x.shape}")
         if self.input_hw is not None and tuple(x.shape[1:3]) != self.input_hw:
             raise ValueError(
                 f"{self.path} takes a fixed {self.input_hw[0]}x{self.input_hw[1]} input, got "
-                f"{x.shape[1]}x{x.shape[2]}: preprocess with input_hw={self.input_hw}")
+                f"{x.shape[1]}x{x.shape[2]}: preprocess with input_hw={self.input_hw}"
+            )
         if x.shape[1] % 8 or x.shape[2] % 8:
-            raise ValueError(f"input {x.shape[1]}x{x.shape[2]} is not a multiple of 8: use "
-                             "mln_tf.inference.preprocess")
+            raise ValueError(f"input {x.shape[1]}x{x.shape[2]} is not a multiple of 8: use mln_tf.inference.preprocess")
         heatmaps, pafs = self._fn(x)
         return np.asarray(heatmaps, np.float32), np.asarray(pafs, np.float32)
 
@@ -62,8 +63,36 @@ def resolve_model_path(path: str | Path) -> Path:
     if str(path).startswith(PRETRAINED_PREFIX):
         from mln_tf.pretrained import pretrained_model_path
 
-        return pretrained_model_path(str(path)[len(PRETRAINED_PREFIX):])
+        return pretrained_model_path(str(path)[len(PRETRAINED_PREFIX) :])
     return Path(path)
+
+
+def check_model_path(path: str | Path, keras_only: bool = False) -> Path:
+    """The model file or folder ``path`` names, or a one-line UsageError (before anything is loaded).
+
+    ``keras_only``: only ``.keras``/``.weights.h5`` (what the exporters start from).
+    """
+    from mln_tf.flags import UsageError
+
+    try:
+        resolved = resolve_model_path(path)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not resolved.exists():
+        raise UsageError(f"model not found: {resolved}")
+    if resolved.is_dir():
+        if keras_only:
+            raise UsageError(f"{resolved} is a folder: give a .keras model or .weights.h5 weights")
+        if not (resolved / "saved_model.pb").is_file():
+            raise UsageError(f"{resolved} is a directory but not a SavedModel (no saved_model.pb)")
+        return resolved
+    kinds = (".keras", ".weights.h5") if keras_only else (".keras", ".weights.h5", ".tflite")
+    if not resolved.name.lower().endswith(kinds):
+        raise UsageError(
+            f"unsupported model file {resolved.name!r}: use {', '.join(kinds)}"
+            + ("" if keras_only else " or a SavedModel folder")
+        )
+    return resolved
 
 
 def keras_runner(model: Any, path: str = "<in memory>") -> Runner:
@@ -80,14 +109,15 @@ def keras_runner(model: Any, path: str = "<in memory>") -> Runner:
     return Runner("keras", path, shape if None not in shape else None, run)
 
 
-def load_keras_model(path: str | Path, arch: str = "mln", config: Any = None):
+def load_keras_model(path: str | Path, arch: str | None = None, config: Any = None):
     """A Keras pose model from ``.keras``, or from ``.weights.h5`` built as ``arch``/``config``.
 
-    ``config`` is a builder config object or a named width ('paper', 'small', 'tiny').
+    ``config`` is a builder config object or a named width ('paper', 'small', 'tiny'); both
+    only matter for ``.weights.h5`` (default mln, paper): a ``.keras`` model carries its own
+    architecture and width (:func:`model_identity`), so they are not used for one.
     """
     import keras
 
-    from mln_tf import losses  # noqa: F401  registers the loss for compiled .keras files
     from mln_tf import model as m
 
     path = resolve_model_path(path)
@@ -95,7 +125,9 @@ def load_keras_model(path: str | Path, arch: str = "mln", config: Any = None):
         raise ValueError(f"model not found: {path}")
     if not path.name.lower().endswith((".keras", ".weights.h5")):
         raise ValueError(f"unsupported model file {path.name!r}: use a .keras model or .weights.h5 weights")
+    m.register_serializables()
     if path.name.endswith(".weights.h5"):
+        arch = arch or "mln"
         entry = m.architecture(arch)
         if config is None or isinstance(config, str):
             config = entry.config(config or "paper")
@@ -106,13 +138,32 @@ def load_keras_model(path: str | Path, arch: str = "mln", config: Any = None):
             raise ValueError(f"{path} does not fit the {arch} architecture {config or '(paper)'}: {exc}") from exc
         return net
     try:
-        return keras.models.load_model(path, compile=False)
+        net = keras.models.load_model(path, compile=False)
     except (TypeError, ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
         raise ValueError(f"cannot load Keras model {path}: {str(exc).splitlines()[0]}") from exc
+    return net
 
 
-def _load_keras(path: Path, arch: str, config: Any) -> Runner:
-    return keras_runner(load_keras_model(path, arch, config), str(path))
+def model_identity(model: Any, path: str | Path | None = None) -> tuple[str, str] | None:
+    """(arch, width) of a loaded model: recorded in it, or the registry entry of a shipped one."""
+    from mln_tf import model as m
+
+    identity = m.model_identity(model)
+    if identity is None and path is not None:  # shipped files predate the recorded identity
+        from mln_tf.pretrained import PRETRAINED, PRETRAINED_DIR
+
+        name = str(path)[len(PRETRAINED_PREFIX) :] if str(path).startswith(PRETRAINED_PREFIX) else None
+        for entry in PRETRAINED.values():
+            if entry.name == name or Path(path).resolve() == (PRETRAINED_DIR / entry.file).resolve():
+                return entry.arch, entry.width
+    return identity
+
+
+def _load_keras(path: Path, arch: str | None, config: Any) -> Runner:
+    model = load_keras_model(path, arch, config)
+    runner = keras_runner(model, str(path))
+    runner.identity = model_identity(model, path)
+    return runner
 
 
 def _load_saved_model(path: Path) -> Runner:
@@ -122,7 +173,7 @@ def _load_saved_model(path: Path) -> Runner:
     if "serving_default" not in loaded.signatures:
         raise ValueError(f"SavedModel {path} has no 'serving_default' signature")
     fn = loaded.signatures["serving_default"]
-    (input_name, spec), = fn.structured_input_signature[1].items()
+    ((input_name, spec),) = fn.structured_input_signature[1].items()
     fixed = tuple(spec.shape[1:3])
 
     def run(x: np.ndarray) -> Maps:
@@ -136,8 +187,11 @@ def _load_saved_model(path: Path) -> Runner:
 def _load_tflite(path: Path, threads: int | None) -> Runner:
     from ai_edge_litert.interpreter import Interpreter
 
+    from mln_tf.console import filtered_stderr
+
     try:
-        interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        with filtered_stderr():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" line
+            interpreter = Interpreter(model_path=str(path), num_threads=threads)
     except (ValueError, RuntimeError) as exc:
         raise ValueError(f"cannot load TFLite model {path}: {exc}") from exc
     signatures = interpreter.get_signature_list()
@@ -147,7 +201,8 @@ def _load_tflite(path: Path, threads: int | None) -> Runner:
     if not {"heatmaps", "pafs"} <= set(sig["outputs"]) or len(sig["inputs"]) != 1:
         raise ValueError(f"{path}: expected one input and outputs heatmaps/pafs, got {sig}")
     try:
-        interpreter.allocate_tensors()  # fails here, not mid-run, on Flex/custom ops it lacks
+        with filtered_stderr():
+            interpreter.allocate_tensors()  # fails here, not mid-run, on Flex/custom ops it lacks
         runner = interpreter.get_signature_runner("serving_default")
     except RuntimeError as exc:
         raise ValueError(f"cannot run TFLite model {path} with LiteRT: {str(exc).splitlines()[0]}") from exc
@@ -156,20 +211,19 @@ def _load_tflite(path: Path, threads: int | None) -> Runner:
 
     def run(x: np.ndarray) -> Maps:
         # A TFLite signature has a fixed batch; run image by image.
-        outs = [runner(**{input_name: x[i:i + 1]}) for i in range(len(x))]
-        return (np.concatenate([o["heatmaps"] for o in outs]),
-                np.concatenate([o["pafs"] for o in outs]))
+        outs = [runner(**{input_name: x[i : i + 1]}) for i in range(len(x))]
+        return (np.concatenate([o["heatmaps"] for o in outs]), np.concatenate([o["pafs"] for o in outs]))
 
     return Runner("tflite", str(path), shape, run)
 
 
-def load_runner(path: str | Path, arch: str = "mln", config: Any = None,
-                threads: int | None = None) -> Runner:
+def load_runner(path: str | Path, arch: str | None = None, config: Any = None, threads: int | None = None) -> Runner:
     """Load a .keras / .weights.h5 / SavedModel dir / .tflite pose model as a :class:`Runner`.
 
     ``pretrained:NAME`` loads a pretrained model shipped with the repository
     (``mln_tf.pretrained.PRETRAINED``, e.g. ``pretrained:tfpose_mobilenet_thin``).
-    ``arch`` and ``config`` only matter for ``.weights.h5`` files (no architecture inside);
+    ``arch`` and ``config`` only matter for ``.weights.h5`` files (no architecture inside;
+    default mln at paper width);
     ``threads`` only for ``.tflite`` (LiteRT CPU threads; None = LiteRT's default).
     """
     path = resolve_model_path(path)
@@ -184,5 +238,6 @@ def load_runner(path: str | Path, arch: str = "mln", config: Any = None,
         return _load_tflite(path, threads)
     if name.endswith(".keras") or name.endswith(".weights.h5"):
         return _load_keras(path, arch, config)
-    raise ValueError(f"unsupported model file {path.name!r}: use .keras, .weights.h5, "
-                     "a SavedModel directory or .tflite")
+    raise ValueError(
+        f"unsupported model file {path.name!r}: use .keras, .weights.h5, a SavedModel directory or .tflite"
+    )

@@ -12,29 +12,75 @@ and weights of OpenPose-family networks interchange with ours):
 Limbs 17 and 18 (shoulder -> ear) are trained and scored like the others but are not
 drawn (``DRAWN_LIMBS``).
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 PARTS: tuple[str, ...] = (
-    "nose", "neck",
-    "r_shoulder", "r_elbow", "r_wrist",
-    "l_shoulder", "l_elbow", "l_wrist",
-    "r_hip", "r_knee", "r_ankle",
-    "l_hip", "l_knee", "l_ankle",
-    "r_eye", "l_eye", "r_ear", "l_ear",
+    "nose",
+    "neck",
+    "r_shoulder",
+    "r_elbow",
+    "r_wrist",
+    "l_shoulder",
+    "l_elbow",
+    "l_wrist",
+    "r_hip",
+    "r_knee",
+    "r_ankle",
+    "l_hip",
+    "l_knee",
+    "l_ankle",
+    "r_eye",
+    "l_eye",
+    "r_ear",
+    "l_ear",
 )
 NUM_PARTS = len(PARTS)  # 18
 BACKGROUND = NUM_PARTS  # heatmap channel 18
 NUM_HEATMAPS = NUM_PARTS + 1  # 19
 
 LIMBS: tuple[tuple[int, int], ...] = (
-    (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11),
-    (11, 12), (12, 13), (1, 0), (0, 14), (14, 16), (0, 15), (15, 17), (2, 16), (5, 17),
+    (1, 2),
+    (1, 5),
+    (2, 3),
+    (3, 4),
+    (5, 6),
+    (6, 7),
+    (1, 8),
+    (8, 9),
+    (9, 10),
+    (1, 11),
+    (11, 12),
+    (12, 13),
+    (1, 0),
+    (0, 14),
+    (14, 16),
+    (0, 15),
+    (15, 17),
+    (2, 16),
+    (5, 17),
 )
 PAF_CHANNELS: tuple[tuple[int, int], ...] = (
-    (12, 13), (20, 21), (14, 15), (16, 17), (22, 23), (24, 25), (0, 1), (2, 3), (4, 5),
-    (6, 7), (8, 9), (10, 11), (28, 29), (30, 31), (34, 35), (32, 33), (36, 37), (18, 19),
+    (12, 13),
+    (20, 21),
+    (14, 15),
+    (16, 17),
+    (22, 23),
+    (24, 25),
+    (0, 1),
+    (2, 3),
+    (4, 5),
+    (6, 7),
+    (8, 9),
+    (10, 11),
+    (28, 29),
+    (30, 31),
+    (34, 35),
+    (32, 33),
+    (36, 37),
+    (18, 19),
     (26, 27),
 )
 NUM_LIMBS = len(LIMBS)  # 19
@@ -42,15 +88,27 @@ NUM_PAFS = 2 * NUM_LIMBS  # 38
 DRAWN_LIMBS: tuple[int, ...] = tuple(range(17))
 
 COCO_PARTS: tuple[str, ...] = (
-    "nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow",
-    "r_elbow", "l_wrist", "r_wrist", "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle",
+    "nose",
+    "l_eye",
+    "r_eye",
+    "l_ear",
+    "r_ear",
+    "l_shoulder",
+    "r_shoulder",
+    "l_elbow",
+    "r_elbow",
+    "l_wrist",
+    "r_wrist",
+    "l_hip",
+    "r_hip",
+    "l_knee",
+    "r_knee",
+    "l_ankle",
     "r_ankle",
 )
 NUM_COCO_PARTS = len(COCO_PARTS)  # 17
 # OPENPOSE_FROM_COCO[j] = COCO-17 index of OpenPose part j (-1: the synthesized neck).
-OPENPOSE_FROM_COCO: tuple[int, ...] = tuple(
-    -1 if name == "neck" else COCO_PARTS.index(name) for name in PARTS
-)
+OPENPOSE_FROM_COCO: tuple[int, ...] = tuple(-1 if name == "neck" else COCO_PARTS.index(name) for name in PARTS)
 COCO_FROM_OPENPOSE: tuple[int, ...] = tuple(PARTS.index(name) for name in COCO_PARTS)
 
 
@@ -66,9 +124,7 @@ def _mirror_name(name: str) -> str:
 FLIP_PARTS: tuple[int, ...] = tuple(PARTS.index(_mirror_name(n)) for n in PARTS)
 FLIP_HEATMAP_CHANNELS: tuple[int, ...] = FLIP_PARTS + (BACKGROUND,)
 # FLIP_LIMBS[k]: the limb that k becomes when mirrored (same direction A -> B).
-FLIP_LIMBS: tuple[int, ...] = tuple(
-    LIMBS.index((FLIP_PARTS[a], FLIP_PARTS[b])) for a, b in LIMBS
-)
+FLIP_LIMBS: tuple[int, ...] = tuple(LIMBS.index((FLIP_PARTS[a], FLIP_PARTS[b])) for a, b in LIMBS)
 
 
 def _flip_paf_tables() -> tuple[tuple[int, ...], tuple[float, ...]]:
@@ -100,8 +156,11 @@ def coco17_to_openpose18(keypoints: np.ndarray) -> np.ndarray:
             out[..., j, :] = kp[..., c, :]
     ls, rs = kp[..., COCO_PARTS.index("l_shoulder"), :], kp[..., COCO_PARTS.index("r_shoulder"), :]
     both = (ls[..., 2] > 0) & (rs[..., 2] > 0)
-    neck = np.where(both[..., None], np.concatenate(
-        [(ls[..., :2] + rs[..., :2]) / 2, np.minimum(ls[..., 2:], rs[..., 2:])], axis=-1), 0.0)
+    neck = np.where(
+        both[..., None],
+        np.concatenate([(ls[..., :2] + rs[..., :2]) / 2, np.minimum(ls[..., 2:], rs[..., 2:])], axis=-1),
+        0.0,
+    )
     out[..., PARTS.index("neck"), :] = neck
     return out
 

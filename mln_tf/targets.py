@@ -10,6 +10,7 @@ Everything is vectorised over people, parts and pixels; ``render_targets`` for a
 sample with 10 people takes about a millisecond (``benchmarks/targets_speed.py``).
 From ``tf.data`` call it through ``tf.numpy_function`` (see ``mln_tf.data``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -78,8 +79,9 @@ def _check_keypoints(keypoints: np.ndarray) -> np.ndarray:
     return kp
 
 
-def render_heatmaps(keypoints: np.ndarray, map_hw: tuple[int, int],
-                    config: TargetConfig = TargetConfig()) -> np.ndarray:
+def render_heatmaps(
+    keypoints: np.ndarray, map_hw: tuple[int, int], config: TargetConfig = TargetConfig()
+) -> np.ndarray:
     """Eq. 1: per part the max over people of a Gaussian; channel 18 = 1 - max over parts."""
     kp = _check_keypoints(keypoints)
     h, w = map_hw
@@ -105,8 +107,7 @@ def render_heatmaps(keypoints: np.ndarray, map_hw: tuple[int, int],
     return np.concatenate([parts, background[None]], axis=0).transpose(1, 2, 0).copy()
 
 
-def render_pafs(keypoints: np.ndarray, map_hw: tuple[int, int],
-                config: TargetConfig = TargetConfig()) -> np.ndarray:
+def render_pafs(keypoints: np.ndarray, map_hw: tuple[int, int], config: TargetConfig = TargetConfig()) -> np.ndarray:
     """Eq. 2: unit vector A -> B on each limb's band, averaged where people overlap."""
     kp = _check_keypoints(keypoints)
     h, w = map_hw
@@ -152,8 +153,9 @@ def render_pafs(keypoints: np.ndarray, map_hw: tuple[int, int],
     return pafs
 
 
-def render_mask(ignore: np.ndarray | None, map_hw: tuple[int, int],
-                config: TargetConfig = TargetConfig()) -> np.ndarray:
+def render_mask(
+    ignore: np.ndarray | None, map_hw: tuple[int, int], config: TargetConfig = TargetConfig()
+) -> np.ndarray:
     """Loss mask W(p) at map resolution from an input-resolution ignore mask.
 
     ``ignore`` is True on pixels of crowd regions and of people with no labelled keypoint
@@ -165,16 +167,29 @@ def render_mask(ignore: np.ndarray | None, map_hw: tuple[int, int],
     ign = np.asarray(ignore)
     if ign.shape != (h * config.stride, w * config.stride):
         raise ValueError(
-            f"ignore mask has shape {ign.shape}, expected the input size "
-            f"{(h * config.stride, w * config.stride)}")
+            f"ignore mask has shape {ign.shape}, expected the input size {(h * config.stride, w * config.stride)}"
+        )
     frac = cv2.resize(ign.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
     return (frac <= config.mask_threshold).astype(np.float32)
 
 
-def render_targets(keypoints: np.ndarray, input_hw: tuple[int, int],
-                   ignore: np.ndarray | None = None,
-                   config: TargetConfig = TargetConfig()) -> Targets:
+def render_targets(
+    keypoints: np.ndarray,
+    input_hw: tuple[int, int],
+    ignore: np.ndarray | None = None,
+    config: TargetConfig = TargetConfig(),
+) -> Targets:
     """All targets for one input image of size ``input_hw`` (multiples of the stride)."""
     hw = map_size(input_hw, config.stride)
-    return Targets(render_heatmaps(keypoints, hw, config), render_pafs(keypoints, hw, config),
-                   render_mask(ignore, hw, config))
+    return Targets(
+        render_heatmaps(keypoints, hw, config), render_pafs(keypoints, hw, config), render_mask(ignore, hw, config)
+    )
+
+
+def pack_targets(target: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Append the W(p) mask (..., h, w) to targets (..., h, w, C) as channel C."""
+    target = np.asarray(target, np.float32)
+    mask = np.asarray(mask, np.float32)
+    if mask.shape != target.shape[:-1]:
+        raise ValueError(f"mask shape {mask.shape} does not match targets {target.shape[:-1]}")
+    return np.concatenate([target, mask[..., None]], axis=-1)

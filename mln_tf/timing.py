@@ -1,4 +1,5 @@
 """Latency measurement shared by the CLI summary and the benchmarks."""
+
 from __future__ import annotations
 
 import time

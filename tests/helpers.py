@@ -1,4 +1,5 @@
 """Shared test helpers: ground truth from the bundled COCO files and oracle runners."""
+
 from __future__ import annotations
 
 from pathlib import Path

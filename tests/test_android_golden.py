@@ -5,6 +5,7 @@ these tests check that the committed vectors (and ``Skeleton.java``) are what th
 produces now, so a change on the Python side fails here until the vectors are rewritten with
 ``python android_demo/tools/write_golden.py`` - and then the Java tests must pass on them.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -17,8 +18,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / "android_demo" / "tools"
-STALE = ("golden vectors are stale: run `python android_demo/tools/write_golden.py`, commit them, "
-         "and make the Java decoder pass `make java-test` on them")
+STALE = (
+    "golden vectors are stale: run `python android_demo/tools/write_golden.py`, commit them, "
+    "and make the Java decoder pass `make java-test` on them"
+)
 
 
 def _tool(name: str):
@@ -60,7 +63,8 @@ def test_java_skeleton_is_generated_from_python():
     gen = _tool("gen_java_skeleton")
     assert gen.TARGET.read_text() == gen.render(), (
         "android_demo/.../Skeleton.java differs from mln_tf/skeleton.py: "
-        "run `python android_demo/tools/gen_java_skeleton.py`")
+        "run `python android_demo/tools/gen_java_skeleton.py`"
+    )
 
 
 def test_golden_vectors_are_what_python_produces_now(regenerated):
@@ -70,8 +74,9 @@ def test_golden_vectors_are_what_python_produces_now(regenerated):
     old = json.loads((committed / "index.json").read_text())
     new = json.loads((regenerated / "index.json").read_text())
     _same_json(old, new)
-    ipp_cubic = {c["file"] for c in new["cases"]
-                 if c["kind"] == "preprocess" and c["ipp"] and c["interpolation"] == "cubic"}
+    ipp_cubic = {
+        c["file"] for c in new["cases"] if c["kind"] == "preprocess" and c["ipp"] and c["interpolation"] == "cubic"
+    }
     for name in names:
         if not name.endswith(".npz"):
             continue
@@ -79,7 +84,9 @@ def test_golden_vectors_are_what_python_produces_now(regenerated):
         assert a.keys() == b.keys(), f"{name}: arrays differ. {STALE}"
         for key in a:
             x, y = a[key], b[key]
-            assert x.dtype == y.dtype and x.shape == y.shape, f"{name}:{key} {x.dtype}{x.shape} != {y.dtype}{y.shape}. {STALE}"
+            assert x.dtype == y.dtype and x.shape == y.shape, (
+                f"{name}:{key} {x.dtype}{x.shape} != {y.dtype}{y.shape}. {STALE}"
+            )
             if name in ipp_cubic:
                 # cv2's uint8 INTER_CUBIC runs in Intel IPP, whose code may differ between CPUs
                 # by one grey level at exact .5 ties.

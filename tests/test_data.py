@@ -1,14 +1,14 @@
 """The COCO training pipeline: batches, masks, flip, seeding/resume order, bad records."""
+
 import json
+import logging
 import shutil
-import warnings
 
 import numpy as np
 import pytest
 
 from mln_tf import skeleton as sk
-from mln_tf.data import (AugmentConfig, BadRecordWarning, CocoKeypoints, DataConfig, Params,
-                         augment_sample, ignore_mask, training_dataset)
+from mln_tf.data import AugmentConfig, CocoKeypoints, DataConfig, Params, augment_sample, ignore_mask, training_dataset
 from mln_tf.targets import render_targets
 
 OUTPUTS = ["det_heatmaps", "det_pafs", "heatmaps", "pafs"]
@@ -38,7 +38,7 @@ def test_records_keep_people_crowds_and_unlabelled_people(train_set):
 
 
 def test_batches_have_the_right_shapes_dtypes_and_masks(train_set):
-    (x, y), = batches(train_set, 1, seed=1)
+    ((x, y),) = batches(train_set, 1, seed=1)
     assert x.shape == (3, 64, 96, 3) and x.dtype == np.float32
     assert x.min() >= -0.5 and x.max() < 0.5  # pixel / 256 - 0.5
     assert set(y) == set(OUTPUTS)
@@ -70,8 +70,11 @@ def test_crowd_and_unlabelled_people_are_masked_out(train_set):
 
 def test_flip_moves_a_left_wrist_onto_the_right_wrist_channel(train_set):
     lw, rw = sk.PARTS.index("l_wrist"), sk.PARTS.index("r_wrist")
-    index = next(i for i, r in enumerate(train_set.records)
-                 if len(r.keypoints) == 1 and r.keypoints[0, lw, 2] > 0 and r.keypoints[0, rw, 2] == 0)
+    index = next(
+        i
+        for i, r in enumerate(train_set.records)
+        if len(r.keypoints) == 1 and r.keypoints[0, lw, 2] > 0 and r.keypoints[0, rw, 2] == 0
+    )
     record = train_set.records[index]
     image, _ = train_set.load(record)
     hw = (128, 128)
@@ -105,13 +108,12 @@ def test_a_fixed_seed_gives_identical_batches_and_resume_keeps_the_order(train_s
     np.testing.assert_array_equal(resumed[0][0], a[1][0])
     np.testing.assert_array_equal(resumed[1][1]["heatmaps"], a[2][1]["heatmaps"])
     # Two input pipelines (workers) each get their half of every step, in order.
-    halves = [batches(train_set, 1, seed=7, batch_size=4, num_shards=2, shard_index=i)[0][0]
-              for i in range(2)]
+    halves = [batches(train_set, 1, seed=7, batch_size=4, num_shards=2, shard_index=i)[0][0] for i in range(2)]
     whole = batches(train_set, 1, seed=7, batch_size=4)[0][0]
     np.testing.assert_array_equal(np.concatenate(halves), whole)
 
 
-def test_bad_records_are_skipped_and_reported(tmp_path, data_dir):
+def test_bad_records_are_skipped_and_reported(tmp_path, data_dir, caplog):
     src = data_dir / "coco_train2017_mini"
     coco = json.loads((src / "person_keypoints.json").read_text())
     images = coco["images"][:5]
@@ -126,18 +128,18 @@ def test_bad_records_are_skipped_and_reported(tmp_path, data_dir):
     bad_ann["bbox"] = [outside["width"] + 50.0, 10.0, 30.0, 40.0]
     (tmp_path / "ann.json").write_text(json.dumps({**coco, "images": images, "annotations": anns}))
 
-    with pytest.warns(BadRecordWarning) as caught:
+    with caplog.at_level(logging.WARNING, logger="mln_tf.data"):
         source = CocoKeypoints(tmp_path / "ann.json", tmp_path)
-    text = " ".join(str(w.message) for w in caught)
+    text = " ".join(r.getMessage() for r in caplog.records)
     assert missing["file_name"] in text and "not found" in text
     assert outside["file_name"] in text and "outside" in text
     assert len(source) == 3 and len(source.bad) == 2
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mln_tf.data"):
         out = batches(source, 4, batch_size=2)  # 8 samples: every record is drawn
     assert len(out) == 4 and all(x.shape == (2, 64, 96, 3) for x, _ in out)
-    messages = [str(w.message) for w in caught if issubclass(w.category, BadRecordWarning)]
+    messages = [r.getMessage() for r in caplog.records if "bad training record" in r.getMessage()]
     assert len(messages) == 1 and corrupt["file_name"] in messages[0]
     assert len(source.bad) == 3 and "corrupt" in source.bad[str(tmp_path / corrupt["file_name"])]
 

@@ -1,4 +1,5 @@
 """benchmarks/decoder_headroom.py: COCO's OKS reproduced, oracles that repair, the real-map table."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -32,8 +33,19 @@ def _person(x0: float, y0: float) -> list[float]:
 
 @pytest.fixture
 def scene():
-    anns = [{"id": i + 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "num_keypoints": 17,
-             "area": 2000.0, "bbox": [x, 10, 40, 80], "keypoints": _person(x, 10)} for i, x in enumerate((10, 200))]
+    anns = [
+        {
+            "id": i + 1,
+            "image_id": 1,
+            "category_id": 1,
+            "iscrowd": 0,
+            "num_keypoints": 17,
+            "area": 2000.0,
+            "bbox": [x, 10, 40, 80],
+            "keypoints": _person(x, 10),
+        }
+        for i, x in enumerate((10, 200))
+    ]
     return load_coco({"images": [{"id": 1, "width": 400, "height": 200}], "annotations": anns})
 
 
@@ -62,8 +74,10 @@ def test_oracles_repair_only_their_error_kind(bench, scene):
     wrong[0, :2] += 30  # nose far off
     junk = truth[0].copy()
     junk[:, :2] += 100  # matches nobody
-    results = [{"image_id": 1, "category_id": 1, "keypoints": d.reshape(-1).tolist(), "score": s}
-               for d, s in ((missing, 0.5), (wrong, 0.4), (junk, 0.9))]
+    results = [
+        {"image_id": 1, "category_id": 1, "keypoints": d.reshape(-1).tolist(), "score": s}
+        for d, s in ((missing, 0.5), (wrong, 0.4), (junk, 0.9))
+    ]
     filled = bench.oracle(results, scene, "fill", 0.3, sigmas)
     assert np.allclose(np.reshape(filled[0]["keypoints"], (-1, 3))[[9, 10], :2], truth[0][[9, 10], :2], atol=0.01)
     assert filled[1]["keypoints"] == results[1]["keypoints"]  # nothing left out there

@@ -1,4 +1,5 @@
 """benchmarks/decoder_quality.py: the real-map quality table and its command line (no timing)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -31,8 +32,13 @@ def test_table_has_both_sets_ours_and_tf_pose(bench, capsys):
 
 
 def test_bad_settings_are_usage_errors(bench, capsys):
-    for bad in (["--set", "nonsense=1"], ["--set", "smooth_sigma=abc"], ["--set", "samples=1"],
-                ["--set", "smooth_sigma"], ["--runs", "-1"]):
+    for bad in (
+        ["--set", "nonsense=1"],
+        ["--set", "smooth_sigma=abc"],
+        ["--set", "samples=1"],
+        ["--set", "smooth_sigma"],
+        ["--runs", "-1"],
+    ):
         with pytest.raises(SystemExit) as exc:
             bench.main(["--runs", "0", *bad])
         assert exc.value.code == 2, bad

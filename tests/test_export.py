@@ -3,6 +3,7 @@
 A tiny MLN trained briefly on the four bundled val images (cached in pytest's cache, keyed by
 the sources it depends on) gives real people, so "same people" is a claim that can fail.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,21 +14,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
+from export import check_tflite, gpu_check, saved_model, tflite
+from export.models import float32_model, is_float32
+from export.tflite_ops import precision, read_ops, unsupported_ops
 from export_data import val_examples
 from helpers import TRAIN, VAL, coco
 from mln_tf import model as m
+from mln_tf.files import write_bytes_atomic, write_dir_atomic, write_file_atomic
 from mln_tf.inference import normalize, preprocess, read_image
 from mln_tf.runners import keras_runner, load_runner
-
-from export import check_tflite, gpu_check, saved_model, tflite
-from mln_tf.files import write_bytes_atomic, write_dir_atomic, write_file_atomic
-from export.models import float32_model, is_float32
-from export.tflite_ops import precision, read_ops, unsupported_ops
 
 SMALL_HW = (64, 96)
 TRAINED_HW = (128, 192)  # the val images letterboxed: people span ~4-15 map pixels
@@ -72,8 +71,10 @@ def _train_tiny(path: Path) -> None:
 @pytest.fixture(scope="module")
 def trained(request, tmp_path_factory):
     """(model, .keras path) of the briefly trained tiny MLN; the weights are cached across runs."""
-    sources = [Path(mod.__file__).read_bytes() for mod in
-               (m, __import__("mln_tf.targets").targets, __import__("mln_tf.losses").losses)]
+    sources = [
+        Path(mod.__file__).read_bytes()
+        for mod in (m, __import__("mln_tf.targets").targets, __import__("mln_tf.losses").losses)
+    ]
     key = hashlib.sha256(b"".join(sources) + repr((TRAINED_HW, TRAIN_STEPS, TRAIN_LR)).encode()).hexdigest()[:16]
     cache = getattr(request.config, "cache", None)
     folder = Path(cache.mkdir("mln_export")) if cache is not None else tmp_path_factory.mktemp("cache")
@@ -95,14 +96,22 @@ def trained_tflite(trained, tmp_path_factory):
     calibration = tflite.calibration_inputs(TRAIN, TRAINED_HW, count=36, progress=False)
     paths = {}
     for mode in ("fp32", "fp16", "int8"):
-        result = tflite.export_tflite(net, out / f"trained_{mode}.tflite", mode, TRAINED_HW,
-                                      calibration if mode == "int8" else None, progress=False)
+        result = tflite.export_tflite(
+            net,
+            out / f"trained_{mode}.tflite",
+            mode,
+            TRAINED_HW,
+            calibration if mode == "int8" else None,
+            progress=False,
+        )
         paths[mode] = result.path
     return paths
 
 
 # ---- SavedModel -------------------------------------------------------------------------
 
+
+@pytest.mark.slow
 def test_saved_model_serves_uint8_and_loads_with_tensorflow_only(tiny, tmp_path):
     net, _ = tiny
     path = saved_model.export_saved_model(net, tmp_path / "sm")
@@ -113,18 +122,27 @@ def test_saved_model_serves_uint8_and_loads_with_tensorflow_only(tiny, tmp_path)
         f"f = tf.saved_model.load({str(path)!r}).signatures['serving_default']\n"
         f"out = f(image=tf.constant(np.load({str(tmp_path / 'pixels.npy')!r})))\n"
         f"np.savez({str(tmp_path / 'maps.npz')!r}, **{{k: v.numpy() for k, v in out.items()}})\n"
-        "assert not [m for m in sys.modules if m.startswith(('mln_tf', 'export'))], 'imported our code'\n")
-    subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path,
-                   env={**os.environ, "PYTHONPATH": "", "TF_CPP_MIN_LOG_LEVEL": "3"})
+        "assert not [m for m in sys.modules if m.startswith(('mln_tf', 'export'))], 'imported our code'\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script],
+        check=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": "", "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     maps = np.load(tmp_path / "maps.npz")
     expected = keras_runner(net)(normalize(pixels.astype(np.float32)))
     assert set(maps.files) == {"heatmaps", "pafs"} and maps["heatmaps"].shape == (2, 9, 13, 19)
     assert _max_diff((maps["heatmaps"], maps["pafs"]), expected) < 1e-5
 
     cli = Path(sys.executable).with_name("saved_model_cli")
-    shown = subprocess.run([str(cli), "show", "--dir", str(path), "--tag_set", "serve",
-                            "--signature_def", "serving_default"], capture_output=True, text=True, check=True,
-                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout
+    shown = subprocess.run(
+        [str(cli), "show", "--dir", str(path), "--tag_set", "serve", "--signature_def", "serving_default"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    ).stdout
     assert "inputs['image']" in shown and "DT_UINT8" in shown and "(-1, -1, -1, 3)" in shown
     assert "outputs['heatmaps']" in shown and "outputs['pafs']" in shown
 
@@ -150,11 +168,15 @@ def test_saved_model_cli_fixed_size_and_summary(tiny, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "(None, 64, 96, 3)" in out and "uint8" in out and "tensorflow/serving" in out
     assert load_runner(tmp_path / "sm").input_hw == SMALL_HW
-    assert saved_model.main([str(keras_path), str(tmp_path / "sm2"), "--input", "64x90"]) == 1
-    assert "multiples of 8" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # a usage error, found by argparse before anything loads
+        saved_model.main([str(keras_path), str(tmp_path / "sm2"), "--input", "64x90"])
+    assert exit_info.value.code == 2 and "multiples of 8" in capsys.readouterr().err
+    assert saved_model.main([str(keras_path), str(tmp_path / "sm")]) == 2  # exists, no --overwrite
+    assert "already exists" in capsys.readouterr().err
 
 
 # ---- TFLite -----------------------------------------------------------------------------
+
 
 def test_round_trip_keras_savedmodel_tflite_fp32_same_maps(tiny, tmp_path):
     net, _ = tiny
@@ -199,6 +221,7 @@ def test_mixed_float16_model_is_rebuilt_in_float32(tmp_path):
     assert _max_diff(load_runner(result.path)(x), keras_runner(reference)(x)) < 1e-5
 
 
+@pytest.mark.slow
 def test_fp16_and_int8_maps_within_tolerance(trained, trained_tflite):
     """fp16: max |diff| <= 0.01. int8 (a tiny 8-16 channel net quantizes worse than the paper's):
     mean |diff| <= 0.02 and 99th percentile <= 0.2."""
@@ -222,12 +245,15 @@ def test_fp16_and_int8_maps_within_tolerance(trained, trained_tflite):
     assert int8.mean() <= 0.02 and np.percentile(int8, 99) <= 0.2
 
 
+@pytest.mark.slow
 def test_same_people_after_grouping_fp32_fp16_and_int8_oks_floor(trained, trained_tflite):
     net, _ = trained
     reference = keras_runner(net)
     images = sorted(VAL.glob("*.jpg"))
-    reports = {mode: check_tflite.compare(load_runner(p), reference, images, VAL_JSON, progress=False)
-               for mode, p in trained_tflite.items()}
+    reports = {
+        mode: check_tflite.compare(load_runner(p), reference, images, VAL_JSON, progress=False)
+        for mode, p in trained_tflite.items()
+    }
     people = sum(r.people_reference for r in reports["fp32"].images)
     assert people >= 6, f"the trained tiny model finds only {people} people: the test would prove nothing"
     for mode in ("fp32", "fp16"):
@@ -240,6 +266,7 @@ def test_same_people_after_grouping_fp32_fp16_and_int8_oks_floor(trained, traine
     assert int8.ap_reference == reports["fp32"].ap_reference
 
 
+@pytest.mark.slow
 def test_dynamic_range_mode(trained, tmp_path):
     net, _ = trained
     result = tflite.export_tflite(net, tmp_path / "dyn.tflite", "dynamic", TRAINED_HW)
@@ -251,8 +278,19 @@ def test_dynamic_range_mode(trained, tmp_path):
 def test_tflite_cli_summary_and_clear_errors(tiny, tmp_path, capsys):
     _, keras_path = tiny
     out = tmp_path / "m.tflite"
-    int8_args = [str(keras_path), str(out), "--mode", "int8", "--input", "64x96", "--calibration",
-                 str(TRAIN), "--calibration-images", "4", "--no-progress"]
+    int8_args = [
+        str(keras_path),
+        str(out),
+        "--mode",
+        "int8",
+        "--input",
+        "64x96",
+        "--calibration",
+        str(TRAIN),
+        "--calibration-images",
+        "4",
+        "--no-progress",
+    ]
     # A random-weight model finds nobody: agreement with it proves nothing, so the export refuses...
     assert tflite.main(int8_args) == 1
     assert "finds nobody on the calibration images" in capsys.readouterr().err and not out.exists()
@@ -264,8 +302,12 @@ def test_tflite_cli_summary_and_clear_errors(tiny, tmp_path, capsys):
     assert "vs float (calibration)" in text and "float layers" in text
     assert load_runner(out).input_hw == SMALL_HW
 
-    def fails(args, message):
-        assert tflite.main([str(keras_path), str(tmp_path / "x.tflite"), *args]) == 1
+    def fails(args, message, code=2):
+        try:
+            got = tflite.main([str(keras_path), str(tmp_path / "x.tflite"), *args])
+        except SystemExit as exc:  # argparse's usage errors
+            got = exc.code
+        assert got == code
         assert message in capsys.readouterr().err
         assert not (tmp_path / "x.tflite").exists()
 
@@ -277,8 +319,10 @@ def test_tflite_cli_summary_and_clear_errors(tiny, tmp_path, capsys):
     (tmp_path / "bad" / "broken.jpg").write_bytes(b"not a jpeg")
     fails(["--mode", "int8", "--input", "64x96", "--calibration", str(tmp_path / "bad")], "could be read")
     (tmp_path / "notes.txt").write_text("hello")
-    assert tflite.main([str(tmp_path / "notes.txt"), str(tmp_path / "x.tflite")]) == 1
+    assert tflite.main([str(tmp_path / "notes.txt"), str(tmp_path / "x.tflite")]) == 2
     assert "unsupported model file" in capsys.readouterr().err
+    assert tflite.main([str(keras_path), str(tmp_path / "x.onnx")]) == 2
+    assert "must be a .tflite" in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"fixed 64x96 input"):
         load_runner(out)(normalize(_pixels((72, 96)).astype(np.float32)))
 
@@ -323,6 +367,7 @@ def test_flex_ops_are_refused_unless_asked_and_fail_the_gpu_check(tmp_path, caps
     assert "NOT GPU-compatible" in out and "FlexCumprod" in out and "Flex (TF Select)" in out
 
 
+@pytest.mark.slow
 def test_gpu_check_passes_our_models_and_compares_an_accelerator_run(trained_tflite, capsys):
     for mode, path in trained_tflite.items():
         assert gpu_check.check_ops(read_ops(path)) == [], mode  # fp16: DEQUANTIZE'd weights fold
@@ -345,13 +390,15 @@ def test_gpu_check_constraints():
     x, w = t((1, 8, 8, 4)), t((4, 3, 3, 4), const=True)
     ok = OpInfo(0, 0, "CONV_2D", False, 1, (x, w), (x,))
     assert gpu_check.check_ops([ok]) == []
-    bad = [OpInfo(1, 0, "CONV_2D", False, 1, (x, x, x), (x,)),
-           OpInfo(2, 0, "GATHER_ND", False, 1, (x,), (x,)),
-           OpInfo(3, 0, "RELU", False, 1, (t((1, 2, 8, 8, 4)),), (t((1, 2, 8, 8, 4)),)),
-           OpInfo(4, 0, "RELU", False, 1, (t((1, 8, 8, 4), dynamic=True),), (x,)),
-           OpInfo(5, 0, "ADD", False, 1, (x, t((8, 8, 4), "int32")), (x,)),
-           OpInfo(6, 0, "ADD", False, 1, (x, t((2, 4))), (x,)),
-           OpInfo(7, 0, "MyOp", True, 1, (x,), (x,))]
+    bad = [
+        OpInfo(1, 0, "CONV_2D", False, 1, (x, x, x), (x,)),
+        OpInfo(2, 0, "GATHER_ND", False, 1, (x,), (x,)),
+        OpInfo(3, 0, "RELU", False, 1, (t((1, 2, 8, 8, 4)),), (t((1, 2, 8, 8, 4)),)),
+        OpInfo(4, 0, "RELU", False, 1, (t((1, 8, 8, 4), dynamic=True),), (x,)),
+        OpInfo(5, 0, "ADD", False, 1, (x, t((8, 8, 4), "int32")), (x,)),
+        OpInfo(6, 0, "ADD", False, 1, (x, t((2, 4))), (x,)),
+        OpInfo(7, 0, "MyOp", True, 1, (x,), (x,)),
+    ]
     reasons = {p.op_index: p.reason for p in gpu_check.check_ops(bad)}
     assert set(reasons) == {1, 2, 3, 4, 5, 6, 7}
     assert "runtime inputs" in reasons[1] and "documented" in reasons[2] and "4 dimensions" in reasons[3]
@@ -360,6 +407,8 @@ def test_gpu_check_constraints():
 
 # ---- the on-device check ----------------------------------------------------------------
 
+
+@pytest.mark.slow
 def test_check_tflite_cli_passes_and_fails_with_exit_status(trained, trained_tflite, tmp_path, capsys):
     _, keras_path = trained
     report_json = tmp_path / "report.json"
@@ -373,6 +422,7 @@ def test_check_tflite_cli_passes_and_fails_with_exit_status(trained, trained_tfl
     assert "RESULT: FAIL: max map error" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_check_tflite_against_savedmodel_and_bad_images(trained, trained_tflite, tmp_path, capsys):
     net, _ = trained
     sm = saved_model.export_saved_model(net, tmp_path / "sm")
@@ -386,13 +436,21 @@ def test_check_tflite_against_savedmodel_and_bad_images(trained, trained_tflite,
     assert code == 1 and "corrupt.jpg" in captured.out and "2 / 1" in captured.out
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert check_tflite.main([str(trained_tflite["fp32"]), "--reference", str(sm), "--images", str(empty)]) == 1
+    assert check_tflite.main([str(trained_tflite["fp32"]), "--reference", str(sm), "--images", str(empty)]) == 2
     assert "no images" in capsys.readouterr().err
-    assert check_tflite.main([str(sm), "--reference", str(sm), "--images", str(folder)]) == 1
+    assert check_tflite.main([str(sm), "--reference", str(sm), "--images", str(folder)]) == 2
     assert "not a .tflite" in capsys.readouterr().err
+    # --images before the model path no longer swallows it (one path per --images)
+    assert (
+        check_tflite.main(
+            ["--images", str(folder), str(trained_tflite["fp32"]), "--reference", str(sm), "--limit", "1", "--quiet"]
+        )
+        == 0
+    )
 
 
 # ---- atomic writes ----------------------------------------------------------------------
+
 
 def test_writes_are_atomic(tmp_path):
     target = write_bytes_atomic(tmp_path / "a.bin", b"old")
@@ -415,8 +473,7 @@ def test_atomic_writes_get_the_usual_modes_and_keep_suffixes(tmp_path):
     umask = os.umask(0o022)
     try:
         seen = []
-        path = write_file_atomic(tmp_path / "m.weights.h5", lambda tmp: (seen.append(tmp.name),
-                                                                          tmp.write_bytes(b"x")))
+        path = write_file_atomic(tmp_path / "m.weights.h5", lambda tmp: (seen.append(tmp.name), tmp.write_bytes(b"x")))
         folder = write_dir_atomic(tmp_path / "saved", lambda p: (p / "f").write_text("x"))
     finally:
         os.umask(umask)
@@ -427,6 +484,7 @@ def test_atomic_writes_get_the_usual_modes_and_keep_suffixes(tmp_path):
 
 # ---- QAT ----------------------------------------------------------------------------------
 
+
 def _check_qat_model(path: Path) -> None:
     ops = read_ops(path)
     assert precision(ops) == "int8" and not unsupported_ops(ops)
@@ -434,36 +492,47 @@ def _check_qat_model(path: Path) -> None:
     assert heatmaps.shape == (1, 8, 12, 19) and pafs.shape == (1, 8, 12, 38) and np.isfinite(heatmaps).all()
 
 
+@pytest.mark.slow
 def test_qat_fine_tunes_and_converts(tiny, tmp_path, monkeypatch):
     """QAT in its tf_keras process on batches given through the --qat-data interface."""
     from export.qat import QATConfig
 
     net, _ = tiny
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent))  # tests/export_data.py
-    qat = QATConfig(arch="mln", config="tiny", steps=2, batch_size=2, verbose=0,
-                    dataset="export_data:qat_batches")
+    qat = QATConfig(arch="mln", config="tiny", steps=2, batch_size=2, verbose=0, dataset="export_data:qat_batches")
     result = tflite.export_tflite(net, tmp_path / "qat.tflite", "qat", SMALL_HW, qat=qat)
     _check_qat_model(result.path)
     with pytest.raises(ValueError, match="not the mln architecture with the 'paper' config"):
-        tflite.export_tflite(net, tmp_path / "x.tflite", "qat", SMALL_HW,
-                             qat=QATConfig(arch="mln", config="paper", dataset=qat.dataset))
+        tflite.export_tflite(
+            net, tmp_path / "x.tflite", "qat", SMALL_HW, qat=QATConfig(arch="mln", config="paper", dataset=qat.dataset)
+        )
     with pytest.raises(ValueError, match="'nowhere' not found"):
-        tflite.export_tflite(net, tmp_path / "x.tflite", "qat", SMALL_HW,
-                             qat=QATConfig(config="tiny", dataset="nowhere:batches"))
+        tflite.export_tflite(
+            net, tmp_path / "x.tflite", "qat", SMALL_HW, qat=QATConfig(config="tiny", dataset="nowhere:batches")
+        )
     with pytest.raises(ValueError, match="--train-json"):
         QATConfig(config="tiny")
 
 
+@pytest.mark.slow
 def test_qat_on_the_coco_training_pipeline(tiny, tmp_path):
     """The default QAT data: mln_tf.data's training pipeline on the bundled COCO train images."""
     from export.qat import QATConfig
 
     net, _ = tiny
-    qat = QATConfig(train_json=str(TRAIN / "person_keypoints.json"), train_images=str(TRAIN), arch="mln",
-                    config="tiny", steps=2, batch_size=2, verbose=0)
+    qat = QATConfig(
+        train_json=str(TRAIN / "person_keypoints.json"),
+        train_images=str(TRAIN),
+        arch="mln",
+        config="tiny",
+        steps=2,
+        batch_size=2,
+        verbose=0,
+    )
     _check_qat_model(tflite.export_tflite(net, tmp_path / "qat.tflite", "qat", SMALL_HW, qat=qat).path)
 
 
+@pytest.mark.slow
 def test_qat_self_distillation_needs_only_images_and_is_compared_with_float(tiny, tmp_path):
     """--mode qat without labels: the float model's maps on photos are the targets; the result is
     compared with float on the photos, and a float model that finds nobody fails that check."""

@@ -12,10 +12,23 @@ P = sk.PARTS.index
 def standing_person(cx: float, top: float, scale: float = 1.0) -> np.ndarray:
     """An upright OpenPose-18 person in *map* pixels (all 18 parts labelled)."""
     offsets = {
-        "nose": (0, 0), "neck": (0, 3), "r_shoulder": (-2.5, 3), "r_elbow": (-3, 6), "r_wrist": (-3, 9),
-        "l_shoulder": (2.5, 3), "l_elbow": (3, 6), "l_wrist": (3, 9), "r_hip": (-1.5, 10),
-        "r_knee": (-1.5, 14), "r_ankle": (-1.5, 18), "l_hip": (1.5, 10), "l_knee": (1.5, 14),
-        "l_ankle": (1.5, 18), "r_eye": (-0.7, -0.7), "l_eye": (0.7, -0.7), "r_ear": (-1.4, -0.2),
+        "nose": (0, 0),
+        "neck": (0, 3),
+        "r_shoulder": (-2.5, 3),
+        "r_elbow": (-3, 6),
+        "r_wrist": (-3, 9),
+        "l_shoulder": (2.5, 3),
+        "l_elbow": (3, 6),
+        "l_wrist": (3, 9),
+        "r_hip": (-1.5, 10),
+        "r_knee": (-1.5, 14),
+        "r_ankle": (-1.5, 18),
+        "l_hip": (1.5, 10),
+        "l_knee": (1.5, 14),
+        "l_ankle": (1.5, 18),
+        "r_eye": (-0.7, -0.7),
+        "l_eye": (0.7, -0.7),
+        "r_ear": (-1.4, -0.2),
         "l_ear": (1.4, -0.2),
     }
     kp = np.zeros((18, 3), np.float32)
@@ -53,8 +66,9 @@ def test_two_people_are_recovered_with_subpixel_accuracy():
 
 def test_crowd_of_ten_people_each_part_used_once():
     rng = np.random.default_rng(0)
-    truth = np.stack([standing_person(6 + 10 * (i % 5) + rng.uniform(-1, 1), 3 + 24 * (i // 5), 1.0)
-                      for i in range(10)])
+    truth = np.stack(
+        [standing_person(6 + 10 * (i % 5) + rng.uniform(-1, 1), 3 + 24 * (i // 5), 1.0) for i in range(10)]
+    )
     hm, pf = oracle_maps(truth, (50, 56))
     poses = group_people(hm, pf)
     assert len(poses) == 10
@@ -86,7 +100,7 @@ def test_deterministic():
 def test_plateau_gives_one_peak_and_threshold_applies():
     hm = np.zeros((6, 6, 19), np.float32)
     hm[2, 2:4, 0] = 0.8  # two equal neighbours
-    hm[4, 4, 1] = 0.04   # below the 0.05 threshold
+    hm[4, 4, 1] = 0.04  # below the 0.05 threshold
     peaks = find_peaks(hm, GroupingConfig(smooth_sigma=0, refine_peaks=False))
     assert peaks.part.tolist() == [0] and (peaks.x[0], peaks.y[0]) == (3, 2)
 
@@ -162,8 +176,9 @@ def test_larger_person_ranks_first_among_equal_people():
     assert poses.scores[0] > poses.scores[1]
 
 
-@pytest.mark.parametrize("case", ["zeros", "constant", "negative", "huge", "huge_negative",
-                                  "max_float", "noise", "1x1", "1xN", "Nx1"])
+@pytest.mark.parametrize(
+    "case", ["zeros", "constant", "negative", "huge", "huge_negative", "max_float", "noise", "1x1", "1xN", "Nx1"]
+)
 def test_fuzzed_maps_never_crash(case):
     rng = np.random.default_rng(abs(hash(case)) % 2**32)
     hw = {"1x1": (1, 1), "1xN": (1, 17), "Nx1": (13, 1)}.get(case, (12, 15))
@@ -205,8 +220,7 @@ def test_infinite_maps_are_rejected():
 
 def test_crowd_of_two_hundred_people_decodes():
     rng = np.random.default_rng(7)
-    truth = np.stack([standing_person(x, y, 0.5) for x, y in
-                      zip(rng.uniform(3, 157, 200), rng.uniform(2, 110, 200))])
+    truth = np.stack([standing_person(x, y, 0.5) for x, y in zip(rng.uniform(3, 157, 200), rng.uniform(2, 110, 200))])
     hm, pf = oracle_maps(truth, (122, 160))
     poses = group_people(hm, pf)  # more candidates than max_peaks per part: the strongest kept
     assert 50 <= len(poses) <= 200

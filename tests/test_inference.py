@@ -7,9 +7,8 @@ import pytest
 from helpers import PEER_MAPS, PEER_MAPS_TRAIN, TRAIN, VAL, OracleRunner, coco, gt_people, oracle_maps
 from mln_tf import skeleton
 from mln_tf.evaluate import evaluate_coco
-from mln_tf.inference import (Transform, as_rgb, estimate_poses, postprocess,
-                              predict_maps, preprocess, read_image)
 from mln_tf.files import write_json_atomic
+from mln_tf.inference import Transform, as_rgb, estimate_poses, postprocess, predict_maps, preprocess, read_image
 from mln_tf.outputs import coco_results, openpose_json
 
 
@@ -42,8 +41,9 @@ def test_transform_geometry():
     np.testing.assert_allclose(t.image_to_input(np.array([639.5, 424.5])), [551.5, 367.5], atol=1e-4)
 
 
-@pytest.mark.parametrize("shape, dtype", [((20, 30), np.uint8), ((20, 30, 1), np.uint8),
-                                          ((20, 30, 4), np.uint8), ((20, 30, 3), np.uint16)])
+@pytest.mark.parametrize(
+    "shape, dtype", [((20, 30), np.uint8), ((20, 30, 1), np.uint8), ((20, 30, 4), np.uint8), ((20, 30, 3), np.uint16)]
+)
 def test_gray_rgba_and_16_bit_arrays_become_rgb(shape, dtype):
     img = np.full(shape, 200 if dtype == np.uint8 else 200 * 257, dtype)
     rgb = as_rgb(img)
@@ -164,6 +164,7 @@ def test_outputs_round_trip_coco17_and_openpose(tmp_path):
     gt = coco(VAL)
     people = gt_people(gt, 785)
     from mln_tf.grouping import Poses
+
     poses = Poses(people.copy(), np.array([0.9], np.float32))
     res = coco_results(785, poses)
     back = np.array(res[0]["keypoints"], np.float32).reshape(17, 3)

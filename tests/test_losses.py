@@ -1,7 +1,6 @@
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from mln_tf import model as m
 from mln_tf.losses import MaskedSumSquares, pack_targets, pose_losses
@@ -36,6 +35,7 @@ def test_wrong_target_channels_is_a_clear_error():
         MaskedSumSquares()(np.zeros((1, 2, 2, 5), np.float32), np.zeros((1, 2, 2, 19), np.float32))
 
 
+@pytest.mark.slow
 def test_a_few_training_steps_reduce_the_loss():
     keras.utils.set_random_seed(0)
     net = m.build_mln(m.MLNConfig.tiny())

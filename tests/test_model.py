@@ -1,7 +1,6 @@
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from mln_tf import model as m
 from mln_tf import pretrained
@@ -26,8 +25,9 @@ def test_openpose_baseline_exact_paper_counts():
     assert m.model_size_mb(net) == pytest.approx(209.3, abs=0.1)
 
 
-@pytest.mark.parametrize("builder, config", [(m.build_mln, m.MLNConfig.tiny()),
-                                             (m.build_openpose, m.OpenPoseConfig.tiny())])
+@pytest.mark.parametrize(
+    "builder, config", [(m.build_mln, m.MLNConfig.tiny()), (m.build_openpose, m.OpenPoseConfig.tiny())]
+)
 def test_output_names_and_shapes_for_odd_valid_size(builder, config):
     net = builder(config)
     out = net(np.zeros((2, 200, 312, 3), np.float32))
@@ -73,8 +73,8 @@ def test_mixed_precision_outputs_float32():
 
 def test_layer_names_are_shared_between_variants(tiny_mln):
     big = m.build_mln(m.MLNConfig.tiny(block_width=16))
-    assert [l.name for l in big.layers] == [l.name for l in tiny_mln.layers]
-    trunk = [l.name for l in m.build_openpose(m.OpenPoseConfig.tiny()).layers if l.name.startswith("conv")]
+    assert [layer.name for layer in big.layers] == [layer.name for layer in tiny_mln.layers]
+    trunk = [layer.name for layer in m.build_openpose(m.OpenPoseConfig.tiny()).layers if layer.name.startswith("conv")]
     assert trunk[:3] == ["conv1_1", "conv2_1", "conv3_1"] and "conv4_4_CPM" in trunk
 
 
@@ -93,14 +93,18 @@ def _vgg_file_for(net, tmp_path, fmt: str):
     for layer in net.layers:
         if layer.name.startswith("conv") and layer.name[4:5].isdigit() and "CPM" not in layer.name:
             g, i = layer.name[4:].split("_")
-            arrays[f"block{g}_conv{i}"] = (rng.standard_normal(layer.kernel.shape).astype(np.float32),
-                                           rng.standard_normal(layer.kernel.shape[-1]).astype(np.float32))
+            arrays[f"block{g}_conv{i}"] = (
+                rng.standard_normal(layer.kernel.shape).astype(np.float32),
+                rng.standard_normal(layer.kernel.shape[-1]).astype(np.float32),
+            )
     if fmt == "npz":
         path = tmp_path / "vgg.npz"
-        np.savez(path, **{f"{k}/kernel": v[0] for k, v in arrays.items()},
-                 **{f"{k}/bias": v[1] for k, v in arrays.items()})
+        np.savez(
+            path, **{f"{k}/kernel": v[0] for k, v in arrays.items()}, **{f"{k}/bias": v[1] for k, v in arrays.items()}
+        )
     else:  # the legacy Keras applications layout: one group per layer
         import h5py
+
         path = tmp_path / "vgg19_notop.h5"
         with h5py.File(path, "w") as f:
             for k, (kern, bias) in arrays.items():
@@ -134,8 +138,9 @@ def test_vgg19_init_errors_name_the_problem(tmp_path):
     net = m.build_mln(m.MLNConfig.tiny())
     with pytest.raises(FileNotFoundError, match="not found"):
         pretrained.load_vgg19_trunk(net, tmp_path / "nope.h5")
-    path, arrays = _vgg_file_for(m.build_mln(m.MLNConfig.tiny(trunk_widths=((8,), (16,), (16, 24), (32,)))),
-                                 tmp_path, "npz")
+    path, arrays = _vgg_file_for(
+        m.build_mln(m.MLNConfig.tiny(trunk_widths=((8,), (16,), (16, 24), (32,)))), tmp_path, "npz"
+    )
     with pytest.raises(ValueError, match="conv3_2"):
         pretrained.load_vgg19_trunk(net, path)
     bad = tmp_path / "bad.h5"

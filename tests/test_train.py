@@ -1,4 +1,5 @@
 """Keras training: loss goes down, checkpoints, SIGTERM + resume, periodic COCO eval, CLI."""
+
 import json
 import os
 import signal
@@ -15,17 +16,36 @@ from training import train as tr
 @pytest.fixture(scope="module")
 def paths(data_dir):
     t, v = data_dir / "coco_train2017_mini", data_dir / "coco_val2017_mini"
-    return {"train_json": str(t / "person_keypoints.json"), "train_images": str(t),
-            "val_json": str(v / "person_keypoints.json"), "val_images": str(v)}
+    return {
+        "train_json": str(t / "person_keypoints.json"),
+        "train_images": str(t),
+        "val_json": str(v / "person_keypoints.json"),
+        "val_images": str(v),
+    }
 
 
 def tiny(paths, out_dir, **overrides) -> tr.TrainConfig:
     """A tiny MLN at 64x64 with evaluation on the 4 bundled val images every 4 steps."""
-    base = dict(train_json=paths["train_json"], train_images=paths["train_images"],
-                val_json=paths["val_json"], val_images=paths["val_images"], out_dir=str(out_dir),
-                width="tiny", input_hw=(64, 64), batch_size=4, steps=8, steps_per_epoch=4,
-                checkpoint_every=4, eval_every=4, eval_input_height=96, optimizer="sgd",
-                learning_rate=1e-3, verbose=0, tensorboard=False, mixed_precision=False)
+    base = dict(
+        train_json=paths["train_json"],
+        train_images=paths["train_images"],
+        val_json=paths["val_json"],
+        val_images=paths["val_images"],
+        out_dir=str(out_dir),
+        width="tiny",
+        input_hw=(64, 64),
+        batch_size=4,
+        steps=8,
+        steps_per_epoch=4,
+        checkpoint_every=4,
+        eval_every=4,
+        eval_input_height=96,
+        optimizer="sgd",
+        learning_rate=1e-3,
+        verbose=0,
+        tensorboard=False,
+        mixed_precision=False,
+    )
     return tr.TrainConfig(**{**base, **overrides})
 
 
@@ -41,6 +61,7 @@ def held_out_loss(model, batch) -> float:
     return float(model.evaluate(*batch, verbose=0, return_dict=True)["loss"])
 
 
+@pytest.mark.slow
 def test_a_few_steps_lower_the_loss_and_evaluation_keeps_the_best_model(paths, straight):
     result, out = straight
     assert result.completed and result.step == 8 and result.first_step == 0
@@ -48,8 +69,7 @@ def test_a_few_steps_lower_the_loss_and_evaluation_keeps_the_best_model(paths, s
     initial = tr.build_model("mln", "tiny")
     final = keras.models.load_model(result.artifacts["model"])
     source = CocoKeypoints(paths["train_json"], paths["train_images"])
-    batch = next(iter(training_dataset(source, DataConfig(input_hw=(64, 64)), initial.output_names,
-                                       8, seed=123)))
+    batch = next(iter(training_dataset(source, DataConfig(input_hw=(64, 64)), initial.output_names, 8, seed=123)))
     before, after = held_out_loss(initial, batch), held_out_loss(final, batch)
     assert after < 0.85 * before, (before, after)
 
@@ -83,6 +103,7 @@ def weights_of(path) -> list:
     return keras.models.load_model(path, compile=False).get_weights()
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_and_resume_matches_an_uninterrupted_run(paths, straight, tmp_path):
     reference, reference_dir = straight
     run = tmp_path / "killed"
@@ -118,9 +139,17 @@ def test_resume_without_a_checkpoint_and_bad_inputs_are_clear_errors(paths, tmp_
         tr.train(tiny(paths, tmp_path / "empty", resume=True))
     with pytest.raises(ValueError, match="batch_size"):
         tiny(paths, tmp_path, batch_size=0)
-    code = tr.main(["--train-json", str(tmp_path / "missing.json"), "--train-images", str(tmp_path),
-                    "--out", str(tmp_path / "cli")])
-    assert code == 2 and "annotation file not found" in capsys.readouterr().err
+    code = tr.main(
+        [
+            "--train-json",
+            str(tmp_path / "missing.json"),
+            "--train-images",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "cli"),
+        ]
+    )
+    assert code == 2 and "--train-json: not found" in capsys.readouterr().err  # checked before TF loads
 
 
 def test_help_documents_the_paper_defaults(capsys):
@@ -128,8 +157,16 @@ def test_help_documents_the_paper_defaults(capsys):
         tr.main(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for flag in ("--arch", "--init-vgg19", "--mixed-precision", "--strategy", "--resume",
-                 "--checkpoint-every", "--eval-every", "--val-json"):
+    for flag in (
+        "--arch",
+        "--init-vgg19",
+        "--mixed-precision",
+        "--strategy",
+        "--resume",
+        "--checkpoint-every",
+        "--eval-every",
+        "--val-json",
+    ):
         assert flag in text
     assert "6e-05" in text and "0.0005" in text and "28" in text
     args = tr.build_parser().parse_args(["--coco", "/data/coco"])
@@ -139,20 +176,34 @@ def test_help_documents_the_paper_defaults(capsys):
     assert config.mixed_precision is None  # decided by the devices: on only with a GPU
 
 
+@pytest.mark.slow
 def test_fine_tuning_the_pretrained_network_keeps_it_finding_people(paths, tmp_path):
     """--arch mobilenet_thin --init-pretrained: a few small-lr steps start from, and keep, a real network."""
     from mln_tf.evaluate import evaluate_model
     from mln_tf.runners import load_runner
 
-    config = tiny(paths, tmp_path / "ft", arch="mobilenet_thin", width="paper",
-                  init_pretrained="tfpose_mobilenet_thin", input_hw=(184, 184), batch_size=2, steps=3,
-                  steps_per_epoch=3, checkpoint_every=3, eval_every=3, eval_input_height=368,
-                  optimizer="adam", learning_rate=5e-6, weight_decay=0.0, lr_schedule="constant")
+    config = tiny(
+        paths,
+        tmp_path / "ft",
+        arch="mobilenet_thin",
+        width="paper",
+        init_pretrained="tfpose_mobilenet_thin",
+        input_hw=(184, 184),
+        batch_size=2,
+        steps=3,
+        steps_per_epoch=3,
+        checkpoint_every=3,
+        eval_every=3,
+        eval_input_height=368,
+        optimizer="adam",
+        learning_rate=5e-6,
+        weight_decay=0.0,
+        lr_schedule="constant",
+    )
     result = tr.train(config)
     assert result.completed and result.best_ap is not None and result.best_ap >= 0.45  # 0.648 before
     runner = load_runner(result.artifacts["model"])
-    stats = evaluate_model(runner, paths["val_json"], paths["val_images"], 368, progress=False,
-                           verbose=False)
+    stats = evaluate_model(runner, paths["val_json"], paths["val_images"], 368, progress=False, verbose=False)
     assert stats["AP50"] >= 0.8
     with pytest.raises(ValueError, match="neither a shipped pretrained model"):
         tr.train(tiny(paths, tmp_path / "bad", init_pretrained="openpose_coco"))

@@ -4,6 +4,7 @@ and the page itself in headless Chromium against mln_tf.inference on the same fr
 Skipped, with the reason, where this machine lacks Node, Debian's chromium or the npm packages
 (``.ci/run`` installs them; ``make test`` runs ``npm ci`` first) - never passed without running.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -41,8 +42,9 @@ def test_javascript_ports_match_golden_vectors():
     files = sorted(str(p.relative_to(WEB)) for p in (WEB / "test").glob("*.test.mjs"))
     assert len(files) >= 4, files
     done = subprocess.run(["node", "--test", *files], cwd=WEB, capture_output=True, text=True, timeout=300)
-    summary = "\n".join(line for line in done.stdout.splitlines()
-                        if re.match(r"# (tests|pass|fail|.*parity|.*preprocess:)", line))
+    summary = "\n".join(
+        line for line in done.stdout.splitlines() if re.match(r"# (tests|pass|fail|.*parity|.*preprocess:)", line)
+    )
     print(summary)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     counts = dict(re.findall(r"^# (tests|pass|fail) (\d+)$", done.stdout, re.M))
@@ -72,11 +74,18 @@ def browser_run(tmp_path_factory, data_dir):
     video = webcheck.write_y4m(tmp / "camera.y4m", frames)
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     with webcheck.serve() as url:
-        out = webcheck.run_browser(url, tmp / "results.json", video=video, camera_frames=CAMERA_FRAMES,
-                                   screenshot=SCREENSHOT, query="backend=wasm")
+        out = webcheck.run_browser(
+            url,
+            tmp / "results.json",
+            video=video,
+            camera_frames=CAMERA_FRAMES,
+            screenshot=SCREENSHOT,
+            query="backend=wasm",
+        )
     return {"kind": kind, "runner": load_runner(model), "out": out}
 
 
+@pytest.mark.slow
 def test_page_runs_the_tflite_like_python(browser_run):
     """Same pixels -> same network input and bit-identical maps (LiteRT.js WASM vs ai_edge_litert)."""
     out, runner = browser_run["out"], browser_run["runner"]
@@ -102,11 +111,14 @@ def test_page_runs_the_tflite_like_python(browser_run):
     assert worst == 0.0
 
 
+@pytest.mark.slow
 def test_page_finds_the_same_people_as_python(browser_run):
     """Bundled images and fake-camera frames: same count, OKS >= 0.99 per person, and somebody found."""
     if browser_run["kind"] != "pretrained":
-        pytest.skip("the default model is a random network (no mln_tf.pretrained here): it finds nobody, "
-                    "so a people check would prove nothing")
+        pytest.skip(
+            "the default model is a random network (no mln_tf.pretrained here): it finds nobody, "
+            "so a people check would prove nothing"
+        )
     out, runner = browser_run["out"], browser_run["runner"]
     checks = [webcheck.compare_frame(runner, r) for r in out["images"] + out["camera"]]
     print(f"{'frame':<28} {'page':>5} {'python':>6} {'min OKS':>8} {'max px':>8}")
@@ -119,6 +131,7 @@ def test_page_finds_the_same_people_as_python(browser_run):
     assert SCREENSHOT.is_file()
 
 
+@pytest.mark.slow
 def test_page_names_bad_input_and_keeps_working(tmp_path):
     """Missing model, a text file, a broken video, no camera, fp16 on an adapter without shader-f16."""
     missing = webcheck.missing_tools()

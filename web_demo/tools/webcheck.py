@@ -10,6 +10,7 @@ Used by ``tests/test_web_demo.py`` and ``benchmarks/web_speed.py``:
 * :func:`compare_frame` runs ``mln_tf.inference`` on the very pixels the page used and compares
   the network input (via the maps), the maps and the people (count, OKS).
 """
+
 from __future__ import annotations
 
 import base64
@@ -76,15 +77,19 @@ def letterbox_frame(rgb: np.ndarray, hw: tuple[int, int] = (480, 640)) -> np.nda
     ch, cw = min(hw[0], round(h * s)), min(hw[1], round(w * s))
     out = np.full(hw + (3,), 128, np.uint8)
     y, x = (hw[0] - ch) // 2, (hw[1] - cw) // 2
-    out[y:y + ch, x:x + cw] = cv2.resize(rgb, (cw, ch), interpolation=cv2.INTER_AREA)
+    out[y : y + ch, x : x + cw] = cv2.resize(rgb, (cw, ch), interpolation=cv2.INTER_AREA)
     return out
 
 
 @contextlib.contextmanager
 def serve(timeout: float = 20.0) -> Iterator[str]:
     """Run web_demo/serve.mjs on a free 127.0.0.1 port; yields its URL; stops it afterwards."""
-    proc = subprocess.Popen(["node", str(WEB / "serve.mjs"), "--host", "127.0.0.1", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        ["node", str(WEB / "serve.mjs"), "--host", "127.0.0.1", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline().strip()
         if not line.startswith("serving "):
@@ -99,12 +104,35 @@ def serve(timeout: float = 20.0) -> Iterator[str]:
             proc.kill()
 
 
-def run_browser(url: str, out: Path, *, video: Path | None = None, camera_frames: int = 0,
-                screenshot: Path | None = None, query: str = "", images: Sequence[str] | None = None,
-                repeat: int = 1, pixels: bool = True, webgpu: bool = False, timeout: float = 300.0) -> dict:
+def run_browser(
+    url: str,
+    out: Path,
+    *,
+    video: Path | None = None,
+    camera_frames: int = 0,
+    screenshot: Path | None = None,
+    query: str = "",
+    images: Sequence[str] | None = None,
+    repeat: int = 1,
+    pixels: bool = True,
+    webgpu: bool = False,
+    timeout: float = 300.0,
+) -> dict:
     """Drive the page with web_demo/tools/browser_run.mjs; returns its JSON (state, images, camera, messages)."""
-    cmd = ["node", str(WEB / "tools" / "browser_run.mjs"), "--url", url, "--out", str(out),
-           "--camera-frames", str(camera_frames), "--repeat", str(repeat), "--chromium", chromium_path()]
+    cmd = [
+        "node",
+        str(WEB / "tools" / "browser_run.mjs"),
+        "--url",
+        url,
+        "--out",
+        str(out),
+        "--camera-frames",
+        str(camera_frames),
+        "--repeat",
+        str(repeat),
+        "--chromium",
+        chromium_path(),
+    ]
     if video is not None:
         cmd += ["--video", str(video)]
     if screenshot is not None:
@@ -125,8 +153,18 @@ def run_browser(url: str, out: Path, *, video: Path | None = None, camera_frames
 
 def bad_input(url: str, out: Path, timeout: float = 180.0) -> dict:
     """The page's messages for a missing model, a text file, a broken video, no camera, fp16 without shader-f16."""
-    cmd = ["node", str(WEB / "tools" / "browser_run.mjs"), "--url", url, "--out", str(out), "--bad-input", "--webgpu",
-           "--chromium", chromium_path()]
+    cmd = [
+        "node",
+        str(WEB / "tools" / "browser_run.mjs"),
+        "--url",
+        url,
+        "--out",
+        str(out),
+        "--bad-input",
+        "--webgpu",
+        "--chromium",
+        chromium_path(),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"browser run failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
