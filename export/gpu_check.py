@@ -339,30 +339,13 @@ def try_gpu(model_path: str | Path, accelerator: str = "gpu", timeout: float = 3
 
     runner = load_runner(model_path)
     x = probe_input((1, *runner.input_hw, 3))
-    with tempfile.TemporaryDirectory(prefix="mln_gpu_") as tmp:
-        out = Path(tmp) / "maps.npz"
-        np.save(Path(tmp) / "x.npy", x)
-        cmd = [
-            sys.executable,
-            "-m",
-            "export.gpu_check",
-            str(Path(model_path).resolve()),
-            "--worker",
-            tmp,
-            "--accelerator",
-            accelerator,
-        ]
-        root = str(Path(__file__).resolve().parent.parent)
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=root)
-        except subprocess.TimeoutExpired:
-            return GpuRun(False, f"the {accelerator.upper()} run did not finish in {timeout:.0f} s")
-        if proc.returncode != 0 or not out.is_file():
-            return GpuRun(False, _failure_reason(proc.stdout + proc.stderr, proc.returncode))
-        maps = np.load(out)
-        heatmaps, pafs = runner(x)
-        diff = np.concatenate([np.abs(maps["heatmaps"] - heatmaps).ravel(), np.abs(maps["pafs"] - pafs).ravel()])
-        return GpuRun(True, f"ran on LiteRT's {accelerator.upper()} accelerator", float(diff.max()), float(diff.mean()))
+    maps, how, _ = run_maps(model_path, x, accelerator, timeout)
+    if maps is None:
+        return GpuRun(False, how)
+    ((gpu_heatmaps, gpu_pafs),) = maps
+    heatmaps, pafs = runner(x)
+    diff = np.concatenate([np.abs(gpu_heatmaps - heatmaps).ravel(), np.abs(gpu_pafs - pafs).ravel()])
+    return GpuRun(True, how, float(diff.max()), float(diff.mean()))
 
 
 def _failure_reason(log: str, returncode: int) -> str:
