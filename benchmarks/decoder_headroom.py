@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from decoder_quality import SETS, load_maps, parse_overrides  # noqa: E402
 
-from mln_tf.evaluate import evaluate_coco, load_coco  # noqa: E402
+from mln_tf.evaluate import evaluate_coco, load_coco, oks_terms  # noqa: E402
 from mln_tf.inference import PostprocessConfig, postprocess  # noqa: E402
 from mln_tf.outputs import coco_results  # noqa: E402
 from mln_tf.tables import format_table  # noqa: E402
@@ -55,18 +55,6 @@ def coco_sigmas() -> np.ndarray:
     from pycocotools.cocoeval import Params
 
     return np.asarray(Params(iouType="keypoints").kpt_oks_sigmas, np.float64)
-
-
-def oks_terms(det: np.ndarray, gt: np.ndarray, area: float, sigmas: np.ndarray) -> tuple[float, np.ndarray]:
-    """COCO's OKS of detection ``det`` (17, 3) against labelled ``gt`` (17, 3), and its 17 terms.
-
-    As pycocotools computes it: a part the detection leaves out sits at (0, 0); the mean is
-    over the parts the ground truth labels (v > 0).
-    """
-    d2 = ((det[:, :2] - gt[:, :2]) ** 2).sum(1)
-    terms = np.exp(-d2 / (2.0 * sigmas) ** 2 / (area + np.spacing(1)) / 2.0)
-    labelled = gt[:, 2] > 0
-    return float(terms[labelled].mean()) if labelled.any() else 0.0, terms
 
 
 def labelled_people(gt, image_id: int) -> list[dict]:

@@ -90,11 +90,20 @@ def evaluate_coco(
     return stats
 
 
-def _oks(det: np.ndarray, gt: np.ndarray, area: float, sigmas: np.ndarray) -> float:
-    """COCO's object keypoint similarity of one detection (17, 3) to one labelled person."""
+def oks_terms(det: np.ndarray, gt: np.ndarray, area: float, sigmas: np.ndarray) -> tuple[float, np.ndarray]:
+    """COCO's object keypoint similarity of one detection (17, 3) to one labelled person, and its 17 terms.
+
+    As pycocotools computes it: a part the detection leaves out sits at (0, 0); the mean is
+    over the parts the ground truth labels (v > 0).
+    """
     labelled = gt[:, 2] > 0
     e = np.sum((det[:, :2] - gt[:, :2]) ** 2, axis=1) / (2.0 * (2.0 * sigmas) ** 2 * (area + np.spacing(1)))
-    return float(np.exp(-e[labelled]).mean()) if labelled.any() else 0.0
+    terms = np.exp(-e)
+    return (float(terms[labelled].mean()) if labelled.any() else 0.0), terms
+
+
+def _oks(det: np.ndarray, gt: np.ndarray, area: float, sigmas: np.ndarray) -> float:
+    return oks_terms(det, gt, area, sigmas)[0]
 
 
 def lr_confusion(results: list[dict], gt, image_ids: Iterable[int], sigmas: np.ndarray) -> tuple[int, int]:
