@@ -93,27 +93,33 @@ def _overlays(runner, annotations: Path, images: Path, out: Path, input_height: 
     return written
 
 
-def _export(model, runner, out: Path, tflite_hw: tuple[int, int]) -> list[tuple[str, str]]:
-    """SavedModel + int8 .tflite of the trained model, and the .tflite checked against Keras."""
+def _check_on_val(tflite_path: Path, runner):
+    """export.check_tflite's comparison of a .tflite with the Keras runner on the 4 val images."""
     from export.check_tflite import compare
-    from export.saved_model import export_saved_model
-    from export.tflite import calibration_inputs, export_tflite
     from mln_tf.files import collect_files
     from mln_tf.runners import load_runner
+
+    return compare(
+        load_runner(tflite_path),
+        runner,
+        collect_files(VAL),
+        VAL / "person_keypoints.json",
+        tflite_name=tflite_path.name,
+        reference_name="Keras",
+    )
+
+
+def _export(model, runner, out: Path, tflite_hw: tuple[int, int]) -> list[tuple[str, str]]:
+    """SavedModel + int8 .tflite of the trained model, and the .tflite checked against Keras."""
+    from export.saved_model import export_saved_model
+    from export.tflite import calibration_inputs, export_tflite
 
     saved = export_saved_model(model, out / "saved_model", overwrite=True)
     print(f"\nexporting an int8 .tflite at {tflite_hw[0]}x{tflite_hw[1]}, calibrated on the training images")
     tflite = export_tflite(
         model, out / "mln_int8.tflite", "int8", tflite_hw, calibration=calibration_inputs(TRAIN, tflite_hw)
     )
-    report = compare(
-        load_runner(tflite.path),
-        runner,
-        collect_files(VAL),
-        VAL / "person_keypoints.json",
-        tflite_name=tflite.path.name,
-        reference_name="Keras",
-    )
+    report = _check_on_val(tflite.path, runner)
     return [
         ("SavedModel", f"{saved} (uint8 RGB in; see README, Export)"),
         ("int8 .tflite", f"{tflite.path} ({tflite.size_bytes / 1e6:.2f} MB, {tflite_hw[0]}x{tflite_hw[1]})"),
@@ -129,13 +135,11 @@ def _export(model, runner, out: Path, tflite_hw: tuple[int, int]) -> list[tuple[
 
 def _pretrained_part(out: Path, tflite_hw: tuple[int, int], quiet: bool = False) -> list[tuple[str, str]]:
     """The shipped COCO-trained network through evaluation, overlays, export and the .tflite check."""
-    from export.check_tflite import compare
     from export.saved_model import export_saved_model
     from export.tflite import export_tflite
     from mln_tf.evaluate import evaluate_model, format_table
-    from mln_tf.files import collect_files
     from mln_tf.pretrained import load_pretrained, pretrained_model_path
-    from mln_tf.runners import keras_runner, load_runner
+    from mln_tf.runners import keras_runner
 
     print(f"\nquickstart: the shipped COCO-trained network ({PRETRAINED}, mln_tf.pretrained)")
     model = load_pretrained(PRETRAINED)
@@ -152,14 +156,7 @@ def _pretrained_part(out: Path, tflite_hw: tuple[int, int], quiet: bool = False)
     )
     saved = export_saved_model(model, out / "saved_model", overwrite=True)
     tflite = export_tflite(model, out / f"{PRETRAINED}_fp32.tflite", "fp32", tflite_hw)
-    report = compare(
-        load_runner(tflite.path),
-        runner,
-        collect_files(VAL),
-        VAL / "person_keypoints.json",
-        tflite_name=tflite.path.name,
-        reference_name="Keras",
-    )
+    report = _check_on_val(tflite.path, runner)
     if report.matched == 0:
         raise ValueError(
             "the pretrained .tflite and Keras model matched nobody on the val images: the check would prove nothing"
