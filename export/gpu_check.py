@@ -253,13 +253,22 @@ def probe_input(shape: Sequence[int], seed: int = 0) -> np.ndarray:
     return normalize(pixels)
 
 
-def run_on_accelerator(model_path: str | Path, x: np.ndarray, accelerator: str = "gpu") -> dict[str, np.ndarray]:
+def run_on_accelerator(
+    model_path: str | Path, x: np.ndarray, accelerator: str = "gpu", enforce_f32: bool = False
+) -> dict[str, np.ndarray]:
     """Run the ``serving_default`` signature on each input of ``x`` (N, H, W, 3) with LiteRT's
-    CompiledModel on one accelerator only; the maps stacked by output name."""
-    from ai_edge_litert.compiled_model import CompiledModel, HardwareAccelerator
+    CompiledModel on one accelerator only; the maps stacked by output name.
+
+    ``enforce_f32``: the GPU computes in float32 (LiteRT's ``GpuOptions.enforce_f32``) instead of
+    its default float16 arithmetic."""
+    from ai_edge_litert.compiled_model import CompiledModel, GpuOptions, HardwareAccelerator, Options
 
     accel = {"gpu": HardwareAccelerator.GPU, "cpu": HardwareAccelerator.CPU}[accelerator]
-    model = CompiledModel.from_file(str(model_path), hardware_accel=accel)
+    if enforce_f32 and accelerator == "gpu":
+        options = Options(hardware_accelerators=accel, gpu_options=GpuOptions(enforce_f32=True))
+        model = CompiledModel.from_file(str(model_path), options=options)
+    else:
+        model = CompiledModel.from_file(str(model_path), hardware_accel=accel)
     if accelerator == "gpu" and not model.is_fully_accelerated():
         raise RuntimeError("the GPU accelerator took the model but not all of its ops")
     sig = model.get_signature_list()["serving_default"]
@@ -293,10 +302,15 @@ def vulkan_devices() -> list[str]:
 
 
 def run_maps(
-    model_path: str | Path, inputs: np.ndarray, accelerator: str = "gpu", timeout: float = 600
+    model_path: str | Path,
+    inputs: np.ndarray,
+    accelerator: str = "gpu",
+    timeout: float = 600,
+    enforce_f32: bool = False,
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]] | None, str, float]:
     """(maps per input or None, why not / what ran, seconds) of the model on one accelerator,
-    in a child process (a crashing or hanging driver stays out of this one)."""
+    in a child process (a crashing or hanging driver stays out of this one); ``enforce_f32``: see
+    :func:`run_on_accelerator`."""
     import time
 
     inputs = np.asarray(inputs, np.float32)
@@ -311,7 +325,7 @@ def run_maps(
             tmp,
             "--accelerator",
             accelerator,
-        ]
+        ] + (["--enforce-f32"] if enforce_f32 else [])
         root = str(Path(__file__).resolve().parent.parent)
         start = time.perf_counter()
         try:
@@ -325,12 +339,14 @@ def run_maps(
         maps = np.load(out)
         return (
             [(maps["heatmaps"][i : i + 1], maps["pafs"][i : i + 1]) for i in range(len(inputs))],
-            f"ran on LiteRT's {accelerator.upper()} accelerator",
+            f"ran on LiteRT's {accelerator.upper()} accelerator" + (" (float32)" if enforce_f32 else ""),
             seconds,
         )
 
 
-def try_gpu(model_path: str | Path, accelerator: str = "gpu", timeout: float = 300) -> GpuRun:
+def try_gpu(
+    model_path: str | Path, accelerator: str = "gpu", timeout: float = 300, enforce_f32: bool = False
+) -> GpuRun:
     """Run the model on the accelerator in a child process and compare with the CPU interpreter.
 
     A child process keeps a crashing or hanging driver (and its logging) out of this one.
@@ -339,7 +355,7 @@ def try_gpu(model_path: str | Path, accelerator: str = "gpu", timeout: float = 3
 
     runner = load_runner(model_path)
     x = probe_input((1, *runner.input_hw, 3))
-    maps, how, _ = run_maps(model_path, x, accelerator, timeout)
+    maps, how, _ = run_maps(model_path, x, accelerator, timeout, enforce_f32)
     if maps is None:
         return GpuRun(False, how)
     ((gpu_heatmaps, gpu_pafs),) = maps
@@ -372,9 +388,9 @@ def _failure_reason(log: str, returncode: int) -> str:
     return "; ".join(lines) if lines else f"accelerator process exited with status {returncode}"
 
 
-def _worker(model_path: str, folder: str, accelerator: str) -> int:
+def _worker(model_path: str, folder: str, accelerator: str, enforce_f32: bool) -> int:
     x = np.load(Path(folder) / "x.npy")
-    np.savez(Path(folder) / "maps.npz", **run_on_accelerator(model_path, x, accelerator))
+    np.savez(Path(folder) / "maps.npz", **run_on_accelerator(model_path, x, accelerator, enforce_f32))
     return 0
 
 
@@ -410,6 +426,11 @@ def build_parser(prog: str = "python -m export.gpu_check") -> argparse.ArgumentP
         default="gpu",
         help="accelerator of the run check (cpu: LiteRT's CompiledModel on CPU, to test the comparison itself)",
     )
+    parser.add_argument(
+        "--enforce-f32",
+        action="store_true",
+        help="the GPU computes in float32 (LiteRT GpuOptions.enforce_f32) instead of its default float16",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser
 
@@ -418,7 +439,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m export.gpu_ch
     """Run the GPU check; exit 2 for an unreadable model, 1 when it fails, 0 when it passes."""
     args = build_parser(prog).parse_args(argv)
     if args.worker:
-        return _worker(args.model, args.worker, args.accelerator)
+        return _worker(args.model, args.worker, args.accelerator, args.enforce_f32)
     from mln_tf.tables import format_table
 
     try:
@@ -458,7 +479,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m export.gpu_ch
         if problems:
             print("GPU run: skipped (incompatible ops)")
         else:
-            run = try_gpu(args.model, args.accelerator)
+            run = try_gpu(args.model, args.accelerator, enforce_f32=args.enforce_f32)
             if run.ran:
                 ok = run.max_error <= args.tolerance
                 failed |= not ok

@@ -74,6 +74,28 @@ def test_int8_of_the_pretrained_network_finds_the_float_models_people(pretrained
 
 
 @pytest.mark.slow
+def test_qat_of_the_pretrained_network_starts_near_post_training_int8(pretrained, calibration, tmp_path):
+    """Self-distillation QAT, 2 steps: it starts from the post-training int8 model's equalised weights
+    and float layers with measured fake-quant ranges, so it already finds most of the
+    float model's people (before, tfmot's initial [-6, 6] ranges and its one scale per depthwise kernel
+    gave a model that found nobody). tfmot's fake-quant graph converts with more requantizations
+    (11 QUANTIZE ops, not 6), so the start is near the post-training model, not equal to it
+    (agreement 0.69 vs 0.85 here)."""
+    from export.qat import QATConfig
+
+    qat = QATConfig(images=str(TRAIN), arch="mobilenet_thin", steps=2, batch_size=2, verbose=0, range_images=12)
+    result = tflite.export_tflite(
+        pretrained, tmp_path / "qat.tflite", "qat", Q_HW, calibration, qat=qat, progress=False
+    )
+    assert precision(read_ops(result.path)) == "int8"
+    assert result.baseline is not None and result.baseline.people_float >= 8  # the post-training int8 model
+    assert len(result.float_layers) == 20 and all("Stage1_L2" in l or "Stage6_L2" in l for l in result.float_layers)
+    a, b = result.agreement, result.baseline
+    assert a.people_float >= 8 and a.ok(0.6), a
+    assert a.agreement >= b.agreement - 0.2 and a.mean_oks >= b.mean_oks - 0.15, (a, b)
+
+
+@pytest.mark.slow
 def test_collapse_detector_fails_on_blank_calibration(pretrained, tmp_path):
     """Calibrated on flat grey images, the int8 model is garbage on photos: the export refuses it
     (it names the problem, and the worst layers when it runs at all) and writes nothing."""
@@ -153,20 +175,24 @@ def test_check_tflite_never_reports_agreement_of_nobody():
 def test_pretrained_tflite_on_the_gpu_accelerator_finds_the_cpu_people(quantized):
     """fp32, fp16 and int8 on LiteRT's GPU accelerator (lavapipe here) vs LiteRT on CPU, two val images.
 
-    fp32 and fp16: the same people (count; mean OKS >= 0.95 per image, each >= 0.8) and maps
-    within 0.1 (the GPU computes in float16). int8: the GPU runs the whole file, but with float
-    arithmetic on dequantized weights instead of the CPU's 8-bit activations, so it only has to
-    find most of the CPU's people
-    (a known gap: ship fp16 to GPUs, int8 to CPUs; README, GPU path).
+    In float32 (``enforce_f32``) fp32 and fp16 give the CPU's people: the same count, every matched
+    person OKS >= 0.95, maps within 1e-3. In the GPU's default float16 arithmetic (what a phone
+    runs) fp16 keeps the count and the image's mean OKS >= 0.95; float16 can move one keypoint of
+    a small person (OKS 0.86 seen once at this input size), so each person only >= 0.8. int8: the
+    GPU runs the whole file, but with float arithmetic on dequantized weights instead of the CPU's
+    8-bit activations, so it only has to find most of the CPU's people (ship fp16 to GPUs, int8 to
+    CPUs; README, GPU path).
     """
     from export.check_tflite import match_people
     from mln_tf.inference import Transform, postprocess
 
     x = _val_inputs(GPU_IMAGES)
     transform = Transform.from_resize(Q_HW, Q_HW)
-    for mode, result in quantized.items():
+    runs = [("fp32", True), ("fp16", True), ("fp16", False), ("int8", True)]
+    for mode, f32 in runs:
+        result = quantized[mode]
         assert not gpu_check.check_ops(read_ops(result.path)), mode
-        gpu, detail, _ = gpu_check.run_maps(result.path, x)
+        gpu, detail, _ = gpu_check.run_maps(result.path, x, enforce_f32=f32)
         assert gpu is not None, f"{mode}: {detail}"
         cpu = load_runner(result.path)
         found = matched = 0
@@ -178,15 +204,17 @@ def test_pretrained_tflite_on_the_gpu_accelerator_finds_the_cpu_people(quantized
             people_g = postprocess(hg[0], pg[0], transform)
             assert len(people_c) >= 1, f"{mode}: nobody found on {GPU_IMAGES[i]}: the test would prove nothing"
             pairs = match_people(people_c, people_g, Q_HW)
+            oks = [p[2] for p in pairs]
             found += len(people_c)
             matched += len(pairs)
-            if mode != "int8":
-                assert err <= 0.1, (mode, i, err)
-                assert len(people_g) == len(people_c) == len(pairs), (mode, i, len(people_c), len(people_g))
-                # float16 on the GPU can move one keypoint of a small person (OKS 0.86 seen once
-                # at this input size): every person >= 0.8, the image's people >= 0.95 on average.
-                oks = [p[2] for p in pairs]
-                assert min(oks) >= 0.8 and np.mean(oks) >= 0.95, (mode, i, pairs)
+            if mode == "int8":
+                continue
+            where = (mode, "float32" if f32 else "float16", GPU_IMAGES[i])
+            assert len(people_g) == len(people_c) == len(pairs), (*where, len(people_c), len(people_g))
+            if f32:
+                assert err <= 1e-3 and min(oks) >= 0.95, (*where, err, oks)
+            else:
+                assert err <= 0.1 and min(oks) >= 0.8 and np.mean(oks) >= 0.95, (*where, err, oks)
         if mode == "int8":
             assert matched >= 0.5 * found, (matched, found)
 
