@@ -19,7 +19,7 @@ converts it with float32 input/output to ``model.tflite``; a failure is written 
 Where it starts matters more than how long it trains. With calibration photos,
 ``export.tflite --mode qat`` first makes the post-training int8 model and starts QAT from its
 weights (range-equalised, bias-corrected) and its float layers; the child then fixes two tfmot
-defaults that made QAT on the pretrained network find nobody (AP 0 after 150 steps):
+defaults that made QAT on the pretrained network useless (AP 0.000 after 150 steps):
 
 * every activation range starts at tfmot's [-6, 6] and moves by an EMA of decay 0.999, i.e.
   over thousands of steps: :func:`init_ranges` sets each one to the float model's min/max on

@@ -75,12 +75,12 @@ def test_int8_of_the_pretrained_network_finds_the_float_models_people(pretrained
 
 @pytest.mark.slow
 def test_qat_of_the_pretrained_network_starts_near_post_training_int8(pretrained, calibration, tmp_path):
-    """Self-distillation QAT, 2 steps: it starts from the post-training int8 model's equalised weights
-    and float layers with measured fake-quant ranges, so it already finds most of the
-    float model's people (before, tfmot's initial [-6, 6] ranges and its one scale per depthwise kernel
-    gave a model that found nobody). tfmot's fake-quant graph converts with more requantizations
-    (11 QUANTIZE ops, not 6), so the start is near the post-training model, not equal to it
-    (agreement 0.69 vs 0.85 here)."""
+    """Self-distillation QAT, 2 steps: it starts from the post-training int8 model's equalised
+    weights and float layers with measured fake-quant ranges, so it already finds most of the
+    float model's people (before, tfmot's initial [-6, 6] ranges and its one scale per depthwise
+    kernel gave a model that matched none of them). tfmot's fake-quant graph converts with more
+    requantizations (11 QUANTIZE ops, not 6), and it starts before bias correction, so the
+    start is near the post-training model, not equal to it."""
     from export.qat import QATConfig
 
     qat = QATConfig(images=str(TRAIN), arch="mobilenet_thin", steps=2, batch_size=2, verbose=0, range_images=12)
