@@ -16,9 +16,9 @@ for ``steps`` steps with the losses of ``mln_tf.losses`` on every output (eq. 3-
 converts it with float32 input/output to ``model.tflite``; a failure is written to
 ``error.txt`` for the parent.
 
-Where it starts matters more than how long it trains. With calibration photos,
-``export.tflite --mode qat`` first makes the post-training int8 model and starts QAT from its
-weights (range-equalised, bias-corrected) and its float layers; the child then fixes two tfmot
+Where it starts matters. With calibration photos, ``export.tflite --mode qat`` first makes the
+post-training int8 model and starts QAT from its range-equalised weights (before bias
+correction, which made QAT worse) and its float layers; the child then fixes two tfmot
 defaults that made QAT on the pretrained network useless (AP 0.000 after 150 steps):
 
 * every activation range starts at tfmot's [-6, 6] and moves by an EMA of decay 0.999, i.e.
@@ -92,6 +92,8 @@ class QATConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError(f"qat steps and batch size must be >= 1, got {self.steps} and {self.batch_size}")
+        if self.range_images < 1:
+            raise ValueError(f"qat range images must be >= 1, got {self.range_images}")
         if self.learning_rate <= 0:
             raise ValueError(f"qat learning rate must be > 0, got {self.learning_rate}")
         if ":" not in self.dataset:
