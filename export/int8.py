@@ -148,22 +148,44 @@ def _layer_of(tensor_name: str) -> str | None:
 
 
 _STAGE = re.compile(r"(?i)(?:^|_)stage_?(\d+)(?:_|$)")
+_BRANCH = re.compile(r"(?i)_(L\d+)(?:_|$)")
+_CMU_STAGE1 = re.compile(r"(?i)_CPM_L\d+$")
+
+
+def stage_of(layer: str) -> int | None:
+    """The refinement stage a layer belongs to by its name; None outside the stages.
+
+    A stage layer carries a branch tag ``_L<k>`` (OpenPose / tf-pose: L1 PAFs, L2 heatmaps) and
+    ``stage<N>``; CMU OpenPose names its first stage ``conv5_<i>_CPM_L<k>`` instead. Names with
+    ``stage`` but no branch (CMU's trunk ``pool1_stage1``, the stages' concatenations) are not.
+    """
+    if not _BRANCH.search(layer):
+        return None
+    if m := _STAGE.search(layer):
+        return int(m.group(1))
+    return 1 if _CMU_STAGE1.search(layer) else None
 
 
 def stage_ends(layers: Sequence[str]) -> list[str]:
-    """The layers of the first and the last stage (``stage<N>`` in the name); [] with fewer than 2 stages."""
-    stage_of = {l: int(m.group(1)) for l in layers if (m := _STAGE.search(l))}
-    if len(set(stage_of.values())) < 2:
+    """The layers of the first and the last stage (:func:`stage_of`); [] with fewer than 2 stages."""
+    stages = {l: n for l in layers if (n := stage_of(l)) is not None}
+    if len(set(stages.values())) < 2:
         return []
-    ends = {min(stage_of.values()), max(stage_of.values())}
-    return [l for l in layers if stage_of.get(l) in ends]
+    ends = {min(stages.values()), max(stages.values())}
+    return [l for l in layers if stages.get(l) in ends]
 
 
 def branches(layers: Sequence[str]) -> dict[str, list[str]]:
-    """``layers`` grouped by name with a trailing ``_<k>`` / ``_<k>_depthwise`` / ``_<k>_pointwise`` removed."""
+    """``layers`` grouped by branch: ``stage<N>_L<k>`` for stage layers (:func:`stage_of`), otherwise
+    the name with a trailing ``_<k>`` / ``_<k>_depthwise`` / ``_<k>_pointwise`` removed."""
     groups: dict[str, list[str]] = {}
     for layer in layers:
-        groups.setdefault(re.sub(r"_\d+(?:_(?:depthwise|pointwise))?$", "", layer), []).append(layer)
+        stage = stage_of(layer)
+        if stage is not None:
+            key = f"stage{stage}_{_BRANCH.search(layer).group(1).upper()}"
+        else:
+            key = re.sub(r"_\d+(?:_(?:depthwise|pointwise))?$", "", layer)
+        groups.setdefault(key, []).append(layer)
     return groups
 
 
@@ -177,8 +199,8 @@ def end_stage_branches(
     everything = [l for u in _units(calibrated) for l in u]
     ref_people = people_of(reference, input_hw)
     chosen: list[str] = []
-    for stage in sorted({int(_STAGE.search(l).group(1)) for l in ends}):
-        layers = [l for l in ends if int(_STAGE.search(l).group(1)) == stage]
+    for stage in sorted({stage_of(l) for l in ends}):
+        layers = [l for l in ends if stage_of(l) == stage]
         groups = [g for g in branches(layers).values() if len(g) > 1] or [layers]
         scored = [
             (_damage(calibrated, [l for l in everything if l not in g], samples, reference, ref_people, input_hw), g)

@@ -138,10 +138,21 @@ def test_stage_ends_are_the_first_and_last_stage():
         "MConv_Stage1_L1_1_depthwise",
         "MConv_Stage1_L2_5_pointwise",
         "MConv_Stage10_L2_1_pointwise",
-        "MConv_Stage10_concat",
     ]
-    cmu = ["conv1_1", "pool1_stage1", "Mconv1_stage2_L1", "Mconv7_stage6_L2", "Mconv1_stage3_L2", "backstage5x"]
-    assert stage_ends(cmu) == ["pool1_stage1", "Mconv7_stage6_L2"]
+    # CMU OpenPose (our openpose builder): stage 1 is conv5_*_CPM_L*, the trunk's pool1_stage1 is no stage
+    cmu = [
+        "conv1_1",
+        "pool1_stage1",
+        "conv4_3_CPM",
+        "conv5_1_CPM_L1",
+        "conv5_5_CPM_L2",
+        "concat_stage2",
+        "Mconv1_stage2_L1",
+        "Mconv7_stage6_L2",
+        "Mconv1_stage3_L2",
+        "backstage5x",
+    ]
+    assert stage_ends(cmu) == ["conv5_1_CPM_L1", "conv5_5_CPM_L2", "Mconv7_stage6_L2"]
     assert stage_ends(["MConv_Stage1_L1", "MConv_Stage1_L2", "conv"]) == []  # one stage: nothing to choose
     assert stage_ends(["conv_1", "conv_2"]) == []
     assert branches(["S1_L1_1_depthwise", "S1_L1_1_pointwise", "S1_L1_2", "S1_L2_1_pointwise", "S1_concat"]) == {
@@ -149,6 +160,12 @@ def test_stage_ends_are_the_first_and_last_stage():
         "S1_L2": ["S1_L2_1_pointwise"],
         "S1_concat": ["S1_concat"],
     }
+    assert branches(["Mconv1_stage6_L1", "Mconv2_stage6_L1", "Mconv1_stage6_L2", "conv5_1_CPM_L2"]) == {
+        "stage6_L1": ["Mconv1_stage6_L1", "Mconv2_stage6_L1"],
+        "stage6_L2": ["Mconv1_stage6_L2"],
+        "stage1_L2": ["conv5_1_CPM_L2"],
+    }
+    assert set(branches(["MConv_Stage1_L2_1_depthwise", "MConv_Stage1_L2_5_pointwise"])) == {"stage1_L2"}
 
 
 def test_check_tflite_never_reports_agreement_of_nobody():
