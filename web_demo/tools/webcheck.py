@@ -119,20 +119,7 @@ def run_browser(
     timeout: float = 300.0,
 ) -> dict:
     """Drive the page with web_demo/tools/browser_run.mjs; returns its JSON (state, images, camera, messages)."""
-    cmd = [
-        "node",
-        str(WEB / "tools" / "browser_run.mjs"),
-        "--url",
-        url,
-        "--out",
-        str(out),
-        "--camera-frames",
-        str(camera_frames),
-        "--repeat",
-        str(repeat),
-        "--chromium",
-        chromium_path(),
-    ]
+    cmd = ["--camera-frames", str(camera_frames), "--repeat", str(repeat)]
     if video is not None:
         cmd += ["--video", str(video)]
     if screenshot is not None:
@@ -145,26 +132,18 @@ def run_browser(
         cmd.append("--no-pixels")
     if webgpu:
         cmd.append("--webgpu")
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        raise RuntimeError(f"browser run failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
-    return json.loads(out.read_text())
+    return _browser_run(url, out, cmd, timeout)
 
 
 def bad_input(url: str, out: Path, timeout: float = 180.0) -> dict:
     """The page's messages for a missing model, a text file, a broken video, no camera, fp16 without shader-f16."""
-    cmd = [
-        "node",
-        str(WEB / "tools" / "browser_run.mjs"),
-        "--url",
-        url,
-        "--out",
-        str(out),
-        "--bad-input",
-        "--webgpu",
-        "--chromium",
-        chromium_path(),
-    ]
+    return _browser_run(url, out, ["--bad-input", "--webgpu"], timeout)
+
+
+def _browser_run(url: str, out: Path, args: list[str], timeout: float) -> dict:
+    """Run web_demo/tools/browser_run.mjs on ``url`` with ``args`` in headless Chromium; its JSON from ``out``."""
+    cmd = ["node", str(WEB / "tools" / "browser_run.mjs"), "--url", url, "--out", str(out)]
+    cmd += args + ["--chromium", chromium_path()]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"browser run failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
