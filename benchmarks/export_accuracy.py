@@ -129,6 +129,7 @@ def main() -> int:
     from mln_tf.pretrained import load_pretrained
     from mln_tf.runners import keras_runner, load_runner
     from mln_tf.tables import format_table
+    from mln_tf.timing import cpu_description
 
     hw = parse_hw(args.input)
     out = Path(args.out)
@@ -165,8 +166,16 @@ def main() -> int:
                 failed = True
                 continue
             notes[mode] = f"export {time.perf_counter() - start:.0f} s" + (
-                f"; float layers: {', '.join(result.float_layers) or 'none'}" if mode == "int8" else ""
+                f"; {len(result.float_layers)} float layers ({', '.join(result.float_layers[:1])}, ...)"
+                if mode in ("int8", "qat")
+                else ""
             )
+            if result.agreement is not None:
+                a = result.agreement
+                notes[mode] += (
+                    f"; gate on the calibration images: OKS-weighted agreement {a.soft:.3f}, "
+                    f"heatmap error {a.heatmap_error:.4f}"
+                )
         files[f"tflite {mode}"] = path
 
     keras_model = keras_runner(model)
@@ -252,7 +261,7 @@ def main() -> int:
             ],
             rows,
             title=f"\nmobilenet_thin (pretrained) at {hw[0]}x{hw[1]}: accuracy per export format "
-            f"(matched/OKS/errors vs Keras; latency median, {args.threads} threads, one run)",
+            f"(matched/OKS/errors vs Keras; latency median, {args.threads} threads, one run; {cpu_description()})",
         )
     )
     for name, r in results.items():

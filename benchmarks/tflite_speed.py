@@ -6,9 +6,11 @@
 For each network (paper widths, random weights: latency does not depend on the values):
 Keras (``tf.function``), the serving SavedModel (``export.saved_model``, uint8 in) and the
 TFLite fp32 / fp16 / int8 files of ``export.tflite`` run by LiteRT on CPU (XNNPACK,
-``--threads``). Batch 1, one real image through ``preprocess``. Rounds alternate between all
+``--threads``), and int8 with every layer in 8 bits ("int8 all": what the recipe's float layers
+cost in speed). Batch 1, one real image through ``preprocess``. Rounds alternate between all
 the runners so machine noise hits them alike; the median of ``--runs`` rounds is reported,
-with ratios (int8 and fp16 vs fp32, TFLite fp32 vs Keras, baseline vs MLN).
+with ratios (int8 and fp16 vs fp32, TFLite fp32 vs Keras, baseline vs MLN). The CPU's model
+and ISA (avx2, avx512f, avx512_vnni, amx) head the table: int8's gain depends on them most.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the export/ package when run as a script
 import mln_tf  # noqa: E402,F401  (filters TensorFlow's start-up noise before anything imports it)
 
-FORMATS = ("keras", "savedmodel", "tflite fp32", "tflite fp16", "tflite int8")
+FORMATS = ("keras", "savedmodel", "tflite fp32", "tflite fp16", "tflite int8", "tflite int8 all")
 
 
 def main() -> None:
@@ -63,11 +65,11 @@ def main() -> None:
     from tqdm import tqdm
 
     from export.saved_model import export_saved_model
-    from export.tflite import calibration_inputs, export_tflite
+    from export.tflite import Int8Options, calibration_inputs, export_tflite
     from mln_tf import model as m
     from mln_tf.runners import keras_runner, load_runner
     from mln_tf.tables import format_table
-    from mln_tf.timing import median_ms
+    from mln_tf.timing import cpu_description, median_ms
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     hw = args.input
@@ -84,14 +86,20 @@ def main() -> None:
             build_s[(arch, "savedmodel")] = time.perf_counter() - start
             runners[(arch, "savedmodel")] = load_runner(sm)
             sizes[(arch, "savedmodel")] = sum(f.stat().st_size for f in sm.rglob("*") if f.is_file()) / 1e6
-            for mode in ("fp32", "fp16", "int8"):
-                print(f"converting {arch} to TFLite {mode} ...", flush=True)
+            for fmt in FORMATS[2:]:
+                mode = fmt.split()[1]
+                print(f"converting {arch} to {fmt} ...", flush=True)
                 result = export_tflite(
-                    net, Path(tmp) / f"{arch}_{mode}.tflite", mode, hw, calibration if mode == "int8" else None
+                    net,
+                    Path(tmp) / f"{arch}_{fmt.replace(' ', '_')}.tflite",
+                    mode,
+                    hw,
+                    calibration if mode == "int8" else None,
+                    int8=Int8Options(float_layers=()) if fmt.endswith(" all") else None,
                 )
-                runners[(arch, f"tflite {mode}")] = load_runner(result.path, threads=args.threads)
-                sizes[(arch, f"tflite {mode}")] = result.size_bytes / 1e6
-                build_s[(arch, f"tflite {mode}")] = result.seconds
+                runners[(arch, fmt)] = load_runner(result.path, threads=args.threads)
+                sizes[(arch, fmt)] = result.size_bytes / 1e6
+                build_s[(arch, fmt)] = result.seconds
         for run in runners.values():  # warm-up (tracing, XNNPACK packing): not in the table
             run(x)
         times = {key: [] for key in runners}
@@ -117,8 +125,8 @@ def main() -> None:
             ["model", "format", "MB", "median ms", "FPS", "export s"],
             rows,
             align="llrrrr",
-            title=f"\nlatency at {hw[0]}x{hw[1]}, batch 1, CPU ({os.cpu_count()} cores, {args.threads} "
-            f"threads), median of {args.runs} rounds",
+            title=f"\nlatency at {hw[0]}x{hw[1]}, batch 1, {cpu_description()}, {os.cpu_count()} cores, "
+            f"{args.threads} threads, median of {args.runs} rounds",
         )
     )
     ratios = []
@@ -126,6 +134,8 @@ def main() -> None:
         fp32 = med[(arch, "tflite fp32")]
         ratios += [
             (arch, "tflite int8 vs tflite fp32 (speed-up)", fp32 / med[(arch, "tflite int8")]),
+            (arch, "tflite int8 time / fp32 time (goal: <= 0.5 VNNI, <= 0.7 AVX2)", med[(arch, "tflite int8")] / fp32),
+            (arch, "tflite int8 all-8-bit time / fp32 time", med[(arch, "tflite int8 all")] / fp32),
             (arch, "tflite fp16 vs tflite fp32 (speed-up)", fp32 / med[(arch, "tflite fp16")]),
             (arch, "tflite fp32 vs Keras (speed-up)", med[(arch, "keras")] / med[(arch, "tflite fp32")]),
             (arch, "SavedModel vs Keras (speed-up)", med[(arch, "keras")] / med[(arch, "savedmodel")]),
@@ -139,7 +149,7 @@ def main() -> None:
             ["model", "ratio", "x"],
             [(a, r, f"{v:.2f}") for a, r, v in ratios],
             align="llr",
-            title="\nratios (paper: baseline / MLN = 2.07x on a Tesla P40)",
+            title=f"\nratios on {cpu_description()} (paper: baseline / MLN = 2.07x on a Tesla P40)",
         )
     )
 

@@ -17,7 +17,9 @@ of levels. Two exact rewrites fix the ranges without changing the float function
   (range ``r1``) is multiplied by ``m_c = sqrt(r1 r2) / r1`` and the pointwise kernel's input
   row ``c`` (largest weight ``r2``) divided by it, so activation and weight ranges meet.
 
-Ranges are the per-channel max |activation| over the calibration images.
+Ranges are the per-channel max |activation| over the calibration images, measured with the
+float64 copy of the model (:func:`export.models.float64_model`), so the scales, and the int8
+weights they lead to, are the same on every CPU kind; so are the input means of the bias correction.
 """
 
 from __future__ import annotations
@@ -123,13 +125,16 @@ def _channel_targets(
 
 
 def channel_ranges(model: Any, layers: Sequence[str], samples: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-    """Per-channel max |output| of ``layers`` over ``samples`` (each (1, H, W, 3))."""
+    """Per-channel max |output| of ``layers`` over ``samples`` (each (1, H, W, 3)), computed in float64."""
     import keras
 
+    from export.models import float64_model
+
+    model = float64_model(model)
     probe = keras.Model(model.inputs[0], [model.get_layer(n).output for n in layers])
     ranges: dict[str, np.ndarray] = {}
     for x in samples:
-        outs = probe(np.asarray(x, np.float32), training=False)
+        outs = probe(np.asarray(x, np.float64), training=False)
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
         for name, out in zip(layers, outs):
             r = np.abs(np.asarray(out)).max(axis=(0, 1, 2))
@@ -239,13 +244,16 @@ def correct_bias(model: Any, samples: Sequence[np.ndarray], skip: Sequence[str] 
     """
     import keras
 
+    from export.models import float64_model
+
     convs = [l for l in model.layers if _kind(l) in ("conv", "depthwise") and l.name not in set(skip)]
     if not convs:
         return 0
-    probe = keras.Model(model.inputs[0], [l.input for l in convs])
+    model64 = float64_model(model)
+    probe = keras.Model(model64.inputs[0], [model64.get_layer(l.name).input for l in convs])
     means = None
     for x in samples:
-        outs = probe(np.asarray(x, np.float32), training=False)
+        outs = probe(np.asarray(x, np.float64), training=False)
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
         m = [np.asarray(o).mean(axis=(0, 1, 2)) for o in outs]
         means = m if means is None else [a + b for a, b in zip(means, m)]

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 OUTPUTS = ("heatmaps", "pafs")
 
 
@@ -88,20 +90,38 @@ def float32_model(model: Any):
     A ``mixed_float16`` model converts to TFLite with float16 Conv2D/BiasAdd/Relu left as
     Flex ops that phones cannot run, and serves in float16; exports need float32.
     """
+    return model if is_float32(model) else with_dtype(model, "float32")
+
+
+def float64_model(model: Any):
+    """The same network in float64 with its weights: statistics that do not depend on the CPU.
+
+    float32 convolutions differ in the last bits between CPU kinds (oneDNN picks AVX2 or AVX-512
+    kernels); float64 runs on TensorFlow's Eigen kernels, and its results rounded to float32 are the
+    same on every x86-64 CPU (checked with ``ONEDNN_MAX_CPU_ISA=AVX2`` against AVX-512: bit-identical).
+    """
+    return with_dtype(model, "float64")
+
+
+def with_dtype(model: Any, dtype: str):
+    """``model`` rebuilt with every layer computing and storing weights in ``dtype``."""
     import keras
 
-    if is_float32(model):
-        return model
-
-    def as_float32(layer):
+    def rebuild(layer):
         config = layer.get_config()
-        config["dtype"] = "float32"
+        config["dtype"] = dtype
         return layer.__class__.from_config(config)
 
-    rebuilt = keras.models.clone_model(model, clone_function=as_float32)
-    rebuilt.set_weights(model.get_weights())
-    if not is_float32(rebuilt):
-        raise ValueError(f"could not rebuild {model.name} in float32 (nested models are not supported)")
+    rebuilt = keras.models.clone_model(model, clone_function=rebuild)
+    rebuilt.set_weights([np.asarray(w).astype(dtype) for w in model.get_weights()])
+    wrong = [
+        layer.name
+        for layer in rebuilt.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+        and (getattr(layer, "compute_dtype", dtype), getattr(layer, "variable_dtype", dtype)) != (dtype, dtype)
+    ]
+    if wrong:
+        raise ValueError(f"could not rebuild {model.name} in {dtype} (nested models are not supported): {wrong[0]}")
     return rebuilt
 
 

@@ -14,11 +14,15 @@ Modes (all keep float32 input and outputs, so every .tflite takes the same
               or labelled on ``--train-json``/``--train-images`` (or ``--qat-data``).
 
 int8 and qat models are compared with the float model on the calibration photos (people
-found, matched, mean OKS, map error); below ``--min-agreement`` nothing is written and the
-exit status is 1, unless ``--force``. int8 first equalises activation ranges across layers
-(``export/equalize.py``, exact in float) and keeps in float the few layers that cannot take
-8 bits (``--float-layers``: by default the most sensitive branch of the first and the last stage,
-else found by a search; ``export/int8.py``).
+found, matched, mean OKS, map error); when the int8 model finds nobody, or its OKS-weighted
+people agreement is below ``--min-agreement``, nothing is written and the exit status is 1,
+unless ``--force``. int8 first equalises activation ranges across layers (``export/equalize.py``,
+exact in float), measures every activation range in float64 and clips the inner ones by MSE
+(``export/ranges.py``), and keeps in float the few layers that cannot take 8 bits
+(``--float-layers``: by default the branch of the first and the last stage whose quantization
+gives the largest heatmap error, else found by a search; ``export/int8.py``). Every statistic
+that decides the file is computed so that the same model, images and flags give the same
+.tflite, byte for byte, on Intel (AVX-512) and AMD (AVX2) CPUs.
 
 The input size is fixed (``--input``, default 368x432 as in the paper; e.g. 256x320 for
 phones). A ``mixed_float16`` model is rebuilt in float32 first. The signature is
@@ -49,6 +53,7 @@ log = logging.getLogger(__name__)
 MODES = ("fp32", "fp16", "dynamic", "int8", "qat")
 DEFAULT_INPUT = "368x432"
 DEFAULT_CALIBRATION_IMAGES = 100
+from export.int8 import DEFAULT_MIN_AGREEMENT  # noqa: E402
 from mln_tf.files import IMAGE_SUFFIXES  # noqa: E402,F401  (its old home was here)
 
 
@@ -112,7 +117,7 @@ class Int8Options:
     bias_correction: bool = True
     float_layers: tuple[str, ...] | str = "stages"
     max_float: int = 12
-    target: float = 0.95
+    target: float = 0.01  # 'auto': heatmap error at which the search stops (export.int8.heatmap_error)
 
 
 def convert(
@@ -162,10 +167,7 @@ def convert(
             model, _ = equalize(model, samples)
         if report is not None:
             report["start"] = model  # equalised, before bias correction: where QAT starts
-        from mln_tf.runners import keras_runner
-
-        run = keras_runner(model)
-        reference = [run(x) for x in samples]  # the float model's maps
+        reference = float64_maps(model, samples)
         return _convert_int8(model, samples, reference, input_hw, int8, progress, report)
     with tempfile.TemporaryDirectory(prefix="mln_tflite_") as tmp:
         saved = write_archive(model, Path(tmp) / "saved_model", input_hw, batch=1, pixels="normalized")
@@ -191,12 +193,27 @@ def convert(
             raise ValueError(_conversion_error(exc, mode)) from None
 
 
+def float64_maps(model: Any, samples: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The float model's (heatmaps, pafs) on each sample, computed in float64 and rounded to float32:
+    the reference every int8 decision compares with, the same on every CPU kind."""
+    from export.models import float64_model
+
+    net = float64_model(model)
+    out = []
+    for x in samples:
+        maps = net(np.asarray(x, np.float64), training=False)
+        out.append((np.asarray(maps["heatmaps"], np.float32), np.asarray(maps["pafs"], np.float32)))
+    return out
+
+
 def _calibrated(model: Any, samples: list[np.ndarray], input_hw: tuple[int, int], progress: bool) -> bytes:
-    """The converter's calibrated float model of ``model`` (see :func:`export.int8.calibrate`)."""
+    """The converter's calibrated float model of ``model`` (see :func:`export.int8.calibrate`), with the
+    activation ranges of :func:`export.ranges.measured_ranges` in place of the calibrator's."""
     import tensorflow as tf
     from tqdm import tqdm
 
-    from export.int8 import calibrate
+    from export.int8 import _layer_of, calibrate
+    from export.ranges import apply_ranges, measured_ranges
     from export.saved_model import write_archive
 
     with tempfile.TemporaryDirectory(prefix="mln_tflite_") as tmp:
@@ -205,9 +222,12 @@ def _calibrated(model: Any, samples: list[np.ndarray], input_hw: tuple[int, int]
         try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-                return calibrate(converter, list(tqdm(samples, desc="calibrating", unit="img", disable=not progress)))
+                calibrated = calibrate(converter, samples)
         except Exception as exc:  # ConverterError lives in a private module
             raise ValueError(_conversion_error(exc, "int8")) from None
+    known = {layer.name for layer in model.layers}
+    ranges = measured_ranges(model, list(tqdm(samples, desc="activation ranges", unit="img", disable=not progress)))
+    return apply_ranges(calibrated, ranges, lambda name: _layer_of(name, known))
 
 
 def _convert_int8(
@@ -261,12 +281,13 @@ def _convert_int8(
             progress=say,
         )
         fixed.history = result.history + fixed.history
-        if min(fixed.agreement.agreement, fixed.agreement.mean_oks) >= min(
-            result.agreement.agreement, result.agreement.mean_oks
-        ):
+        if fixed.agreement.heatmap_error <= result.agreement.heatmap_error:
             result = fixed
         else:
-            say("bias correction did not help here: the model without it is kept")
+            say(
+                f"bias correction did not help here (heatmap error {fixed.agreement.heatmap_error:.4f} vs "
+                f"{result.agreement.heatmap_error:.4f}): the model without it is kept"
+            )
     if report is not None:
         report["int8"] = result
     return result.data
@@ -390,26 +411,28 @@ def quality_problem(agreement: Any, floor: float) -> str | None:
     a = agreement
     summary = (
         f"people float {a.people_float} / quantized {a.people_int8} / matched {a.matched}, "
-        f"agreement {a.agreement:.2f}, mean OKS {a.mean_oks:.2f}, mean map error {a.mean_map_error:.3f}"
+        f"OKS-weighted agreement {a.soft:.2f}, mean OKS {a.mean_oks:.2f}, heatmap error {a.heatmap_error:.4f}"
     )
     if a.people_float == 0:
         return (
             f"the float model finds nobody on the calibration images, so agreement proves nothing "
             f"({summary}); calibrate on photos with people"
         )
-    if a.people_int8 == 0 or a.agreement < floor or a.mean_oks < floor:
-        return f"{summary} (need >= {floor:.2f})"
+    if a.people_int8 == 0 or a.soft < floor:
+        return (
+            f"{summary} (need >= {floor:.2f}); try more --calibration images (about 100 photos of people), "
+            "--mode qat, or --mode fp16"
+        )
     return None
 
 
 def _agreement(model: Any, data: bytes, calibration: Sequence[np.ndarray], input_hw: tuple[int, int]):
     from export.int8 import agreement, tflite_maps
     from export.models import float32_model, with_input_size
-    from mln_tf.runners import keras_runner
 
-    run = keras_runner(with_input_size(float32_model(model), tuple(input_hw)))
     samples = [np.asarray(x, np.float32) for x in calibration]
-    return agreement([run(x) for x in samples], tflite_maps(data, samples), tuple(input_hw))
+    reference = float64_maps(with_input_size(float32_model(model), tuple(input_hw)), samples)
+    return agreement(reference, tflite_maps(data, samples), tuple(input_hw))
 
 
 def map_error(model: Any, tflite_path: str | Path, x: np.ndarray) -> tuple[float, float]:
@@ -443,7 +466,9 @@ def build_parser(prog: str = "python -m export.tflite") -> argparse.ArgumentPars
         default="fp32",
         help="fp32 (default), fp16 (float16 weights), dynamic (int8 weights), int8 "
         "(full integer, needs --calibration), qat (quantization-aware training, "
-        "then full integer)",
+        "then full integer). Which to ship: int8/qat for CPUs with VNNI (Intel AVX-512 VNNI, AMD Zen 4+: "
+        "about 0.5x fp32's time); on AVX2-only CPUs (AMD Zen 3) int8 gains only 1.1-1.2x, so ship fp16 "
+        "there unless the smaller file matters (float accuracy, half fp32's size); fp16 for GPUs",
     )
     flags.add_input(parser, what="fixed network input of the .tflite (the paper's test size by default)")
     parser.add_argument(
@@ -465,10 +490,10 @@ def build_parser(prog: str = "python -m export.tflite") -> argparse.ArgumentPars
         metavar="stages|auto|none|NAME,...",
         help="int8: layers kept in float (Keras layer names or regexes, comma-separated); "
         "'stages' (default): in the first and the last stage ('stage<N>' in the layer names), the branch "
-        "whose 8 bits alone cost the most people agreement ('auto' for models without stage names); "
-        "'auto' keeps in float, one depthwise-separable pair at a time, the "
-        "layer adding the most error until the int8 model finds the float model's people "
-        "(agreement and mean OKS >= --int8-target) or --max-float-layers are float; 'none'",
+        "whose 8 bits alone give the largest heatmap error ('auto' for models without stage names); "
+        "'auto' keeps in float, one depthwise-separable pair at a time, the unit whose 8 bits alone give "
+        "the largest heatmap error until the int8 model's heatmap error is at most --int8-target or "
+        "--max-float-layers are float; 'none'",
     )
     parser.add_argument(
         "--max-float-layers", type=int, default=12, metavar="N", help="int8 auto: at most N float layers (default 12)"
@@ -476,9 +501,10 @@ def build_parser(prog: str = "python -m export.tflite") -> argparse.ArgumentPars
     parser.add_argument(
         "--int8-target",
         type=float,
-        default=0.95,
+        default=0.01,
         metavar="F",
-        help="int8 auto: stop when agreement and mean OKS vs float reach F (default 0.95)",
+        help="int8 auto: stop when the heatmap error vs float (squared error relative to the heatmaps' "
+        "variance) is at most F (default 0.01)",
     )
     parser.add_argument(
         "--no-equalize",
@@ -493,10 +519,12 @@ def build_parser(prog: str = "python -m export.tflite") -> argparse.ArgumentPars
     parser.add_argument(
         "--min-agreement",
         type=float,
-        default=0.8,
+        default=DEFAULT_MIN_AGREEMENT,
         metavar="F",
-        help="int8/qat: fail (exit 1, nothing written) when people agreement or mean OKS vs "
-        "the float model on the calibration images is below F (default 0.8)",
+        help="int8/qat: fail (exit 1, nothing written) when the quantized model finds nobody or its "
+        "OKS-weighted people agreement with the float model on the calibration images (sum of matched "
+        f"OKS / people of either) is below F (default {DEFAULT_MIN_AGREEMENT}: a collapsed model, not a "
+        "CPU-kind difference; good int8 models measure 0.55-0.7)",
     )
     parser.add_argument(
         "--force", action="store_true", help="int8/qat: write the model even when it fails the comparison with float"
@@ -644,8 +672,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m export.tflite
         rows.append(
             (
                 "vs float (calibration)",
-                f"people {a.people_float} / {a.people_int8} / matched {a.matched}, "
-                f"agreement {a.agreement:.3f}, mean OKS {a.mean_oks:.3f}, "
+                f"people {a.people_float} / {a.people_int8} / matched {a.matched}, OKS-weighted agreement "
+                f"{a.soft:.3f}, mean OKS {a.mean_oks:.3f}, heatmap error {a.heatmap_error:.4f}, "
                 f"map error max {a.max_map_error:.3f} mean {a.mean_map_error:.4f}",
             )
         )
@@ -654,8 +682,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m export.tflite
         rows.append(
             (
                 "post-training int8",
-                f"people {b.people_float} / {b.people_int8} / matched {b.matched}, agreement {b.agreement:.3f}, "
-                f"mean OKS {b.mean_oks:.3f} (what QAT started from)",
+                f"people {b.people_float} / {b.people_int8} / matched {b.matched}, OKS-weighted agreement "
+                f"{b.soft:.3f}, mean OKS {b.mean_oks:.3f}, heatmap error {b.heatmap_error:.4f} "
+                "(what QAT started from)",
             )
         )
     if result.mode in ("int8", "qat"):

@@ -232,7 +232,18 @@ def test_fp16_and_int8_maps_within_tolerance(trained, trained_tflite):
     assert precision(read_ops(trained_tflite["fp16"])) == "fp16"
     assert precision(read_ops(trained_tflite["int8"])) == "int8"
     sizes = {mode: p.stat().st_size for mode, p in trained_tflite.items()}
-    assert sizes["fp16"] < 0.7 * sizes["fp32"] and sizes["int8"] < 0.5 * sizes["fp32"]
+    # int8 weights take a quarter of float32's bytes (names and int32 biases weigh more in a tiny net);
+    # the layers the recipe keeps in float (how many depends on the measured errors) keep theirs:
+    # the bound holds whichever layers those are
+    float_weights = sum(
+        4 * int(np.prod(t.shape))
+        for op in read_ops(trained_tflite["int8"])
+        if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D")
+        for t in op.inputs
+        if t.const and t.dtype == "float32"
+    )
+    assert sizes["fp16"] < 0.7 * sizes["fp32"]
+    assert sizes["int8"] < 0.45 * sizes["fp32"] + float_weights, (sizes, float_weights)  # tiny: 0.375 with none
     diffs = {"fp16": [], "int8": []}
     for image_id in gt.getImgIds():
         x, _ = preprocess(read_image(VAL / gt.imgs[image_id]["file_name"]), input_hw=TRAINED_HW)

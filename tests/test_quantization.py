@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from export import check_tflite, gpu_check, tflite
-from export.int8 import Agreement, agreement, branches, partner, stage_ends
+from export.int8 import DEFAULT_MIN_AGREEMENT, Agreement, agreement, branches, heatmap_error, partner, stage_ends
 from export.tflite_ops import precision, read_ops
 from helpers import TRAIN, VAL
 from mln_tf.inference import preprocess, read_image
@@ -63,7 +63,8 @@ def test_int8_of_the_pretrained_network_finds_the_float_models_people(pretrained
     result = quantized["int8"]
     assert precision(result.ops) == "int8"
     assert result.size_bytes < 0.45 * quantized["fp32"].size_bytes
-    assert result.agreement.people_float >= 8 and result.agreement.ok(0.7), result.agreement  # calibration images
+    a = result.agreement  # on the calibration images
+    assert a.people_float >= 8 and a.ok(DEFAULT_MIN_AGREEMENT + 0.1) and a.heatmap_error < 0.05, a
     report = check_tflite.compare(
         load_runner(result.path), keras_runner(pretrained), sorted(VAL.glob("*.jpg")), VAL_JSON, progress=False
     )
@@ -91,8 +92,8 @@ def test_qat_of_the_pretrained_network_starts_near_post_training_int8(pretrained
     assert result.baseline is not None and result.baseline.people_float >= 8  # the post-training int8 model
     assert len(result.float_layers) == 20 and all("Stage1_L2" in l or "Stage6_L2" in l for l in result.float_layers)
     a, b = result.agreement, result.baseline
-    assert a.people_float >= 8 and a.ok(0.6), a
-    assert a.agreement >= b.agreement - 0.2 and a.mean_oks >= b.mean_oks - 0.15, (a, b)
+    assert a.people_float >= 8 and a.ok(DEFAULT_MIN_AGREEMENT), a
+    assert a.soft >= b.soft - 0.2 and a.mean_oks >= b.mean_oks - 0.15, (a, b)
 
 
 @pytest.mark.slow
@@ -105,9 +106,12 @@ def test_collapse_detector_fails_on_blank_calibration(pretrained, tmp_path):
     check = [x[None] for x in _val_inputs()]
     out = tmp_path / "broken.tflite"
     options = tflite.Int8Options(float_layers=(), bias_correction=False)
-    with pytest.raises(ValueError, match=r"not the float model: .*(need >= 0.80). Worst layers: \w+|does not run"):
+    floor = DEFAULT_MIN_AGREEMENT
+    with pytest.raises(
+        ValueError, match=rf"not the float model: .*\(need >= {floor:.2f}\); try .*qat.*\w+|does not run"
+    ):
         tflite.export_tflite(
-            pretrained, out, "int8", Q_HW, blank, progress=False, int8=options, min_agreement=0.8, check=check
+            pretrained, out, "int8", Q_HW, blank, progress=False, int8=options, min_agreement=floor, check=check
         )
     assert not out.exists()
 
@@ -117,8 +121,10 @@ def test_agreement_of_models_that_find_nobody_is_a_failure():
     a = agreement(empty, empty, Q_HW)
     assert a.people_float == 0 and a.agreement == 0.0 and not a.ok(0.5)
     assert "finds nobody" in tflite.quality_problem(a, 0.8)
-    assert "agreement" in tflite.quality_problem(Agreement(5, 0, 0, 0.0, 0.0, 1.0, 0.1), 0.8)
-    assert tflite.quality_problem(Agreement(5, 5, 5, 1.0, 0.97, 0.2, 0.01), 0.8) is None
+    assert "agreement" in tflite.quality_problem(Agreement(5, 0, 0, 0.0, 0.0, 1.0, 0.1), 0.4)
+    assert "agreement 0.30" in tflite.quality_problem(Agreement(5, 5, 2, 0.4, 0.75, 0.5, 0.05, 0.3, 0.05), 0.4)
+    assert tflite.quality_problem(Agreement(5, 5, 5, 1.0, 0.97, 0.2, 0.01, 0.97, 0.002), 0.4) is None
+    assert heatmap_error(empty, empty) == 0.0
     assert partner("a_pointwise", ["a_depthwise", "a_pointwise"]) == ["a_pointwise", "a_depthwise"]
     assert partner("Conv2d_0", ["Conv2d_0"]) == ["Conv2d_0"]
 
@@ -253,3 +259,108 @@ def test_check_tflite_cli_fails_when_the_reference_finds_nobody(quantized, data_
     )
     out = capsys.readouterr().out
     assert "finds nobody" in out and "agreement  1.000" not in out and "RESULT: FAIL" in out
+
+
+# ---- one int8 recipe on every CPU kind ----------------------------------------------------
+
+
+def test_activation_ranges_ignore_last_bit_differences():
+    """The ranges written into the int8 model move with the data, not with float rounding: values
+    perturbed at 1e-6 (what another CPU kind's kernels do) give the same min/max and MSE ranges;
+    a histogram that grew by merging bins equals one counted on the final grid; MSE clips a
+    heavy tail where theory says."""
+    from export.ranges import GRID, Histogram, minmax_range, mse_range
+
+    rng = np.random.default_rng(0)
+    relu = np.maximum(rng.standard_normal(200_000), 0) * 0.1
+    relu[-20:] = rng.uniform(0.5, 0.9, 20)  # a tail a few pixels reach
+    signed = rng.laplace(0.0, 0.3, 100_000)
+    for values in (relu, signed):
+        ranges = []
+        for scale in (1.0, 1.0 + 1e-6 * rng.standard_normal(values.shape)):
+            moved = values * scale
+            h = Histogram()
+            h.add(moved[:1000] * 1e-3)  # small first: the grid doubles as the rest comes in
+            h.add(moved[1000:])
+            ranges.append((minmax_range(h), mse_range(h)))
+        assert ranges[0] == ranges[1]
+        (lo, hi), (a, b) = ranges[0]
+        added = np.concatenate([values[:1000] * 1e-3, values[1000:]])
+        assert lo <= added.min() and hi >= added.max() and lo <= a < b <= hi
+        grown, direct = Histogram(), Histogram()
+        grown.add(values[:1000] * 1e-3)
+        grown.add(values[1000:])
+        direct.add(np.concatenate([values[1000:], values[:1000] * 1e-3]))
+        assert grown.top == direct.top and np.array_equal(grown.counts, direct.counts)
+        for bound in (lo, hi, a, b):  # every range is on the grid: a last-bit change cannot nudge it
+            assert abs(bound / (grown.top / GRID) - round(bound / (grown.top / GRID))) < 1e-9
+    # a Laplace tail is clipped where theory puts the MSE optimum for 8 bits: 9.89 b (Banner et al. 2019)
+    assert mse_range(_hist(signed))[1] < 0.9 * minmax_range(_hist(signed))[1]
+    assert mse_range(_hist(signed))[1] == pytest.approx(9.89 * 0.3, rel=0.1)
+    assert minmax_range(_hist(np.zeros(10))) == (0.0, 0.0)
+
+
+def _hist(values):
+    from export.ranges import Histogram
+
+    h = Histogram()
+    h.add(values)
+    return h
+
+
+@pytest.mark.slow
+def test_float_layer_choice_survives_a_1e6_perturbation_of_the_reference(pretrained, calibration):
+    """The 'stages' rule picks the same branches when the float reference moves by 1e-6 (another
+    CPU kind's float32 kernels), with a margin: its heatmap error is continuous, not a count."""
+    from export.equalize import equalize
+    from export.int8 import _KERAS_LAYERS, end_stage_branches, tflite_maps
+    from export.models import with_input_size
+
+    model, _ = equalize(with_input_size(pretrained, Q_HW), calibration)
+    calibrated = tflite._calibrated(model, calibration, Q_HW, progress=False)
+    _KERAS_LAYERS.clear()
+    _KERAS_LAYERS.update(layer.name for layer in model.layers)
+    known = [layer.name for layer in model.layers]
+    reference = tflite.float64_maps(model, calibration)
+    rng = np.random.default_rng(1)
+    moved = [(h + rng.normal(0, 1e-6, h.shape).astype(np.float32), p) for h, p in reference]
+    said: list[str] = []
+    chosen = [end_stage_branches(calibrated, known, calibration, ref, said.append) for ref in (reference, moved)]
+    assert chosen[0] == chosen[1] and len(chosen[0]) == 20, said
+    assert all("Stage1_L2" in l or "Stage6_L2" in l for l in chosen[0]), chosen[0]
+    margins = [float(line.split(", ")[-1].split("x")[0]) for line in said]
+    assert min(margins) >= 1.5, said  # the runner-up branch is far behind, on either reference
+    fp32 = tflite_maps(tflite.convert(model, "fp32", Q_HW), calibration)
+    assert heatmap_error(reference, fp32) < 1e-6  # the float64 reference is the float model's maps
+
+
+@pytest.mark.slow
+def test_int8_file_is_the_same_bytes_on_every_cpu_kind(tmp_path):
+    """The same model, images and flags give the same .tflite, byte for byte, whatever float32
+    kernels oneDNN picks: AVX-512 (Intel), AVX2 (AMD Zen 3) and SSE4.1 emulated on this machine
+    with ONEDNN_MAX_CPU_ISA. Without the float64 statistics the AVX2 file differed (README)."""
+    import os
+    import subprocess
+    import sys
+
+    images = tmp_path / "calibration"
+    images.mkdir()
+    for path in sorted(TRAIN.glob("*.jpg"))[:4]:
+        (images / path.name).write_bytes(path.read_bytes())
+    files = {}
+    for isa in ("DEFAULT", "AVX2", "SSE41"):
+        out = tmp_path / f"int8_{isa}.tflite"
+        env = {**os.environ, "ONEDNN_MAX_CPU_ISA": isa}
+        if isa == "DEFAULT":
+            env.pop("ONEDNN_MAX_CPU_ISA")
+        run = subprocess.run(
+            [sys.executable, "-m", "export.tflite", "pretrained:tfpose_mobilenet_thin", str(out), "--mode", "int8"]
+            + ["--input", "128x160", "--calibration", str(images), "--force", "--quiet"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert run.returncode == 0, run.stderr[-2000:]
+        files[isa] = out.read_bytes()
+    assert files["DEFAULT"] == files["AVX2"] == files["SSE41"]
