@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 MODES = ("fp32", "fp16", "dynamic", "int8", "qat")
 DEFAULT_INPUT = "368x432"
 DEFAULT_CALIBRATION_IMAGES = 100
+MIN_CALIBRATION_IMAGES = 4  # fewer give activation ranges of a few scenes; the CLI refuses them
 from export.int8 import DEFAULT_MIN_AGREEMENT  # noqa: E402
 from mln_tf.files import IMAGE_SUFFIXES  # noqa: E402,F401  (its old home was here)
 
@@ -592,6 +594,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m export.tflite
             )
         except ValueError as exc:
             raise UsageError(f"--calibration: {exc}") from None
+        if args.mode in ("int8", "qat") and calibration and len(calibration) < MIN_CALIBRATION_IMAGES:
+            raise UsageError(
+                f"--calibration: only {len(calibration)} readable image(s) in {args.calibration}; {args.mode} "
+                f"needs at least {MIN_CALIBRATION_IMAGES} photos of people for its activation ranges "
+                f"(about {DEFAULT_CALIBRATION_IMAGES} recommended)"
+            )
         model = load_pose_model(args.model, args.arch, args.width)
         arch, width = arch_and_width(model, args.model, args.arch, args.width)
         qat = None
@@ -710,6 +718,11 @@ def _check_paths(args: argparse.Namespace) -> None:
 
     if not str(args.out).endswith(".tflite"):
         raise UsageError(f"the output must be a .tflite file, got {args.out!r}")
+    folder = Path(args.out).resolve().parent
+    if not folder.is_dir():
+        raise UsageError(f"the output folder does not exist: {folder}")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"the output folder is not writable: {folder}")
     check_model_path(args.model, keras_only=True)
     if args.mode == "int8" and not args.calibration:
         raise UsageError("--mode int8 needs --calibration FOLDER (real images for the activation ranges)")

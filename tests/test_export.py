@@ -329,6 +329,21 @@ def test_tflite_cli_summary_and_clear_errors(tiny, tmp_path, capsys):
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "broken.jpg").write_bytes(b"not a jpeg")
     fails(["--mode", "int8", "--input", "64x96", "--calibration", str(tmp_path / "bad")], "could be read")
+    (tmp_path / "few").mkdir()
+    for path in sorted(TRAIN.glob("*.jpg"))[:3]:
+        (tmp_path / "few" / path.name).write_bytes(path.read_bytes())
+    fails(["--mode", "int8", "--input", "64x96", "--calibration", str(tmp_path / "few")], "needs at least 4")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        if not os.access(locked, os.W_OK):  # root writes anywhere: the check is then moot
+            got = tflite.main([str(keras_path), str(locked / "x.tflite")])
+            assert got == 2 and "not writable" in capsys.readouterr().err
+    finally:
+        locked.chmod(0o755)
+    assert tflite.main([str(keras_path), str(tmp_path / "missing" / "x.tflite")]) == 2
+    assert "output folder does not exist" in capsys.readouterr().err
     (tmp_path / "notes.txt").write_text("hello")
     assert tflite.main([str(tmp_path / "notes.txt"), str(tmp_path / "x.tflite")]) == 2
     assert "unsupported model file" in capsys.readouterr().err
