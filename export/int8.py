@@ -295,12 +295,11 @@ def agreement(
     reference: Sequence[tuple[np.ndarray, np.ndarray]],
     maps: Sequence[tuple[np.ndarray, np.ndarray]],
     input_hw: tuple[int, int],
-    reference_people: list | None = None,
 ) -> Agreement:
     """People of ``maps`` vs ``reference`` (one (heatmaps, pafs) pair per image, batch of 1), in input pixels."""
     from export.check_tflite import match_people
 
-    ref_people = reference_people if reference_people is not None else people_of(reference, input_hw)
+    ref_people = people_of(reference, input_hw)
     got_people = people_of(maps, input_hw)
     n_ref = n_got = matched = total = 0
     oks: list[float] = []

@@ -55,7 +55,7 @@ MODES = ("fp32", "fp16", "dynamic", "int8", "qat")
 DEFAULT_INPUT = "368x432"
 DEFAULT_CALIBRATION_IMAGES = 100
 MIN_CALIBRATION_IMAGES = 4  # fewer give activation ranges of a few scenes; the CLI refuses them
-from export.int8 import DEFAULT_MIN_AGREEMENT  # noqa: E402
+from export.int8 import DEFAULT_MIN_AGREEMENT, DEFAULT_TARGET  # noqa: E402
 from mln_tf.files import IMAGE_SUFFIXES  # noqa: E402,F401  (its old home was here)
 
 
@@ -119,7 +119,7 @@ class Int8Options:
     bias_correction: bool = True
     float_layers: tuple[str, ...] | str = "stages"
     max_float: int = 12
-    target: float = 0.01  # 'auto': heatmap error at which the search stops (export.int8.heatmap_error)
+    target: float = DEFAULT_TARGET  # 'auto': heatmap error at which the search stops (export.int8.heatmap_error)
 
 
 def convert(
@@ -503,10 +503,10 @@ def build_parser(prog: str = "python -m export.tflite") -> argparse.ArgumentPars
     parser.add_argument(
         "--int8-target",
         type=float,
-        default=0.01,
+        default=DEFAULT_TARGET,
         metavar="F",
         help="int8 auto: stop when the heatmap error vs float (squared error relative to the heatmaps' "
-        "variance) is at most F (default 0.01)",
+        f"variance) is at most F (default {DEFAULT_TARGET})",
     )
     parser.add_argument(
         "--no-equalize",
