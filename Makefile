@@ -69,10 +69,10 @@ web-demo: $(STAMP) web-deps
 # see android_demo/README.md for the int8 CPU variant), 4:3 input for the camera.
 ANDROID_MODEL := android_demo/app/src/main/assets/mln.tflite
 android-model: $(STAMP)
-	$(PY) -m export.tflite pretrained:tfpose_mobilenet_thin $(ANDROID_MODEL) --mode fp16 --input 256x320
+	$(VENV)/bin/mln-pose export tflite pretrained:tfpose_mobilenet_thin $(ANDROID_MODEL) --mode fp16 --input 256x320 --overwrite
 
 demo: $(STAMP)
-	$(PY) -m training.quickstart
+	$(VENV)/bin/mln-pose demo --overwrite
 
 bench: $(STAMP)
 	$(PY) benchmarks/tflite_speed.py

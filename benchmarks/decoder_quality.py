@@ -54,13 +54,13 @@ class DevSet:
 SETS = (
     DevSet(
         "val",
-        ROOT / "data/coco_val2017_mini/person_keypoints.json",
+        ROOT / "mln_tf/bundled/coco_val2017_mini/person_keypoints.json",
         PEERS / "maps",
         {"AP": 0.559, "AP50": 0.890, "AP75": 0.488, "AR": float("nan"), "ms": 31.0},
     ),
     DevSet(
         "train",
-        ROOT / "data/coco_train2017_mini/person_keypoints.json",
+        ROOT / "mln_tf/bundled/coco_train2017_mini/person_keypoints.json",
         PEERS / "maps_train2017_mini",
         {"AP": 0.236, "AP50": 0.405, "AP75": 0.197, "AR": 0.257, "ms": 45.0},
     ),

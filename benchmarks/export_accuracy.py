@@ -50,8 +50,8 @@ def load_set(folder: Path, input_hw: tuple[int, int]):
 
 def evaluate(runner, sets, reference=None) -> dict:
     """AP per set, maps, latency, and (with ``reference`` maps) people matched / OKS / map error."""
-    from export.check_tflite import match_people
     from mln_tf.evaluate import evaluate_coco
+    from mln_tf.export.compare import match_people
     from mln_tf.inference import postprocess
     from mln_tf.outputs import coco_results
 
@@ -123,8 +123,8 @@ def main() -> int:
         "shader compilation included",
     )
     args = parser.parse_args()
-    from export import saved_model, tflite
-    from export.qat import QATConfig
+    from mln_tf.export import saved_model, tflite
+    from mln_tf.export.qat import QATConfig
     from mln_tf.files import write_json_atomic
     from mln_tf.pretrained import load_pretrained
     from mln_tf.runners import keras_runner, load_runner
@@ -201,7 +201,7 @@ def main() -> int:
         results[name] = {**row, "note": notes.get(name.split()[-1], "")}
         rows.append([name] + list(row.values()))
     if args.gpu:
-        from export.gpu_check import run_maps
+        from mln_tf.export.gpu_check import run_maps
 
         keys = [(name, image_id) for name, (_, items) in sets.items() for image_id, *_ in items]
         inputs = np.concatenate([x for _, items in sets.values() for _, x, *_ in items])

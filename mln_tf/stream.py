@@ -75,6 +75,8 @@ def open_capture(source: int | str | Path, kind: str = "video"):
         cv2.utils.logging.setLogLevel(level)
     if not capture.isOpened():
         capture.release()
+        if kind == "camera" and "://" in str(source):
+            raise ValueError(f"cannot open stream {source}: unreachable, or a protocol this OpenCV cannot read")
         if kind == "camera":
             raise ValueError(
                 f"cannot open camera {source!r}: no such device, or it is busy "
@@ -98,11 +100,16 @@ def capture_frames(capture, source: str, kind: str, limit: int | None = None) ->
         capture.release()
 
 
+def camera_source(device: int | str) -> str:
+    """The name a camera's frames carry: ``camera0`` for an index, else the device path or URL."""
+    return f"camera{device}" if str(device).isdigit() else str(device)
+
+
 def camera_frames(device: int | str, limit: int | None = None) -> Iterator[Frame]:
     """Frames of a camera (index such as 0, device path or stream URL); ValueError if it does not open."""
     source = int(device) if str(device).isdigit() else str(device)
     capture = open_capture(source, "camera")  # opened now, so a missing camera fails before any work
-    return capture_frames(capture, f"camera{device}" if isinstance(source, int) else str(device), "camera", limit)
+    return capture_frames(capture, camera_source(device), "camera", limit)
 
 
 def video_info(path: str | Path) -> tuple[int | None, float]:
@@ -139,12 +146,21 @@ def _frames(files: list[Path], limit: int | None) -> Iterator[Frame | Failure]:
             except ValueError as exc:
                 yield Failure(str(path), str(exc))
                 continue
+            import cv2
+
+            expected = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
             count = 0
             for frame in capture_frames(capture, str(path), "video", left):
                 count += 1
                 yield frame
             if count == 0:
                 yield Failure(str(path), f"no decodable frames in video {path}")
+            elif expected and count < expected and (left is None or count < left):
+                yield Failure(
+                    str(path),
+                    f"video {path.name} ends after {count} of its {expected} frames (truncated or damaged); "
+                    f"the {count} frames read are written",
+                )
             if left is not None:
                 left -= count
         else:
@@ -233,6 +249,20 @@ class ResultWriter:
             self._used.add(name)
             self._names[source] = name
         return self._names[source]
+
+    def planned(self, sources: Iterable[str]) -> list[Path]:
+        """The files and folders a run over ``sources`` writes (to find results already there)."""
+        names = ResultWriter(self.out, self.overlay)
+        paths = []
+        for source in sources:
+            name = names._name(source)
+            if Path(source).suffix.lower() in IMAGE_SUFFIXES:
+                paths += [self.out / f"{name}_keypoints.json"] + (
+                    [self.out / f"{name}_pose.jpg"] if self.overlay else []
+                )
+            else:
+                paths += [self.out / name] + ([self.out / f"{name}_pose.mp4"] if self.overlay else [])
+        return paths
 
     def write(self, frame: Frame, poses: Poses) -> None:
         """Write the results of one frame."""

@@ -16,5 +16,5 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """The repo's bundled real data (see data/README.md for licenses)."""
+    """The repo's bundled real data (licenses: mln_tf/bundled/README.md, data/README.md)."""
     return DATA

@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 
 from mln_tf import skeleton
+from mln_tf.bundled import TRAIN_DIR as TRAIN  # noqa: F401  (the tests import them from here)
+from mln_tf.bundled import VAL_DIR as VAL  # noqa: F401
 from mln_tf.evaluate import load_coco
 from mln_tf.inference import Transform, preprocess
 from mln_tf.targets import render_targets
 
-DATA = Path(__file__).resolve().parent.parent / "data"
-VAL = DATA / "coco_val2017_mini"
-TRAIN = DATA / "coco_train2017_mini"
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
 PEER_MAPS = DATA / "peers" / "tfpose_mobilenet_thin" / "maps"
 PEER_MAPS_TRAIN = DATA / "peers" / "tfpose_mobilenet_thin" / "maps_train2017_mini"
 

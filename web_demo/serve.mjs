@@ -30,7 +30,7 @@ const HELP = `usage: node serve.mjs [options]
   --port PORT      port (default 8080; 0 picks a free one)
   --cert FILE      TLS certificate (PEM): serve HTTPS, which a phone's browser needs for the camera
   --key FILE       TLS private key (PEM), with --cert
-  --samples DIR    images offered as samples (default ../data/coco_val2017_mini)
+  --samples DIR    images offered as samples (default ../mln_tf/bundled/coco_val2017_mini)
   --help           this text`;
 
 function main() {

@@ -54,7 +54,7 @@ from mln_tf.targets import render_targets  # noqa: E402
 PEER_MAPS = "data/peers/tfpose_mobilenet_thin/maps"
 PEER_MAPS_TRAIN = "data/peers/tfpose_mobilenet_thin/maps_train2017_mini"
 TRAIN_CASES = ("000000370162", "000000538113")  # crowded train images (many small people)
-VAL = ROOT / "data/coco_val2017_mini"
+VAL = ROOT / "mln_tf/bundled/coco_val2017_mini"
 # An upright person in units of its size (OpenPose-18 order), for synthetic crowds.
 PERSON = np.array([(0, 0), (0, 3), (-2.5, 3), (-3, 6), (-3, 9), (2.5, 3), (3, 6), (3, 9), (-1.5, 10),
                    (-1.5, 14), (-1.5, 18), (1.5, 10), (1.5, 14), (1.5, 18), (-0.7, -0.7), (0.7, -0.7),
@@ -326,7 +326,7 @@ def _fuzz_inputs(n: int, seed: int) -> tuple[list[dict], dict[str, np.ndarray], 
     """``n`` random decode and ``n`` random preprocess cases, for a one-off wider parity check."""
     rng = np.random.default_rng(seed)
     real = sorted((ROOT / PEER_MAPS).glob("*.npz"))
-    photos = sorted(VAL.glob("*.jpg")) + sorted((ROOT / "data/coco_train2017_mini").glob("*.jpg"))
+    photos = sorted(VAL.glob("*.jpg")) + sorted((ROOT / "mln_tf/bundled/coco_train2017_mini").glob("*.jpg"))
     decode = []
     for i in range(n):
         grouping = GroupingConfig(

@@ -79,7 +79,7 @@ def build_keras(model: str, input_hw: tuple[int, int]):
 
 def make_model(model: str, input_hw: tuple[int, int], force: bool = False) -> Path:
     """Export (or reuse) web_demo/models/<model>_<H>x<W>.tflite; returns its path."""
-    from export.tflite import export_tflite
+    from mln_tf.export.tflite import export_tflite
 
     name = f"{PRETRAINED if model == 'pretrained' else 'mln_small_random'}_{input_hw[0]}x{input_hw[1]}.tflite"
     path = MODELS / name

@@ -189,7 +189,7 @@ class FrameCheck:
 
 def compare_frame(runner, result: dict) -> FrameCheck:
     """Run mln_tf.inference on the page's pixels and compare maps and people with the page's."""
-    from export.check_tflite import match_people
+    from mln_tf.export.compare import match_people
     from mln_tf.inference import estimate_poses, predict_maps
 
     rgb = frame_rgb(result)

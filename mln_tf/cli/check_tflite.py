@@ -1,0 +1,141 @@
+"""Before shipping a .tflite: does it give the same people as the server model?
+
+    mln-pose check tflite mln_int8.tflite --reference model.keras \\
+        --images val2017/ --annotations person_keypoints_val2017.json --threads 4
+
+Every image goes through the *same* ``mln_tf.inference.preprocess`` (letterboxed to the
+.tflite's fixed input size) and ``postprocess`` (the shared grouping) for both models: the
+.tflite run with LiteRT on CPU (``--threads``) and the reference (a ``.keras`` /
+``.weights.h5`` Keras model or a SavedModel folder from ``mln-pose export savedmodel``). Reported:
+
+* map error: max and mean |TFLite - reference| over heatmaps and PAFs;
+* people: the reference's people are matched one-to-one to the .tflite's (Hungarian
+  assignment on OKS, pairs with OKS >= 0.5); agreement = matched / max(people of either);
+  mean OKS of the matched pairs. OKS is COCO's (pycocotools ``COCOeval``), with the
+  reference person as ground truth and its keypoint box area as the object scale;
+* COCO keypoint AP of both models when ``--annotations`` names the images (by file name);
+* median latency per image of both (model call only; one warm-up call first).
+
+Thresholds default by what the .tflite computes in (fp32 / fp16 / dynamic / int8, read
+from the file) and can be overridden. Exit status 1 when any check fails or an image cannot
+be read (listed), 0 otherwise. ``--out FILE`` writes the full report as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+from pathlib import Path
+from typing import Sequence
+
+from mln_tf.cli import flags, tool
+from mln_tf.errors import EXIT_FAILED, EXIT_OK, UsageError
+from mln_tf.export.compare import Thresholds, collect_images, compare, format_report
+
+HELP = "a .tflite against its Keras/SavedModel reference"
+PROG = "mln-pose check tflite"
+
+
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The check's flags (--images once per path, so the .tflite is never taken for an image)."""
+    parser = tool.parser(prog, __doc__)
+    parser.add_argument("tflite", help="the .tflite to check")
+    parser.add_argument(
+        "--reference",
+        required=True,
+        help="the server model: .keras, .weights.h5 (with --arch/--width), a SavedModel folder or pretrained:NAME",
+    )
+    flags.add_model_arguments(parser)
+    flags.add_images(parser, required=True, what="an image folder or file (real photos, e.g. COCO val2017)")
+    flags.add_annotations(parser, what="of the images: adds the COCO AP of both")
+    flags.add_limit(parser, what="images")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="LiteRT CPU threads for the .tflite (default: LiteRT's choice)"
+    )
+    parser.add_argument(
+        "--max-map-error",
+        type=float,
+        help="fail above this max |map difference| "
+        "(default by precision: fp32 1e-3, fp16 0.02; dynamic and int8: not checked)",
+    )
+    parser.add_argument(
+        "--min-agreement",
+        type=float,
+        help="fail below this people agreement (default: fp32 0.99, fp16 0.95, dynamic 0.85, int8 0.8)",
+    )
+    parser.add_argument(
+        "--min-oks",
+        type=float,
+        help="fail below this mean OKS of matched people (default: fp32 0.99, fp16 0.95, dynamic 0.85, int8 0.8)",
+    )
+    parser.add_argument(
+        "--max-ap-drop",
+        type=float,
+        help="fail when the .tflite's COCO AP is lower by more "
+        "(default: fp32 0.005, fp16 0.01, dynamic 0.03, int8 0.05)",
+    )
+    parser.add_argument("--out", metavar="FILE", help="also write the report as JSON (atomically)")
+    flags.add_overwrite(parser, "an existing --out file")
+    flags.add_quiet(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    """Run the check; exit 2 for bad arguments or input, 1 when the check fails, 0 when it passes."""
+    return tool.run_tool(build_parser, run, argv, prog)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check every path (and the report's), load both models, compare, print, write the report."""
+    from mln_tf.files import write_json_atomic
+    from mln_tf.runners import check_model_path, load_runner
+
+    if not str(args.tflite).endswith(".tflite"):
+        raise UsageError(f"{args.tflite} is not a .tflite file")
+    check_model_path(args.tflite)
+    check_model_path(args.reference)
+    if args.annotations and not Path(args.annotations).is_file():
+        raise UsageError(f"--annotations: file not found: {args.annotations}")
+    if args.out:
+        tool.check_output(args.out, args.overwrite, (".json",))
+    try:
+        images = collect_images(args.images, args.limit)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    tflite = load_runner(args.tflite, threads=args.threads)
+    reference = load_runner(args.reference, arch=args.arch, config=args.width)
+    report = compare(
+        tflite,
+        reference,
+        images,
+        args.annotations,
+        progress=not args.quiet,
+        tflite_name=args.tflite,
+        reference_name=args.reference,
+    )
+    limits = Thresholds.for_precision(report.precision)
+    overrides = {
+        k: getattr(args, k)
+        for k in ("max_map_error", "min_agreement", "min_oks", "max_ap_drop")
+        if getattr(args, k) is not None
+    }
+    limits = Thresholds(**{**asdict(limits), **overrides})
+    print(format_report(report, limits, per_image=not args.quiet))
+    if args.out:
+        write_json_atomic(
+            args.out,
+            {
+                **asdict(report),
+                "thresholds": asdict(limits),
+                "summary": {
+                    "max_map_error": report.max_map_error,
+                    "mean_map_error": report.mean_map_error,
+                    "agreement": report.agreement,
+                    "mean_oks": report.mean_oks,
+                    "median_ms_tflite": report.median_ms("tflite"),
+                    "median_ms_reference": report.median_ms("reference"),
+                },
+                "failed": report.verdict(limits),
+            },
+        )
+    return EXIT_FAILED if report.verdict(limits) else EXIT_OK

@@ -1,0 +1,225 @@
+"""The one vocabulary of command-line flags, shared by every tool (imports no TensorFlow).
+
+``--arch``/``--width`` name a registered network; ``--input HxW`` is a fixed network input,
+``--input-height N`` aspect-preserving inference; ``--images``, ``--annotations``, ``--out``,
+``--limit``, ``--overwrite`` and ``--quiet`` mean the same everywhere. Tools add them with the
+helpers below, so names, types, defaults and help texts cannot drift apart
+(``tests/test_flags.py`` checks every tool's ``--help``).
+
+Exit codes: 2 for usage errors and bad input (argparse's own, :class:`UsageError`,
+``ValueError`` from validation before work starts), 1 for a run or check that failed, 0 only
+on success.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from mln_tf.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError  # noqa: F401
+from mln_tf.inference import DEFAULT_INPUT_HEIGHT
+from mln_tf.model import ARCHITECTURES, ARCHS, DEFAULT_INPUT_HW, WIDTHS, parse_hw
+
+
+def hw(text: str) -> tuple[int, int]:
+    """argparse type: 'HxW' -> (H, W), multiples of 8."""
+    try:
+        return parse_hw(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def input_height(text: str) -> int:
+    """argparse type: an inference height, a multiple of 8 of at least 8."""
+    value = positive_int(text)
+    if value % 8:
+        raise argparse.ArgumentTypeError(f"must be a multiple of 8 (the output stride), got {value}")
+    return value
+
+
+def add_arch_arguments(
+    p: argparse.ArgumentParser,
+    scope: str = "of a .weights.h5 model (a .keras file carries its own)",
+    default_arch: str | None = None,
+    default_width: str | None = None,
+) -> None:
+    """``--arch`` and ``--width`` from the registry in mln_tf.model.
+
+    Defaults None mean "not given": mln at paper width for a ``.weights.h5`` file, and what
+    a ``.keras`` file records otherwise.
+    """
+    archs = "; ".join(f"{a.name}: {a.description}" for a in ARCHITECTURES.values())
+    widths = "; ".join(f"{a.name}: {', '.join(a.widths)}" for a in ARCHITECTURES.values())
+    p.add_argument(
+        "--arch",
+        choices=ARCHS,
+        default=default_arch,
+        help=f"network {scope} (default {default_arch or 'mln'}). {archs}",
+    )
+    p.add_argument(
+        "--width",
+        choices=WIDTHS,
+        default=default_width,
+        help=f"named widths {scope} (default {default_width or 'paper'}: paper is the published "
+        f"network; tiny: the tests'; small: the quickstart's). Per network: {widths}",
+    )
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, rebuilds: bool = False) -> None:
+    """--arch / --width: the architecture of a ``.weights.h5`` file (a .keras file records its own).
+
+    ``rebuilds``: the command also rebuilds the model from them (QAT), so say so.
+    """
+    add_arch_arguments(
+        parser,
+        "of a .weights.h5 model (a .keras model records its own, which --mode qat rebuilds with tf_keras)"
+        if rebuilds
+        else "of a .weights.h5 model (a .keras model records its own)",
+    )
+
+
+def add_input(
+    p: argparse.ArgumentParser, default: tuple[int, int] | None = DEFAULT_INPUT_HW, what: str = "fixed network input"
+) -> None:
+    """``--input HxW``: a fixed network input size (multiples of 8)."""
+    shown = f"{default[0]}x{default[1]}" if default else "none: any size"
+    p.add_argument(
+        "--input",
+        type=hw,
+        default=default,
+        metavar="HxW",
+        help=f"{what}, HEIGHTxWIDTH in multiples of 8 (default {shown})",
+    )
+
+
+def add_input_height(
+    p: argparse.ArgumentParser,
+    default: int = DEFAULT_INPUT_HEIGHT,
+    flag: str = "--input-height",
+    what: str = "inference",
+) -> None:
+    """``--input-height N``: aspect-preserving inference height."""
+    p.add_argument(
+        flag,
+        type=input_height,
+        default=default,
+        metavar="N",
+        help=f"{what} height in pixels (multiple of 8); images keep their aspect ratio "
+        f"(default {default}). Fixed-size .tflite models letterbox into their own size",
+    )
+
+
+def add_images(
+    p: argparse.ArgumentParser, required: bool = False, what: str = "image files or folders of images"
+) -> None:
+    """``--images PATH``: images to read (repeat the flag for several)."""
+    p.add_argument(
+        "--images", action="append", required=required, metavar="PATH", help=f"{what} (repeat --images for several)"
+    )
+
+
+def add_annotations(p: argparse.ArgumentParser, required: bool = False, what: str = "") -> None:
+    """``--annotations FILE``: COCO person-keypoints JSON."""
+    p.add_argument(
+        "--annotations",
+        required=required,
+        metavar="FILE",
+        help="COCO person-keypoints JSON" + (f" {what}" if what else ""),
+    )
+
+
+def add_out(p: argparse.ArgumentParser, default: str | None = None, what: str = "output folder") -> None:
+    """``--out PATH``: where results go."""
+    p.add_argument(
+        "--out",
+        required=default is None,
+        default=default,
+        metavar="PATH",
+        help=what + (f" (default {default})" if default else " (required)"),
+    )
+
+
+def add_limit(p: argparse.ArgumentParser, what: str = "images or frames") -> None:
+    """``--limit N``: at most N inputs."""
+    p.add_argument(
+        "--limit", type=positive_int, default=None, metavar="N", help=f"use at most the first N {what} (default: all)"
+    )
+
+
+def add_overwrite(p: argparse.ArgumentParser, what: str = "existing outputs") -> None:
+    """``--overwrite``: replace what is there."""
+    p.add_argument(
+        "--overwrite", action="store_true", help=f"replace {what} (without it an existing output is an error)"
+    )
+
+
+def add_quiet(p: argparse.ArgumentParser) -> None:
+    """``--quiet``: results only."""
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bars, notes or per-item tables; warnings, errors and the summary only",
+    )
+
+
+# Chosen on the 4 val + 36 train images with the pretrained network (README, Pretrained weights):
+# 1.0,1.25 beat flip (2x time), 1.0,0.75, 1.0,1.5 and 3 scales with flip (6x time) on both sets together.
+ACCURATE_SCALES = (1.0, 1.25)
+
+
+def scales(text: str) -> tuple[float, ...]:
+    """argparse type: comma-separated positive multiples of --input-height."""
+    try:
+        scales = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"scales must be comma-separated numbers, got {text!r}") from None
+    if not scales or min(scales) <= 0:
+        raise argparse.ArgumentTypeError("scales must be positive")
+    return scales
+
+
+def add_model_flags(p: argparse.ArgumentParser) -> None:
+    """--model and how to run it (scales, flip, threads): the flags of infer and eval."""
+    p.add_argument(
+        "--model",
+        required=True,
+        help="a .keras model, a .weights.h5 file (give --arch/--width), a SavedModel "
+        "directory, a .tflite file, or pretrained:NAME for a shipped network "
+        "(pretrained:tfpose_mobilenet_thin)",
+    )
+    add_arch_arguments(p)
+    add_input_height(p)
+    p.add_argument(
+        "--accurate",
+        action="store_const",
+        dest="scales",
+        const=ACCURATE_SCALES,
+        default=(1.0,),
+        help="multi-scale test at " + ",".join(map(str, ACCURATE_SCALES)) + " x --input-height: "
+        "the best setting measured with the pretrained network on both bundled sets "
+        "(COCO AP val 0.648 -> 0.684, train 0.243 -> 0.275) for about 2.7x the time per image, "
+        "so not the default; same as --scales " + ",".join(map(str, ACCURATE_SCALES)),
+    )
+    p.add_argument(
+        "--scales",
+        type=scales,
+        default=(1.0,),
+        help="comma-separated multiples of --input-height for multi-scale testing (default 1)",
+    )
+    p.add_argument("--flip", action="store_true", help="also run the mirrored image and average (flip test)")
+    p.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="LiteRT CPU threads for .tflite models (default: LiteRT's)",
+    )

@@ -1,0 +1,197 @@
+"""``mln-pose infer``: people in images, folders, videos and cameras -> OpenPose JSON and overlays."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from mln_tf.cli import flags, tool
+from mln_tf.errors import EXIT_FAILED, EXIT_OK, UsageError
+from mln_tf.tables import format_table
+
+HELP = "people in images, folders, videos and cameras -> JSON and overlays"
+PROG = "mln-pose infer"
+WARMUP = {"keras": "graph tracing", "tflite": "interpreter set-up", "savedmodel": "graph loading"}
+log = logging.getLogger("mln_tf.cli")
+
+
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The flags of ``mln-pose infer``."""
+    p = tool.parser(
+        prog,
+        "Estimate poses and write, per image, OpenPose-style JSON "
+        "(people[].pose_keypoints_2d, 18 x (x, y, score)) and a skeleton "
+        "overlay; videos and cameras give per-frame JSON and an overlay .mp4. "
+        "Files are written atomically. Exits 1 if any input failed, 2 on "
+        "bad arguments (nothing is loaded or written then).",
+    )
+    flags.add_model_flags(p)
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, video files, or folders of them")
+    flags.add_images(p, what="image/video files or folders (same as INPUT)")
+    p.add_argument(
+        "--camera",
+        metavar="DEVICE",
+        help="read an OpenCV camera (index such as 0, a device path or a stream URL) until "
+        "Ctrl-C, q/Esc in the window, or --limit frames",
+    )
+    flags.add_out(p, what="output folder (created if missing)")
+    p.add_argument("--no-overlay", action="store_true", help="write JSON only, no overlay images/videos")
+    p.add_argument(
+        "--show",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a live window (default: for --camera when a display exists; opencv-python-headless has none)",
+    )
+    flags.add_limit(p)
+    flags.add_overwrite(p, "result files already in --out (without it the run stops before loading the model)")
+    flags.add_quiet(p)
+    return p
+
+
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    """Run ``mln-pose infer``; returns the exit status."""
+    return tool.run_tool(build_parser, run, argv, prog)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check inputs and outputs, load the model, run every frame, write, report."""
+    from tqdm import tqdm
+
+    from mln_tf.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, collect_files
+    from mln_tf.runners import check_model_path
+    from mln_tf.stream import (
+        LiveWindow,
+        PoseStream,
+        ResultWriter,
+        _frames,
+        camera_frames,
+        camera_source,
+        display_available,
+        video_info,
+    )
+
+    inputs = list(args.inputs) + list(args.images or [])
+    if not inputs and args.camera is None:
+        raise UsageError("give images, folders or videos (positional or --images), or --camera")
+    if inputs and args.camera is not None:
+        raise UsageError("give either files/folders or --camera, not both")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder")
+    # Everything is checked before the model is loaded (seconds) and before anything is written.
+    try:
+        if args.camera is not None:
+            frames = camera_frames(args.camera, args.limit)
+            total = args.limit
+            sources = [camera_source(args.camera)]
+        else:
+            files = collect_files(inputs, IMAGE_SUFFIXES | VIDEO_SUFFIXES, what="images or videos")
+            frames = _frames(files, args.limit)
+            total = sum((video_info(f)[0] or 1) if f.suffix.lower() in VIDEO_SUFFIXES else 1 for f in files)
+            total = min(total, args.limit) if args.limit else total
+            sources = [str(f) for f in files]
+    except ValueError as exc:  # a missing input, an empty folder, a camera that does not open
+        raise UsageError(str(exc)) from None
+    writer = ResultWriter(out, overlay=not args.no_overlay)
+    check_model_path(args.model)
+    _check_writable(out, writer.planned(sources), args.overwrite)
+    show = args.show if args.show is not None else (args.camera is not None and display_available())
+    if show and not display_available():
+        raise UsageError(
+            "--show: no display (DISPLAY unset) or this OpenCV has no GUI "
+            "(opencv-python-headless); results are written to --out instead"
+        )
+    runner = load_model(args)
+    stream = PoseStream(runner, args.input_height, args.scales, args.flip)
+    window = LiveWindow() if show else None
+    interrupted = False
+    try:
+        with tqdm(total=total, desc="infer", unit="frame", disable=args.quiet) as bar:
+            for frame, poses in stream.run(frames):
+                writer.write(frame, poses)
+                bar.update()
+                if window is not None and not window.show(frame, poses):
+                    break
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        writer.close()
+        if window is not None:
+            window.close()
+    status = _report(stream, writer, out, args.quiet)
+    if interrupted and args.camera is None:  # a camera runs until stopped: Ctrl-C is its normal end
+        done = sum(s.frames for s in writer.stats.values())
+        raise tool.Interrupted(done, total, "frames", f"their results are in {out}/")
+    return status
+
+
+def _check_writable(out: Path, planned: list[Path], overwrite: bool) -> None:
+    import os
+
+    there = [path for path in planned if path.exists()]
+    if there and not overwrite:
+        raise UsageError(
+            f"{len(there)} result file(s) already in {out}/ (first: {there[0].name}); "
+            "pass --overwrite to replace them, or choose another --out"
+        )
+    folder = out
+    while not folder.exists():
+        folder = folder.parent
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write to {folder}/: permission denied")
+
+
+def _report(stream, writer, out: Path, quiet: bool) -> int:
+    rows = [
+        (
+            Path(s.source).name if s.kind != "camera" else s.source,
+            s.kind,
+            s.frames,
+            s.people,
+            stream.median_ms(s.source),
+        )
+        for s in writer.stats.values()
+    ]
+    if rows and not quiet:
+        print(format_table(["input", "kind", "frames", "people", "ms/frame"], rows, align="llrrr"))
+    frames = sum(r[2] for r in rows)
+    people = sum(r[3] for r in rows)
+    if stream.first_ms is not None and not quiet:
+        warmup = WARMUP.get(stream.runner.kind, "set-up")
+        timing = (
+            f"first call {stream.first_ms:.0f} ms (warm-up: {warmup}; not in ms/frame); "
+            f"median {stream.median_ms():.1f} ms/frame over the other {len(stream.frame_ms)}"
+            if stream.frame_ms
+            else f"one call: {stream.first_ms:.0f} ms (includes the warm-up: {warmup})"
+        )
+        print(timing)
+    written = writer.files_written()
+    if written:
+        print(
+            f"{people} {'person' if people == 1 else 'people'} in {frames} frame(s); {written} file(s) "
+            f"written to {out}/ (OpenPose-style *_keypoints.json" + (", *_pose overlays)" if writer.overlay else ")")
+        )
+    else:
+        print("nothing written: no input could be read", file=sys.stderr)
+    for failure in stream.failures:
+        print(f"failed: {failure}", file=sys.stderr)
+    return EXIT_FAILED if stream.failures or not written else EXIT_OK
+
+
+def load_model(args: argparse.Namespace):
+    """The runner of --model (--arch/--width only matter for .weights.h5 files; a note if they were ignored)."""
+    from mln_tf.runners import load_runner
+
+    runner = load_runner(args.model, arch=args.arch, config=args.width, threads=args.threads)
+    given = (args.arch, args.width)
+    if runner.identity and any(g is not None and g != have for g, have in zip(given, runner.identity)):
+        log.warning(
+            "%s is %s at width %s (recorded in the model); --arch/--width are only for .weights.h5 "
+            "files and were ignored",
+            args.model,
+            *runner.identity,
+        )
+    return runner

@@ -1,0 +1,258 @@
+import json
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from helpers import VAL
+from mln_tf import model as m
+from mln_tf.cli import main
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    m.build_mln(m.MLNConfig.tiny()).save(path)
+    return path
+
+
+def test_infer_writes_json_and_overlays_and_reports_a_corrupt_image(tmp_path, tiny_model, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    for f in sorted(VAL.glob("*.jpg"))[:2]:
+        shutil.copy(f, images / f.name)
+    (images / "broken.jpg").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    code = main(["infer", "--model", str(tiny_model), "--input-height", "128", str(images), "--out", str(out)])
+    assert code == 1  # one input failed, the others were written
+    written = sorted(p.name for p in out.iterdir())
+    assert written == [
+        "000000000785_keypoints.json",
+        "000000000785_pose.jpg",
+        "000000040083_keypoints.json",
+        "000000040083_pose.jpg",
+    ]
+    assert json.loads((out / "000000000785_keypoints.json").read_text())["people"] == []
+    captured = capsys.readouterr()
+    assert "broken.jpg" in captured.err and "people" in captured.out
+
+
+def test_infer_on_a_video(tmp_path, tiny_model):
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 5, (96, 64))
+    for i in range(3):
+        writer.write(np.full((64, 96, 3), 40 * i, np.uint8))
+    writer.release()
+    out = tmp_path / "out"
+    assert main(["infer", "--model", str(tiny_model), "--input-height", "64", str(video), "--out", str(out)]) == 0
+    assert len(list((out / "clip").glob("clip_*_keypoints.json"))) == 3
+    assert (out / "clip_pose.mp4").stat().st_size > 0
+
+
+def test_missing_model_is_a_clear_error(tmp_path, capsys):
+    code = main(["infer", "--model", str(tmp_path / "nope.keras"), str(VAL), "--out", str(tmp_path)])
+    assert code == 2 and "model not found" in capsys.readouterr().err
+
+
+def test_eval_prints_the_coco_table(tmp_path, tiny_model, capsys):
+    results = tmp_path / "res.json"
+    code = main(
+        [
+            "eval",
+            "--model",
+            str(tiny_model),
+            "--input-height",
+            "128",
+            "--annotations",
+            str(VAL / "person_keypoints.json"),
+            "--images",
+            str(VAL),
+            "--results",
+            str(results),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "AP50" in out and "L/R-conf" in out
+    assert isinstance(json.loads(results.read_text()), list)
+
+
+@pytest.mark.slow
+def test_summary_reports_paper_counts():
+    proc = subprocess.run(
+        [sys.executable, "-m", "mln_tf.cli", "summary", "--arch", "mln", "--runs", "0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "21,278,912" in proc.stdout and "82.52e9" in proc.stdout
+
+
+def test_help_explains_every_flag():
+    proc = subprocess.run(
+        [sys.executable, "-m", "mln_tf.cli", "infer", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0
+    for flag in ("--model", "--out", "--flip", "--scales", "--threads", "--no-overlay"):
+        assert flag in proc.stdout
+
+
+def test_infer_with_the_shipped_pretrained_network_finds_people(tmp_path):
+    out = tmp_path / "out"
+    image = VAL / "000000196141.jpg"
+    assert (
+        main(["infer", "--model", "pretrained:tfpose_mobilenet_thin", str(image), "--out", str(out), "--no-overlay"])
+        == 0
+    )
+    people = json.loads((out / "000000196141_keypoints.json").read_text())["people"]
+    assert len(people) >= 2  # the batter and the catcher at least
+
+
+def test_summary_counts_mobilenet_thin_and_width_is_checked(capsys):
+    assert main(["summary", "--arch", "mobilenet_thin", "--runs", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "1,924,122 [1,924,122]" in out and "1,930,872" in out and "4.97e9" in out
+    with pytest.raises(SystemExit):
+        main(["infer", "--model", "m.weights.h5", "--width", "huge", str(VAL), "--out", "x"])
+
+
+@pytest.mark.slow
+def test_accurate_is_the_documented_multiscale_setting(capsys):
+    from mln_tf.cli import ACCURATE_SCALES, build_parser
+
+    args = build_parser().parse_args(
+        ["eval", "--model", "x.keras", "--annotations", "a.json", "--images", "i", "--accurate"]
+    )
+    assert args.scales == ACCURATE_SCALES == (1.0, 1.25)
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                "pretrained:tfpose_mobilenet_thin",
+                "--accurate",
+                "--annotations",
+                str(VAL / "person_keypoints.json"),
+                "--images",
+                str(VAL),
+            ]
+        )
+        == 0
+    )
+    table = capsys.readouterr().out.split("L/R-conf")[-1].split()
+    assert float(table[0]) >= 0.66  # AP; 0.684 measured (0.648 single scale)
+
+
+def _clip(path, frames=4):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 5, (96, 64))
+    for i in range(frames):
+        writer.write(np.full((64, 96, 3), 40 * i, np.uint8))
+    writer.release()
+    return path
+
+
+def test_camera_input_writes_per_frame_json_without_a_display(tmp_path, tiny_model, capsys, monkeypatch):
+    # A stream URL or device path goes through the same OpenCV capture as a camera index.
+    monkeypatch.delenv("DISPLAY", raising=False)
+    clip = _clip(tmp_path / "cam.mp4")
+    out = tmp_path / "out"
+    code = main(
+        [
+            "infer",
+            "--model",
+            str(tiny_model),
+            "--input-height",
+            "64",
+            "--camera",
+            str(clip),
+            "--limit",
+            "3",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    assert len(list(out.rglob("*_keypoints.json"))) == 3  # --limit stops the stream
+    assert len(list(out.glob("*_pose.mp4"))) == 1
+    text = capsys.readouterr().out
+    assert "camera" in text and "first call" in text and "0 people in 3 frame(s)" in text
+
+
+def test_show_without_a_display_is_a_usage_error(tmp_path, tiny_model, capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    code = main(["infer", "--model", str(tiny_model), str(VAL), "--show", "--out", str(tmp_path / "o")])
+    assert code == 2 and "no display" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_nothing_written_is_said_and_fails(tmp_path, tiny_model, capsys):
+    (tmp_path / "fake.jpg").write_bytes(b"not an image")
+    code = main(["infer", "--model", str(tiny_model), str(tmp_path / "fake.jpg"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 1 and "nothing written" in err and "fake.jpg" in err
+
+
+def test_stream_library_frames_in_poses_out(tiny_model, tmp_path):
+    from mln_tf.runners import load_runner
+    from mln_tf.stream import PoseStream, frames_from
+
+    clip = _clip(tmp_path / "c.mp4", frames=2)
+    stream = PoseStream(load_runner(tiny_model), input_height=64)
+    got = [(f.kind, f.index, len(p)) for f, p in stream.run(frames_from([clip, VAL / "000000000785.jpg"]))]
+    assert got == [("video", 0, 0), ("video", 1, 0), ("image", 0, 0)]
+    assert stream.first_ms is not None and len(stream.frame_ms) == 2  # the first call is kept apart
+
+
+def test_tflite_inference_never_imports_tensorflow(tmp_path, tiny_model):
+    from mln_tf.export.tflite import export_tflite
+    from mln_tf.runners import load_keras_model
+
+    tflite = export_tflite(load_keras_model(tiny_model), tmp_path / "tiny.tflite", "fp32", (64, 64)).path
+    code = (
+        "import sys\nfrom mln_tf.cli import main\n"
+        f"rc = main(['infer', '--model', {str(tflite)!r}, {str(VAL)!r}, '--out', {str(tmp_path / 'o')!r}])\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
+        "sys.exit(rc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((tmp_path / "o").glob("*_keypoints.json"))) == 4
+
+
+def test_keras_model_records_its_architecture_and_width(tmp_path):
+    from mln_tf.runners import load_keras_model, model_identity
+
+    path = tmp_path / "m.keras"
+    m.build("mobilenet_thin", "tiny").save(path)
+    assert model_identity(load_keras_model(path)) == ("mobilenet_thin", "tiny")
+    assert model_identity(load_keras_model("pretrained:tfpose_mobilenet_thin"), "pretrained:tfpose_mobilenet_thin") == (
+        "mobilenet_thin",
+        "paper",
+    )
+
+
+def test_eval_limit_and_quiet(tiny_model, capsys):
+    code = main(
+        [
+            "eval",
+            "--model",
+            str(tiny_model),
+            "--input-height",
+            "64",
+            "--annotations",
+            str(VAL / "person_keypoints.json"),
+            "--images",
+            str(VAL),
+            "--limit",
+            "2",
+            "--quiet",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0 and "COCO keypoints (2 images)" in captured.out
+    assert "0 people detected" in captured.err and "evaluating" not in captured.err  # no progress bar
