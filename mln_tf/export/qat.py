@@ -118,6 +118,12 @@ def run_qat(model: Any, input_hw: tuple[int, int], qat: QATConfig, timeout: floa
 
     check_pose_model(model)
     input_hw = m.check_input_hw(input_hw)
+    missing = [name for name in ("tf_keras", "tensorflow_model_optimization") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ValueError(
+            f"--mode qat needs {' and '.join(missing)}: pip install 'mln_tf[qat]' "
+            "(tf-keras and tensorflow-model-optimization, pinned in requirements.txt)"
+        )
     needed = [] if qat.images or qat.dataset is None else [qat.dataset.partition(":")[0]]
     for module in needed:  # fail here rather than in a child process a minute later
         try:

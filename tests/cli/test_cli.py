@@ -9,7 +9,7 @@ import pytest
 
 from helpers import VAL
 from mln_tf import model as m
-from mln_tf.cli import main
+from mln_tf.cli.main import main
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_eval_prints_the_coco_table(tmp_path, tiny_model, capsys):
             str(VAL / "person_keypoints.json"),
             "--images",
             str(VAL),
-            "--results",
+            "--out",
             str(results),
         ]
     )
@@ -116,16 +116,18 @@ def test_summary_counts_mobilenet_thin_and_width_is_checked(capsys):
     assert main(["summary", "--arch", "mobilenet_thin", "--runs", "0"]) == 0
     out = capsys.readouterr().out
     assert "1,924,122 [1,924,122]" in out and "1,930,872" in out and "4.97e9" in out
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as usage:
         main(["infer", "--model", "m.weights.h5", "--width", "huge", str(VAL), "--out", "x"])
+    assert usage.value.code == 2
 
 
 @pytest.mark.slow
 def test_accurate_is_the_documented_multiscale_setting(capsys):
-    from mln_tf.cli import ACCURATE_SCALES, build_parser
+    from mln_tf.cli import evaluate
+    from mln_tf.cli.flags import ACCURATE_SCALES
 
-    args = build_parser().parse_args(
-        ["eval", "--model", "x.keras", "--annotations", "a.json", "--images", "i", "--accurate"]
+    args = evaluate.build_parser().parse_args(
+        ["--model", "x.keras", "--annotations", "a.json", "--images", "i", "--accurate"]
     )
     assert args.scales == ACCURATE_SCALES == (1.0, 1.25)
     assert (
@@ -214,7 +216,7 @@ def test_tflite_inference_never_imports_tensorflow(tmp_path, tiny_model):
 
     tflite = export_tflite(load_keras_model(tiny_model), tmp_path / "tiny.tflite", "fp32", (64, 64)).path
     code = (
-        "import sys\nfrom mln_tf.cli import main\n"
+        "import sys\nfrom mln_tf.cli.main import main\n"
         f"rc = main(['infer', '--model', {str(tflite)!r}, {str(VAL)!r}, '--out', {str(tmp_path / 'o')!r}])\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
         "sys.exit(rc)\n"

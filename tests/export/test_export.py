@@ -302,7 +302,7 @@ def test_tflite_cli_summary_and_clear_errors(tiny, tmp_path, capsys):
         str(TRAIN),
         "--calibration-images",
         "4",
-        "--no-progress",
+        "--quiet",
     ]
     # A random-weight model finds nobody: agreement with it proves nothing, so the export refuses...
     assert export_tflite.main(int8_args) == 1
