@@ -90,6 +90,15 @@ def evaluate_coco(
     return stats
 
 
+def _coco_sigmas() -> np.ndarray:
+    from pycocotools.cocoeval import Params
+
+    return np.asarray(Params(iouType="keypoints").kpt_oks_sigmas, np.float64)
+
+
+COCO_SIGMAS = _coco_sigmas()  # COCOeval's per-keypoint sigmas, the ones every OKS here uses
+
+
 def oks_terms(det: np.ndarray, gt: np.ndarray, area: float, sigmas: np.ndarray) -> tuple[float, np.ndarray]:
     """COCO's object keypoint similarity of one detection (17, 3) to one labelled person, and its 17 terms.
 

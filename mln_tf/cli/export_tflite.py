@@ -58,6 +58,11 @@ from mln_tf.export.tflite import (
 )
 
 HELP = "a .tflite file (fp32, fp16, int8 PTQ, QAT)"
+PRECISION_NOTE = {  # what the file stores is not what every runtime computes in
+    "fp16": "fp16 weights (float32 math on CPUs, which dequantize them at load; fp16 on GPU delegates)",
+    "dynamic": "int8 weights, float32 activations",
+    "int8": "int8 weights and activations (float layers where listed below)",
+}
 PROG = "mln-pose export tflite"
 
 
@@ -253,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
     rows = [
         ("file", str(result.path)),
         ("mode", result.mode),
-        ("computes in", precision(result.ops)),
+        ("precision", PRECISION_NOTE.get(precision(result.ops), precision(result.ops))),
         ("input", f"image float32 (1, {hw[0]}, {hw[1]}, 3), pixel/256 - 0.5"),
         ("outputs", f"heatmaps (1, {hw[0] // 8}, {hw[1] // 8}, 19), pafs (1, {hw[0] // 8}, {hw[1] // 8}, 38)"),
         ("size", f"{result.size_bytes / 1e6:.2f} MB"),
@@ -274,7 +279,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append(
             (
                 "vs float (calibration)",
-                f"people {a.people_float} / {a.people_int8} / matched {a.matched}, OKS-weighted agreement "
+                f"people {a.people[0]} / {a.people[1]} / matched {a.matched}, OKS-weighted agreement "
                 f"{a.soft:.3f}, mean OKS {a.mean_oks:.3f}, heatmap error {a.heatmap_error:.4f}, "
                 f"map error max {a.max_map_error:.3f} mean {a.mean_map_error:.4f}",
             )
@@ -284,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append(
             (
                 "post-training int8",
-                f"people {b.people_float} / {b.people_int8} / matched {b.matched}, OKS-weighted agreement "
+                f"people {b.people[0]} / {b.people[1]} / matched {b.matched}, OKS-weighted agreement "
                 f"{b.soft:.3f}, mean OKS {b.mean_oks:.3f}, heatmap error {b.heatmap_error:.4f} "
                 "(what QAT started from)",
             )

@@ -1,30 +1,35 @@
-"""Before shipping a .tflite: does it give the same people as the server model?
+"""Does an export give the same people as its float model? The one comparison every check uses.
 
-    python -m export.check_tflite mln_int8.tflite --reference model.keras \\
+``mln-pose check tflite`` (:func:`compare`: a .tflite and its server model over real images),
+the int8/QAT export gate (:func:`agreement` on the calibration images, judged by
+``Thresholds.export_gate``), the benchmarks and the web/GPU checks all measure with the
+functions here: :func:`map_difference`, :func:`heatmap_error`, :func:`match_people` (on the
+one OKS of ``mln_tf.evaluate``) and :class:`Report` with its :meth:`Report.verdict`.
+
+    mln-pose check tflite mln_int8.tflite --reference model.keras \\
         --images val2017/ --annotations person_keypoints_val2017.json --threads 4
 
 Every image goes through the *same* ``mln_tf.inference.preprocess`` (letterboxed to the
 .tflite's fixed input size) and ``postprocess`` (the shared grouping) for both models: the
 .tflite run with LiteRT on CPU (``--threads``) and the reference (a ``.keras`` /
-``.weights.h5`` Keras model or a SavedModel folder from ``export.saved_model``). Reported:
+``.weights.h5`` Keras model or a SavedModel folder from ``mln-pose export savedmodel``). Reported:
 
 * map error: max and mean |TFLite - reference| over heatmaps and PAFs;
 * people: the reference's people are matched one-to-one to the .tflite's (Hungarian
   assignment on OKS, pairs with OKS >= 0.5); agreement = matched / max(people of either);
-  mean OKS of the matched pairs. OKS is COCO's (pycocotools ``COCOeval``), with the
-  reference person as ground truth and its keypoint box area as the object scale;
+  mean OKS of the matched pairs. OKS is COCO's (``mln_tf.evaluate.oks_terms``, as COCOeval
+  computes it), with the reference person as ground truth and its keypoint box area as the
+  object scale;
 * COCO keypoint AP of both models when ``--annotations`` names the images (by file name);
 * median latency per image of both (model call only; one warm-up call first).
 
 Thresholds default by what the .tflite computes in (fp32 / fp16 / dynamic / int8, read
 from the file) and can be overridden. Exit status 1 when any check fails or an image cannot
-be read (listed), 0 otherwise. ``--json`` writes the full report.
+be read (listed), 0 otherwise. ``--out FILE`` writes the full report.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +37,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+Maps = tuple[np.ndarray, np.ndarray]  # (heatmaps, pafs) with a batch axis of 1
+
 MATCH_OKS = 0.5
-MIN_PEOPLE_RATIO = 0.5  # fewer people than this share of the reference's: a failed check
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,23 @@ class Thresholds:
     min_agreement: float
     min_oks: float
     max_ap_drop: float
+    min_people_ratio: float = 0.5  # fewer people than this share of the reference's fails (and none always)
+    min_soft_agreement: float = 0.0  # OKS-weighted agreement (Report.soft)
+
+    @classmethod
+    def export_gate(cls, floor: float) -> "Thresholds":
+        """The int8/QAT export gate: both find people, and the OKS-weighted agreement is >= ``floor``.
+
+        Only a collapsed model fails it: a CPU kind's rounding moves soft agreement by hundredths.
+        """
+        return cls(
+            max_map_error=None,
+            min_agreement=0.0,
+            min_oks=0.0,
+            max_ap_drop=1.0,
+            min_people_ratio=0.0,
+            min_soft_agreement=floor,
+        )
 
     @classmethod
     def for_precision(cls, precision: str) -> "Thresholds":
@@ -87,6 +110,7 @@ class Report:
     failures: list[str] = field(default_factory=list)  # unreadable images
     ap_reference: dict[str, float] | None = None
     ap_tflite: dict[str, float] | None = None
+    heatmap_error: float | None = None  # see heatmap_error(); set where the maps are compared in input pixels
 
     @property
     def max_map_error(self) -> float:
@@ -106,6 +130,12 @@ class Report:
         two models that find nobody agree on nothing)."""
         total = sum(max(r.people_reference, r.people_tflite) for r in self.images)
         return self.matched / total if total else 0.0
+
+    @property
+    def soft(self) -> float:
+        """Sum of the matched pairs' OKS / max(people of either), over all images: agreement weighted by OKS."""
+        total = sum(max(r.people_reference, r.people_tflite) for r in self.images)
+        return float(sum(sum(r.oks) for r in self.images)) / total if total else 0.0
 
     @property
     def people(self) -> tuple[int, int]:
@@ -133,7 +163,7 @@ class Report:
             failed.append(
                 "the reference finds nobody on these images, so agreement proves nothing (check on photos with people)"
             )
-        elif ref and got < MIN_PEOPLE_RATIO * ref:
+        elif ref and (got == 0 or got < limits.min_people_ratio * ref):
             failed.append(f"the .tflite finds {got} people where the reference finds {ref}")
         if limits.max_map_error is not None and self.max_map_error > limits.max_map_error:
             failed.append(f"max map error {self.max_map_error:.3g} > {limits.max_map_error:.3g}")
@@ -141,6 +171,8 @@ class Report:
             failed.append(f"people agreement {self.agreement:.3f} < {limits.min_agreement:.3f}")
         if self.mean_oks < limits.min_oks:  # NaN (no matched people) compares False: see agreement
             failed.append(f"mean OKS of matched people {self.mean_oks:.3f} < {limits.min_oks:.3f}")
+        if self.images and self.soft < limits.min_soft_agreement:
+            failed.append(f"OKS-weighted people agreement {self.soft:.2f} < {limits.min_soft_agreement:.2f}")
         if self.ap_reference is not None and self.ap_tflite is not None:
             drop = self.ap_reference["AP"] - self.ap_tflite["AP"]
             if drop > limits.max_ap_drop:
@@ -148,55 +180,79 @@ class Report:
         return failed
 
 
-def match_people(reference, other, image_hw: tuple[int, int]) -> list[tuple[int, int, float]]:
-    """One-to-one pairs (reference index, other index, OKS) with OKS >= 0.5, maximising total OKS.
+def map_difference(reference: Maps, maps: Maps) -> tuple[float, float]:
+    """(max, mean) |maps - reference| over heatmaps and PAFs together."""
+    diff = np.concatenate([np.abs(np.subtract(m, r, dtype=np.float32)).ravel() for m, r in zip(maps, reference)])
+    return float(diff.max()), float(diff.mean())
 
-    OKS is pycocotools' COCOeval keypoint similarity on the COCO-17 keypoints, the
-    reference person being the ground truth (object scale: its keypoint box area).
+
+def heatmap_error(reference: Sequence[Maps], maps: Sequence[Maps]) -> float:
+    """sum (heatmaps - reference heatmaps)^2 / sum (reference heatmaps - their mean)^2, in float64.
+
+    Continuous in the maps, so a last-bit difference of the float kernels moves it by as little;
+    0 for identical maps, 1 for an error as large as the heatmaps' own variation.
     """
-    from pycocotools.cocoeval import COCOeval
-    from scipy.optimize import linear_sum_assignment
+    ref = np.concatenate([np.asarray(h, np.float64).ravel() for h, _ in reference])
+    got = np.concatenate([np.asarray(h, np.float64).ravel() for h, _ in maps])
+    spread = float(((ref - ref.mean()) ** 2).sum())
+    return float(((got - ref) ** 2).sum()) / spread if spread > 0 else float(np.abs(got - ref).max() > 0)
 
-    from mln_tf.evaluate import load_coco
+
+def person_oks(reference, other) -> np.ndarray:
+    """(reference people, other people) OKS matrix: ``mln_tf.evaluate.oks_terms`` on the COCO-17 keypoints,
+    the reference person being the ground truth and its keypoint box area the object scale."""
+    from mln_tf.evaluate import COCO_SIGMAS, oks_terms
     from mln_tf.outputs import coco_results
+
+    refs = [np.asarray(p["keypoints"], np.float64).reshape(17, 3) for p in coco_results(1, reference)]
+    others = [np.asarray(p["keypoints"], np.float64).reshape(17, 3) for p in coco_results(1, other)]
+    oks = np.zeros((len(refs), len(others)))
+    for i, gt in enumerate(refs):
+        xy = gt[gt[:, 2] > 0, :2]
+        w, h = (xy.max(0) - xy.min(0)) if len(xy) else (0.0, 0.0)
+        area = max(float(w * h), 1.0)
+        for j, det in enumerate(others):
+            oks[i, j] = oks_terms(det, gt, area, COCO_SIGMAS)[0]
+    return oks
+
+
+def match_people(reference, other, image_hw: tuple[int, int] | None = None) -> list[tuple[int, int, float]]:
+    """One-to-one pairs (reference index, other index, OKS) with OKS >= 0.5, maximising total OKS
+    (Hungarian assignment on :func:`person_oks`). ``image_hw`` is not needed; kept for callers' clarity."""
+    from scipy.optimize import linear_sum_assignment
 
     if not len(reference) or not len(other):
         return []
-    gt_people = coco_results(1, reference)
-    annotations = []
-    for i, person in enumerate(gt_people):
-        kp = np.asarray(person["keypoints"], np.float64).reshape(17, 3)
-        xy = kp[kp[:, 2] > 0, :2]
-        w, h = (xy.max(0) - xy.min(0)) if len(xy) else (0.0, 0.0)
-        annotations.append(
-            {
-                "id": i + 1,
-                "image_id": 1,
-                "category_id": 1,
-                "iscrowd": 0,
-                "keypoints": person["keypoints"],
-                "num_keypoints": int((kp[:, 2] > 0).sum()),
-                "area": float(max(w * h, 1.0)),
-                "bbox": [float(xy[:, 0].min()), float(xy[:, 1].min()), float(w), float(h)]
-                if len(xy)
-                else [0.0, 0.0, 0.0, 0.0],
-            }
-        )
-    gt = load_coco(
-        {"images": [{"id": 1, "height": int(image_hw[0]), "width": int(image_hw[1])}], "annotations": annotations}
-    )
-    detections = coco_results(1, other)
-    with contextlib.redirect_stdout(io.StringIO()):
-        ev = COCOeval(gt, gt.loadRes(detections), iouType="keypoints")
-        ev.params.imgIds = [1]
-        ev.params.maxDets = [len(detections) + 1]
-        ev.evaluate()
-    oks = np.asarray(ev.ious[(1, 1)], np.float64)  # (detections sorted by score, people)
-    if oks.size == 0:
-        return []
-    order = np.argsort([-d["score"] for d in detections], kind="mergesort")  # COCOeval's order
+    oks = person_oks(reference, other)
     rows, cols = linear_sum_assignment(-oks)
-    return sorted((int(c), int(order[r]), float(oks[r, c])) for r, c in zip(rows, cols) if oks[r, c] >= MATCH_OKS)
+    return sorted((int(r), int(c), float(oks[r, c])) for r, c in zip(rows, cols) if oks[r, c] >= MATCH_OKS)
+
+
+def image_result(
+    name: str, reference: Maps, maps: Maps, transform, config=None, ms: tuple[float, float] = (0.0, 0.0)
+) -> tuple[ImageResult, Any, Any]:
+    """One image compared: (its ImageResult, the reference's people, the other model's people), both
+    decoded by the one ``postprocess`` with ``transform`` (maps with a batch axis of 1)."""
+    from mln_tf.inference import postprocess
+
+    worst, mean = map_difference(reference, maps)
+    people_r = postprocess(reference[0][0], reference[1][0], transform, config)
+    people = postprocess(maps[0][0], maps[1][0], transform, config)
+    pairs = match_people(people_r, people)
+    result = ImageResult(name, len(people_r), len(people), len(pairs), [p[2] for p in pairs], worst, mean, *ms)
+    return result, people_r, people
+
+
+def agreement(reference: Sequence[Maps], maps: Sequence[Maps], input_hw: tuple[int, int], name: str = "int8") -> Report:
+    """The maps of an export vs its float model's, image by image (batch of 1, in input pixels): the
+    report the int8/QAT export gate judges (``Thresholds.export_gate``), with the heatmap error."""
+    from mln_tf.inference import Transform
+
+    transform = Transform.from_resize(input_hw, input_hw)
+    report = Report(name, "float", name, tuple(input_hw), heatmap_error=heatmap_error(reference, maps))
+    for i, (ref, got) in enumerate(zip(reference, maps)):
+        report.images.append(image_result(f"calibration image {i}", ref, got, transform)[0])
+    return report
 
 
 def compare(
@@ -214,7 +270,7 @@ def compare(
 
     from mln_tf.evaluate import evaluate_coco, load_coco
     from mln_tf.export.tflite_ops import precision, read_ops
-    from mln_tf.inference import postprocess, preprocess, read_image
+    from mln_tf.inference import preprocess, read_image
     from mln_tf.outputs import coco_results
 
     if getattr(tflite, "kind", None) != "tflite" or tflite.input_hw is None:
@@ -235,28 +291,15 @@ def compare(
             continue
         x, transform = preprocess(image, input_hw=tflite.input_hw)
         start = time.perf_counter()
-        hm_t, pf_t = tflite(x[None])
+        maps_t = tflite(x[None])
         ms_t = (time.perf_counter() - start) * 1e3
         start = time.perf_counter()
-        hm_r, pf_r = reference(x[None])
+        maps_r = reference(x[None])
         ms_r = (time.perf_counter() - start) * 1e3
-        diff = np.concatenate([np.abs(hm_t - hm_r).ravel(), np.abs(pf_t - pf_r).ravel()])
-        poses_t = postprocess(hm_t[0], pf_t[0], transform, postprocess_config)
-        poses_r = postprocess(hm_r[0], pf_r[0], transform, postprocess_config)
-        pairs = match_people(poses_r, poses_t, image.shape[:2])
-        report.images.append(
-            ImageResult(
-                Path(path).name,
-                len(poses_r),
-                len(poses_t),
-                len(pairs),
-                [p[2] for p in pairs],
-                float(diff.max()),
-                float(diff.mean()),
-                ms_t,
-                ms_r,
-            )
+        result, poses_r, poses_t = image_result(
+            Path(path).name, maps_r, maps_t, transform, postprocess_config, (ms_t, ms_r)
         )
+        report.images.append(result)
         image_id = ids_by_name.get(Path(path).name)
         if image_id is not None:
             evaluated.append(image_id)

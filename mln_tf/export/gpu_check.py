@@ -356,9 +356,9 @@ def try_gpu(
     if maps is None:
         return GpuRun(False, how)
     ((gpu_heatmaps, gpu_pafs),) = maps
-    heatmaps, pafs = runner(x)
-    diff = np.concatenate([np.abs(gpu_heatmaps - heatmaps).ravel(), np.abs(gpu_pafs - pafs).ravel()])
-    return GpuRun(True, how, float(diff.max()), float(diff.mean()))
+    from mln_tf.export.compare import map_difference
+
+    return GpuRun(True, how, *map_difference(runner(x), (gpu_heatmaps, gpu_pafs)))
 
 
 def _failure_reason(log: str, returncode: int) -> str:

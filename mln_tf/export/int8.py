@@ -44,10 +44,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from mln_tf.export.compare import Report, agreement, heatmap_error
+
 log = logging.getLogger(__name__)
+NO_LAYERS: frozenset[str] = frozenset()  # no Keras layer names known: TFLite name scopes taken as they are
 DEFAULT_MAX_FLOAT = 12
 DEFAULT_TARGET = 0.01  # 'auto': the heatmap error (relative to their variance) at which the search stops
-DEFAULT_MIN_AGREEMENT = 0.4  # the export gate: OKS-weighted people agreement with float (see Agreement.ok)
+DEFAULT_MIN_AGREEMENT = 0.4  # the export gate: OKS-weighted people agreement with float (Thresholds.export_gate)
 
 
 @dataclass(frozen=True)
@@ -59,33 +62,13 @@ class LayerError:
     added: float  # error minus the largest error of its inputs
 
 
-@dataclass(frozen=True)
-class Agreement:
-    """People found by the int8 model vs the float model on the calibration images."""
-
-    people_float: int
-    people_int8: int
-    matched: int
-    agreement: float  # matched / sum(max(people of either)) (0 when the float model finds nobody)
-    mean_oks: float  # of the matched pairs (0 when none)
-    max_map_error: float
-    mean_map_error: float
-    soft: float = 0.0  # sum of matched OKS / sum(max(people of either)): agreement weighted by OKS
-
-    heatmap_error: float = 0.0  # see heatmap_error()
-
-    def ok(self, floor: float) -> bool:
-        """Both models found people and the OKS-weighted agreement ``soft`` is at least ``floor``."""
-        return self.people_float > 0 and self.people_int8 > 0 and self.soft >= floor
-
-
 @dataclass
 class Int8Result:
     """The chosen int8 model, its float layers, and how it compares with float."""
 
     data: bytes
     float_layers: list[str]
-    agreement: Agreement
+    agreement: Report  # mln_tf.export.compare.agreement: the int8 model's people vs float's
     worst: list[LayerError] = field(default_factory=list)
     history: list[tuple[list[str], float]] = field(default_factory=list)  # float layers, heatmap error
 
@@ -112,11 +95,12 @@ def calibrate(converter: Any, samples: Sequence[np.ndarray]) -> bytes:
             return converter.convert()
 
 
-def quantize(calibrated: bytes, float_layers: Sequence[str] = ()) -> bytes:
-    """int8 model from a calibrated one, leaving the ops of ``float_layers`` (Keras layer names) in float."""
+def quantize(calibrated: bytes, float_layers: Sequence[str] = (), keras_layers: frozenset[str] = NO_LAYERS) -> bytes:
+    """int8 model from a calibrated one, leaving the ops of ``float_layers`` (Keras layer names) in float;
+    ``keras_layers``: the Keras model's layer names (TFLite name scopes may carry a '_N' suffix)."""
     from tensorflow.lite.python import convert
 
-    nodes = layer_tensors(calibrated, float_layers) if float_layers else None
+    nodes = layer_tensors(calibrated, float_layers, keras_layers) if float_layers else None
     return convert.mlir_quantize(
         calibrated,
         disable_per_channel=False,
@@ -127,14 +111,10 @@ def quantize(calibrated: bytes, float_layers: Sequence[str] = ()) -> bytes:
     )
 
 
-_KERAS_LAYERS: set[str] = set()  # names of the model being quantized (see quantize_model)
-
-
-def _layer_of(tensor_name: str, known: set[str] | None = None) -> str | None:
+def _layer_of(tensor_name: str, known: frozenset[str] | set[str] = NO_LAYERS) -> str | None:
     """The Keras layer a TFLite tensor belongs to ('.../MConv_Stage1_L2_4_pointwise_1/Relu;...');
     the '_N' suffix Keras adds to the name scopes of a cloned model is dropped when ``known``
-    (default: the layers of the model being quantized) has the name without it."""
-    known = _KERAS_LAYERS if known is None else known
+    (the layers of the model being quantized) has the name without it."""
     first = tensor_name.split(";")[0]
     parts = first.split("/")
     if len(parts) < 2:
@@ -190,19 +170,27 @@ def branches(layers: Sequence[str]) -> dict[str, list[str]]:
 
 
 def end_stage_branches(
-    calibrated: bytes, known: Sequence[str], samples, reference, say: Callable[[str], None]
+    calibrated: bytes,
+    known: Sequence[str],
+    samples,
+    reference,
+    say: Callable[[str], None],
+    keras_layers: frozenset[str] = NO_LAYERS,
 ) -> list[str]:
     """Per end stage (:func:`stage_ends`), the branch whose quantization alone gives the largest heatmap error."""
     ends = stage_ends(known)
     if not ends:
         return []
-    everything = [l for u in _units(calibrated) for l in u]
+    everything = [l for u in _units(calibrated, keras_layers) for l in u]
     chosen: list[str] = []
     for stage in sorted({stage_of(l) for l in ends}):
         layers = [l for l in ends if stage_of(l) == stage]
         groups = [g for g in branches(layers).values() if len(g) > 1] or [layers]
         scored = sorted(
-            ((_damage(calibrated, [l for l in everything if l not in g], samples, reference), g) for g in groups),
+            (
+                (_damage(calibrated, [l for l in everything if l not in g], samples, reference, keras_layers), g)
+                for g in groups
+            ),
             key=lambda t: -t[0],
         )
         damage, group = scored[0]
@@ -215,14 +203,14 @@ def end_stage_branches(
     return chosen
 
 
-def layer_tensors(model: bytes, layers: Sequence[str]) -> list[str]:
+def layer_tensors(model: bytes, layers: Sequence[str], keras_layers: frozenset[str] = NO_LAYERS) -> list[str]:
     """Names of the tensors of ``model`` that belong to the Keras ``layers``."""
     from ai_edge_litert.interpreter import Interpreter
 
     wanted = set(layers)
     names = [d["name"] for d in Interpreter(model_content=model).get_tensor_details()]
-    found = [n for n in names if _layer_of(n) in wanted]
-    missing = wanted - {_layer_of(n) for n in found}
+    found = [n for n in names if _layer_of(n, keras_layers) in wanted]
+    missing = wanted - {_layer_of(n, keras_layers) for n in found}
     if missing:
         raise ValueError(f"layers not found in the converted model: {', '.join(sorted(missing))}")
     return found
@@ -232,7 +220,9 @@ def _all_tensors(model: bytes, x: np.ndarray) -> tuple[dict[str, np.ndarray], li
     """Every 4-D activation of ``model`` on ``x`` (dequantized) by name, its ops, tensor names by index."""
     from ai_edge_litert.interpreter import Interpreter
 
-    it = Interpreter(model_content=model, experimental_preserve_all_tensors=True)
+    with warnings.catch_warnings():  # LiteRT warns that this is for debugging: it is, the per-layer report
+        warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
+        it = Interpreter(model_content=model, experimental_preserve_all_tensors=True)
     it.allocate_tensors()
     it.set_tensor(it.get_input_details()[0]["index"], np.asarray(x, np.float32))
     it.invoke()
@@ -254,7 +244,9 @@ def _all_tensors(model: bytes, x: np.ndarray) -> tuple[dict[str, np.ndarray], li
     return values, it._get_ops_details(), names  # noqa: SLF001 - op graph for the per-layer report
 
 
-def layer_errors(calibrated: bytes, quantized: bytes, samples: Sequence[np.ndarray]) -> list[LayerError]:
+def layer_errors(
+    calibrated: bytes, quantized: bytes, samples: Sequence[np.ndarray], keras_layers: frozenset[str] = NO_LAYERS
+) -> list[LayerError]:
     """Per Keras layer: output error of the int8 model vs float, and the error the layer adds; worst first."""
     sums: dict[str, list[float]] = {}
     for x in samples:
@@ -269,7 +261,7 @@ def layer_errors(calibrated: bytes, quantized: bytes, samples: Sequence[np.ndarr
             outs = [names[i] for i in op["outputs"] if names.get(i) in rel]
             if not outs:
                 continue
-            layer = _layer_of(outs[0])
+            layer = _layer_of(outs[0], keras_layers)
             if layer is None:
                 continue
             ins = [rel[names[i]] for i in op["inputs"] if i >= 0 and names.get(i) in rel]
@@ -281,64 +273,6 @@ def layer_errors(calibrated: bytes, quantized: bytes, samples: Sequence[np.ndarr
             acc[2] += 1
     result = [LayerError(k, v[0] / v[2], v[1] / v[2]) for k, v in sums.items()]
     return sorted(result, key=lambda e: -e.added)
-
-
-def people_of(maps: Sequence[tuple[np.ndarray, np.ndarray]], input_hw: tuple[int, int]) -> list:
-    """The people (``postprocess``) of each image's maps, in input pixels."""
-    from mln_tf.inference import Transform, postprocess
-
-    transform = Transform.from_resize(input_hw, input_hw)
-    return [postprocess(h[0], p[0], transform) for h, p in maps]
-
-
-def agreement(
-    reference: Sequence[tuple[np.ndarray, np.ndarray]],
-    maps: Sequence[tuple[np.ndarray, np.ndarray]],
-    input_hw: tuple[int, int],
-) -> Agreement:
-    """People of ``maps`` vs ``reference`` (one (heatmaps, pafs) pair per image, batch of 1), in input pixels."""
-    from mln_tf.export.compare import match_people
-
-    ref_people = people_of(reference, input_hw)
-    got_people = people_of(maps, input_hw)
-    n_ref = n_got = matched = total = 0
-    oks: list[float] = []
-    max_err, mean_errs = 0.0, []
-    for (hr, pr), (hq, pq), people_r, people_q in zip(reference, maps, ref_people, got_people):
-        diff = np.concatenate([np.abs(hq - hr).ravel(), np.abs(pq - pr).ravel()])
-        max_err = max(max_err, float(diff.max()))
-        mean_errs.append(float(diff.mean()))
-        pairs = match_people(people_r, people_q, input_hw)
-        n_ref += len(people_r)
-        n_got += len(people_q)
-        matched += len(pairs)
-        total += max(len(people_r), len(people_q))
-        oks.extend(p[2] for p in pairs)
-    return Agreement(
-        n_ref,
-        n_got,
-        matched,
-        matched / total if total else 0.0,
-        float(np.mean(oks)) if oks else 0.0,
-        max_err,
-        float(np.mean(mean_errs)) if mean_errs else 0.0,
-        float(np.sum(oks)) / total if total else 0.0,
-        heatmap_error(reference, maps),
-    )
-
-
-def heatmap_error(
-    reference: Sequence[tuple[np.ndarray, np.ndarray]], maps: Sequence[tuple[np.ndarray, np.ndarray]]
-) -> float:
-    """sum (heatmaps - reference heatmaps)^2 / sum (reference heatmaps - their mean)^2, in float64.
-
-    Continuous in the maps, so a last-bit difference of the float kernels moves it by as little;
-    0 for identical maps, 1 for an error as large as the heatmaps' own variation.
-    """
-    ref = np.concatenate([np.asarray(h, np.float64).ravel() for h, _ in reference])
-    got = np.concatenate([np.asarray(h, np.float64).ravel() for h, _ in maps])
-    spread = float(((ref - ref.mean()) ** 2).sum())
-    return float(((got - ref) ** 2).sum()) / spread if spread > 0 else float(np.abs(got - ref).max() > 0)
 
 
 def tflite_maps(data: bytes, samples: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -369,7 +303,7 @@ def partner(layer: str, layers: Sequence[str]) -> list[str]:
     return [layer]
 
 
-def _units(calibrated: bytes) -> list[list[str]]:
+def _units(calibrated: bytes, keras_layers: frozenset[str] = NO_LAYERS) -> list[list[str]]:
     """The model's layers in execution order, grouped into depthwise-separable pairs where named so."""
     from ai_edge_litert.interpreter import Interpreter
 
@@ -378,7 +312,7 @@ def _units(calibrated: bytes) -> list[list[str]]:
     order: list[str] = []
     for op in it._get_ops_details():  # noqa: SLF001 - execution order of the ops
         for i in op["outputs"]:
-            layer = _layer_of(names.get(i, ""))
+            layer = _layer_of(names.get(i, ""), keras_layers)
             if layer and layer not in order:
                 order.append(layer)
     units, seen = [], set()
@@ -391,12 +325,14 @@ def _units(calibrated: bytes) -> list[list[str]]:
     return units
 
 
-def _damage(calibrated: bytes, float_layers: list[str], samples, reference) -> float:
+def _damage(calibrated: bytes, float_layers: list[str], samples, reference, keras_layers=NO_LAYERS) -> float:
     """Heatmap error (:func:`heatmap_error`) of the int8 model with ``float_layers`` in float."""
-    return heatmap_error(reference, tflite_maps(quantize(calibrated, float_layers), samples))
+    return heatmap_error(reference, tflite_maps(quantize(calibrated, float_layers, keras_layers), samples))
 
 
-def most_sensitive_unit(calibrated: bytes, units: list[list[str]], samples, reference) -> tuple[list[str], float]:
+def most_sensitive_unit(
+    calibrated: bytes, units: list[list[str]], samples, reference, keras_layers: frozenset[str] = NO_LAYERS
+) -> tuple[list[str], float]:
     """The unit whose quantization alone (everything else float) gives the largest heatmap error.
 
     Two levels, so that a search costs about 2 sqrt(n) conversions rather than n: the
@@ -406,7 +342,7 @@ def most_sensitive_unit(calibrated: bytes, units: list[list[str]], samples, refe
 
     def only(part: list[list[str]]) -> float:
         keep = {l for u in part for l in u}
-        return _damage(calibrated, [l for l in everything if l not in keep], samples, reference)
+        return _damage(calibrated, [l for l in everything if l not in keep], samples, reference, keras_layers)
 
     size = max(1, int(round(len(units) ** 0.5)))
     chunks = [units[i : i + size] for i in range(0, len(units), size)]
@@ -442,12 +378,11 @@ def quantize_model(
     the smallest heatmap error it saw.
     """
     say = progress or (lambda msg: log.info(msg))
-    _KERAS_LAYERS.clear()
-    _KERAS_LAYERS.update(layer_names)
-    known = sorted({l for l in (_layer_of(n) for n in _tensor_names(calibrated)) if l})
+    keras = frozenset(layer_names)
+    known = sorted({l for l in (_layer_of(n, keras) for n in _tensor_names(calibrated)) if l})
     chosen: list[str]
     if isinstance(float_layers, str) and float_layers == "stages":
-        chosen = end_stage_branches(calibrated, known, samples[:probe], reference[:probe], say)
+        chosen = end_stage_branches(calibrated, known, samples[:probe], reference[:probe], say, keras)
         auto = not chosen
     elif isinstance(float_layers, str) and float_layers == "auto":
         chosen = []
@@ -466,9 +401,9 @@ def quantize_model(
             )
         auto = False
     history: list[tuple[list[str], float]] = []
-    units = _units(calibrated) if auto else []
+    units = _units(calibrated, keras) if auto else []
     while True:
-        data = quantize(calibrated, chosen)
+        data = quantize(calibrated, chosen, keras)
         maps = tflite_maps(data, samples)
         error = heatmap_error(reference, maps)
         history.append((list(chosen), error))
@@ -478,18 +413,18 @@ def quantize_model(
         left = [u for u in units if not set(u) & set(chosen)]
         if not left:
             break
-        unit, damage = most_sensitive_unit(calibrated, left, samples[:probe], reference[:probe])
+        unit, damage = most_sensitive_unit(calibrated, left, samples[:probe], reference[:probe], keras)
         say(f"keeping {', '.join(unit)} in float (quantized alone it gives heatmap error {damage:.4f})")
         chosen += unit
     best = min(range(len(history)), key=lambda i: (history[i][1], len(history[i][0])))
     if history[best][0] != chosen:
         chosen = history[best][0]
-        data = quantize(calibrated, chosen)
+        data = quantize(calibrated, chosen, keras)
         maps = tflite_maps(data, samples)
     agree = agreement(reference, maps, input_hw)
-    if agree.people_float == 0:
+    if agree.people[0] == 0:
         say("the float model finds nobody on the calibration images: agreement with it proves nothing")
-    worst = layer_errors(calibrated, data, samples[:2])
+    worst = layer_errors(calibrated, data, samples[:2], keras)
     return Int8Result(data, chosen, agree, worst[:8], history)
 
 

@@ -52,6 +52,8 @@ MODES = ("fp32", "fp16", "dynamic", "int8", "qat")
 DEFAULT_INPUT = "368x432"
 DEFAULT_CALIBRATION_IMAGES = 100
 MIN_CALIBRATION_IMAGES = 4  # fewer give activation ranges of a few scenes; the CLI refuses them
+from mln_tf.export.compare import agreement as compare_agreement  # noqa: E402
+from mln_tf.export.compare import map_difference  # noqa: E402
 from mln_tf.export.int8 import DEFAULT_TARGET  # noqa: E402
 
 
@@ -120,14 +122,12 @@ def convert(
     allow_flex_ops: bool = False,
     progress: bool = True,
     int8: Int8Options | None = None,
-    report: dict | None = None,
 ) -> bytes:
     """Convert a Keras pose model to .tflite bytes in ``mode`` (not 'qat': see :func:`export_tflite`).
 
     The model is rebuilt in float32 if needed and exported through a fixed-size SavedModel
     whose signature takes normalised input, so the .tflite has named outputs. For int8, see
-    :mod:`export.equalize` and :mod:`export.int8`; ``report`` (a dict) receives the
-    :class:`export.int8.Int8Result` under 'int8'.
+    :func:`convert_int8`.
     """
     import tensorflow as tf
 
@@ -139,28 +139,9 @@ def convert(
         raise ValueError(f"convert() modes are fp32, fp16, dynamic, int8; got {mode!r}")
     input_hw = check_input_hw(input_hw)
     check_pose_model(model)
-    if mode == "int8" and not calibration:
-        raise ValueError(
-            "int8 needs calibration images (--calibration FOLDER): activation ranges are measured on real photos"
-        )
-    model = with_input_size(float32_model(model), input_hw)
-    int8 = int8 or Int8Options()
     if mode == "int8":
-        samples = [np.asarray(x, np.float32) for x in calibration]
-        for x in samples:
-            if x.shape != (1, *input_hw, 3):
-                raise ValueError(
-                    f"calibration input has shape {x.shape}, expected (1, {input_hw[0]}, "
-                    f"{input_hw[1]}, 3) (use calibration_inputs)"
-                )
-        if int8.equalize:
-            from mln_tf.export.equalize import equalize
-
-            model, _ = equalize(model, samples)
-        if report is not None:
-            report["start"] = model  # equalised, before bias correction: where QAT starts
-        reference = float64_maps(model, samples)
-        return _convert_int8(model, samples, reference, input_hw, int8, progress, report)
+        return convert_int8(model, input_hw, calibration, progress, int8).data
+    model = with_input_size(float32_model(model), input_hw)
     with tempfile.TemporaryDirectory(prefix="mln_tflite_") as tmp:
         saved = write_archive(model, Path(tmp) / "saved_model", input_hw, batch=1, pixels="normalized")
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["serving_default"])
@@ -183,6 +164,52 @@ def convert(
                     return converter.convert()
         except Exception as exc:  # ConverterError lives in a private module
             raise ValueError(_conversion_error(exc, mode)) from None
+
+
+@dataclass(frozen=True)
+class Int8Conversion:
+    """What the int8 conversion made, handed along so that nothing is computed twice."""
+
+    data: bytes  # the .tflite
+    start: Any  # the equalised float model, before bias correction: where QAT starts
+    samples: list  # the calibration inputs, (1, H, W, 3) float32 each
+    reference: list  # the float model's maps on them (float64_maps): what every comparison uses
+    result: Any  # mln_tf.export.int8.Int8Result: float layers, agreement, worst layers
+
+
+def convert_int8(
+    model: Any,
+    input_hw: tuple[int, int],
+    calibration: Sequence[np.ndarray] | None,
+    progress: bool = True,
+    int8: Int8Options | None = None,
+) -> Int8Conversion:
+    """Full-integer conversion: equalise, measure ranges, choose the float layers, bias-correct, quantize."""
+    from mln_tf.export.models import check_pose_model, float32_model, with_input_size
+    from mln_tf.model import check_input_hw
+
+    input_hw = check_input_hw(input_hw)
+    check_pose_model(model)
+    if not calibration:
+        raise ValueError(
+            "int8 needs calibration images (--calibration FOLDER): activation ranges are measured on real photos"
+        )
+    model = with_input_size(float32_model(model), input_hw)
+    int8 = int8 or Int8Options()
+    samples = [np.asarray(x, np.float32) for x in calibration]
+    for x in samples:
+        if x.shape != (1, *input_hw, 3):
+            raise ValueError(
+                f"calibration input has shape {x.shape}, expected (1, {input_hw[0]}, "
+                f"{input_hw[1]}, 3) (use calibration_inputs)"
+            )
+    if int8.equalize:
+        from mln_tf.export.equalize import equalize
+
+        model, _ = equalize(model, samples)
+    reference = float64_maps(model, samples)
+    result = _convert_int8(model, samples, reference, input_hw, int8, progress)
+    return Int8Conversion(result.data, model, samples, reference, result)
 
 
 def float64_maps(model: Any, samples: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -229,8 +256,7 @@ def _convert_int8(
     input_hw: tuple[int, int],
     options: Int8Options,
     progress: bool,
-    report: dict | None,
-) -> bytes:
+):
     """Calibrate, choose the float layers (or take them), then bias-correct the int8 layers and quantize.
 
     Bias correction is for 8-bit weights only, so it is applied once the float layers are known
@@ -280,9 +306,7 @@ def _convert_int8(
                 f"bias correction did not help here (heatmap error {fixed.agreement.heatmap_error:.4f} vs "
                 f"{result.agreement.heatmap_error:.4f}): the model without it is kept"
             )
-    if report is not None:
-        report["int8"] = result
-    return result.data
+    return result
 
 
 def _conversion_error(exc: Exception, mode: str) -> str:
@@ -338,11 +362,12 @@ def export_tflite(
     it (or one that finds nobody where the float model finds people, or a float model that finds
     nobody, which proves nothing) is a ValueError naming the worst layers, and nothing is written.
     """
+    from mln_tf.export.int8 import tflite_maps
     from mln_tf.files import write_bytes_atomic
 
     start = time.perf_counter()
-    report: dict = {}
     agreement = None
+    conversion = None
     if mode == "qat":
         from mln_tf.export.qat import run_qat
 
@@ -354,15 +379,20 @@ def export_tflite(
             # every fake-quant range measured; that int8 model is also the baseline to beat. Not
             # from its bias-corrected weights: on the pretrained network 240 steps from those gave
             # AP 0.402 / 0.187 (val / train), from the equalised ones 0.535 / 0.213.
-            convert(model, "int8", input_hw, calibration, allow_flex_ops, progress, int8, report)
-            start_model = report["start"]
-            qat = dataclasses.replace(qat, float_layers=tuple(report["int8"].float_layers))
+            conversion = convert_int8(model, input_hw, calibration, progress, int8)
+            start_model = conversion.start
+            qat = dataclasses.replace(qat, float_layers=tuple(conversion.result.float_layers))
         data = run_qat(start_model, input_hw, qat)
+    elif mode == "int8":
+        conversion = convert_int8(model, input_hw, calibration, progress, int8)
+        data = conversion.data
     else:
-        data = convert(model, mode, input_hw, calibration, allow_flex_ops, progress, int8, report)
-    result = report.get("int8")
-    if check is not None or (mode == "qat" and calibration):
-        agreement = _agreement(model, data, check if check is not None else calibration, input_hw)
+        data = convert(model, mode, input_hw, calibration, allow_flex_ops, progress, int8)
+    result = conversion.result if conversion is not None else None
+    if check is not None:
+        agreement = _agreement(model, data, check, input_hw)
+    elif mode == "qat" and conversion is not None:  # the same images and float maps as the int8 baseline
+        agreement = compare_agreement(conversion.reference, tflite_maps(data, conversion.samples), input_hw, "qat")
     elif result is not None:
         agreement = result.agreement
     baseline = None
@@ -396,35 +426,39 @@ def export_tflite(
     )
 
 
-def quality_problem(agreement: Any, floor: float) -> str | None:
-    """Why a quantized model fails the comparison with float (None = passes); see :func:`export_tflite`."""
-    if agreement is None:
+def quality_problem(report: Any, floor: float) -> str | None:
+    """Why a quantized model fails the export gate (``Thresholds.export_gate``; None = passes)."""
+    from mln_tf.export.compare import Thresholds
+
+    if report is None:
         return "no calibration images to compare it with the float model on (--calibration)"
-    a = agreement
+    failed = report.verdict(Thresholds.export_gate(floor))
+    if not failed:
+        return None
+    ref, got = report.people
     summary = (
-        f"people float {a.people_float} / quantized {a.people_int8} / matched {a.matched}, "
-        f"OKS-weighted agreement {a.soft:.2f}, mean OKS {a.mean_oks:.2f}, heatmap error {a.heatmap_error:.4f}"
+        f"people float {ref} / quantized {got} / matched {report.matched}, OKS-weighted agreement "
+        f"{report.soft:.2f}, mean OKS {report.mean_oks:.2f}, heatmap error {report.heatmap_error:.4f}"
     )
-    if a.people_float == 0:
+    if ref == 0:
         return (
             f"the float model finds nobody on the calibration images, so agreement proves nothing "
             f"({summary}); calibrate on photos with people"
         )
-    if a.people_int8 == 0 or a.soft < floor:
-        return (
-            f"{summary} (need >= {floor:.2f}); try more --calibration images (about 100 photos of people), "
-            "--mode qat, or --mode fp16"
-        )
-    return None
+    return (
+        f"{'; '.join(failed)} ({summary}); try more --calibration images (about 100 photos of people), "
+        "--mode qat, or --mode fp16"
+    )
 
 
 def _agreement(model: Any, data: bytes, calibration: Sequence[np.ndarray], input_hw: tuple[int, int]):
-    from mln_tf.export.int8 import agreement, tflite_maps
+    """The export's people vs the float model's on ``calibration`` inputs (compare.agreement)."""
+    from mln_tf.export.int8 import tflite_maps
     from mln_tf.export.models import float32_model, with_input_size
 
     samples = [np.asarray(x, np.float32) for x in calibration]
     reference = float64_maps(with_input_size(float32_model(model), tuple(input_hw)), samples)
-    return agreement(reference, tflite_maps(data, samples), tuple(input_hw))
+    return compare_agreement(reference, tflite_maps(data, samples), tuple(input_hw))
 
 
 def map_error(model: Any, tflite_path: str | Path, x: np.ndarray) -> tuple[float, float]:
@@ -432,7 +466,5 @@ def map_error(model: Any, tflite_path: str | Path, x: np.ndarray) -> tuple[float
     from mln_tf.export.models import float32_model, with_input_size
     from mln_tf.runners import keras_runner, load_runner
 
-    a = keras_runner(with_input_size(float32_model(model), tuple(x.shape[1:3])))(x)
-    b = load_runner(tflite_path)(x)
-    diff = np.concatenate([np.abs(a[0] - b[0]).ravel(), np.abs(a[1] - b[1]).ravel()])
-    return float(diff.max()), float(diff.mean())
+    reference = keras_runner(with_input_size(float32_model(model), tuple(x.shape[1:3])))(x)
+    return map_difference(reference, load_runner(tflite_path)(x))

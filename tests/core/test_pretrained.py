@@ -6,8 +6,8 @@ import pytest
 from mln_tf import model as m
 from mln_tf import skeleton
 from mln_tf.bundled import TRAIN_DIR, VAL_DIR
-from mln_tf.convert_tfpose import convert_graph, read_graph_def, run_graph
 from mln_tf.cli.convert import main as convert_main
+from mln_tf.convert_tfpose import convert_graph, read_graph_def, run_graph
 from mln_tf.inference import postprocess, preprocess, read_image
 from mln_tf.pretrained import PRETRAINED, load_pretrained, load_pretrained_weights, pretrained_model_path
 from mln_tf.runners import keras_runner, load_runner

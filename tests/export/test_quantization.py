@@ -14,7 +14,8 @@ from helpers import TRAIN, VAL
 from mln_tf.bundled import PRETRAINED_DIR
 from mln_tf.cli import check_tflite as check_cli
 from mln_tf.export import compare, gpu_check, tflite
-from mln_tf.export.int8 import DEFAULT_MIN_AGREEMENT, Agreement, agreement, branches, heatmap_error, partner, stage_ends
+from mln_tf.export.compare import ImageResult, Report, Thresholds, agreement, heatmap_error
+from mln_tf.export.int8 import DEFAULT_MIN_AGREEMENT, branches, partner, stage_ends
 from mln_tf.export.tflite_ops import precision, read_ops
 from mln_tf.inference import preprocess, read_image
 from mln_tf.pretrained import load_pretrained
@@ -66,7 +67,8 @@ def test_int8_of_the_pretrained_network_finds_the_float_models_people(pretrained
     assert precision(result.ops) == "int8"
     assert result.size_bytes < 0.45 * quantized["fp32"].size_bytes
     a = result.agreement  # on the calibration images
-    assert a.people_float >= 8 and a.ok(DEFAULT_MIN_AGREEMENT + 0.1) and a.heatmap_error < 0.05, a
+    assert a.people[0] >= 8 and not a.verdict(Thresholds.export_gate(DEFAULT_MIN_AGREEMENT + 0.1)), a
+    assert a.heatmap_error < 0.05, a
     report = compare.compare(
         load_runner(result.path), keras_runner(pretrained), sorted(VAL.glob("*.jpg")), VAL_JSON, progress=False
     )
@@ -91,10 +93,10 @@ def test_qat_of_the_pretrained_network_starts_near_post_training_int8(pretrained
         pretrained, tmp_path / "qat.tflite", "qat", Q_HW, calibration, qat=qat, progress=False
     )
     assert precision(read_ops(result.path)) == "int8"
-    assert result.baseline is not None and result.baseline.people_float >= 8  # the post-training int8 model
+    assert result.baseline is not None and result.baseline.people[0] >= 8  # the post-training int8 model
     assert len(result.float_layers) == 20 and all("Stage1_L2" in l or "Stage6_L2" in l for l in result.float_layers)
     a, b = result.agreement, result.baseline
-    assert a.people_float >= 8 and a.ok(DEFAULT_MIN_AGREEMENT), a
+    assert a.people[0] >= 8 and not a.verdict(Thresholds.export_gate(DEFAULT_MIN_AGREEMENT)), a
     assert a.soft >= b.soft - 0.2 and a.mean_oks >= b.mean_oks - 0.15, (a, b)
 
 
@@ -121,11 +123,16 @@ def test_collapse_detector_fails_on_blank_calibration(pretrained, tmp_path):
 def test_agreement_of_models_that_find_nobody_is_a_failure():
     empty = [(np.zeros((1, 28, 36, 19), np.float32), np.zeros((1, 28, 36, 38), np.float32))]
     a = agreement(empty, empty, Q_HW)
-    assert a.people_float == 0 and a.agreement == 0.0 and not a.ok(0.5)
+    assert a.people[0] == 0 and a.agreement == 0.0 and a.verdict(Thresholds.export_gate(0.5))
     assert "finds nobody" in tflite.quality_problem(a, 0.8)
-    assert "agreement" in tflite.quality_problem(Agreement(5, 0, 0, 0.0, 0.0, 1.0, 0.1), 0.4)
-    assert "agreement 0.30" in tflite.quality_problem(Agreement(5, 5, 2, 0.4, 0.75, 0.5, 0.05, 0.3, 0.05), 0.4)
-    assert tflite.quality_problem(Agreement(5, 5, 5, 1.0, 0.97, 0.2, 0.01, 0.97, 0.002), 0.4) is None
+
+    def report(people_int8: int, oks: list[float]) -> Report:
+        image = ImageResult("a.jpg", 5, people_int8, len(oks), oks, 0.5, 0.05, 0.0, 0.0)
+        return Report("int8", "float", "int8", Q_HW, [image], heatmap_error=0.05)
+
+    assert "finds 0 people" in tflite.quality_problem(report(0, []), 0.4)  # collapsed: finds nobody
+    assert "agreement 0.30" in tflite.quality_problem(report(5, [0.75, 0.75]), 0.4)  # 1.5 / 5
+    assert tflite.quality_problem(report(5, [0.97] * 5), 0.4) is None
     assert heatmap_error(empty, empty) == 0.0
     assert partner("a_pointwise", ["a_depthwise", "a_pointwise"]) == ["a_pointwise", "a_depthwise"]
     assert partner("Conv2d_0", ["Conv2d_0"]) == ["Conv2d_0"]
@@ -313,19 +320,20 @@ def test_float_layer_choice_survives_a_1e6_perturbation_of_the_reference(pretrai
     """The 'stages' rule picks the same branches when the float reference moves by 1e-6 (another
     CPU kind's float32 kernels), with a margin: its heatmap error is continuous, not a count."""
     from mln_tf.export.equalize import equalize
-    from mln_tf.export.int8 import _KERAS_LAYERS, end_stage_branches, tflite_maps
+    from mln_tf.export.int8 import end_stage_branches, tflite_maps
     from mln_tf.export.models import with_input_size
 
     model, _ = equalize(with_input_size(pretrained, Q_HW), calibration)
     calibrated = tflite._calibrated(model, calibration, Q_HW, progress=False)
-    _KERAS_LAYERS.clear()
-    _KERAS_LAYERS.update(layer.name for layer in model.layers)
     known = [layer.name for layer in model.layers]
     reference = tflite.float64_maps(model, calibration)
     rng = np.random.default_rng(1)
     moved = [(h + rng.normal(0, 1e-6, h.shape).astype(np.float32), p) for h, p in reference]
     said: list[str] = []
-    chosen = [end_stage_branches(calibrated, known, calibration, ref, said.append) for ref in (reference, moved)]
+    chosen = [
+        end_stage_branches(calibrated, known, calibration, ref, said.append, frozenset(known))
+        for ref in (reference, moved)
+    ]
     assert chosen[0] == chosen[1] and len(chosen[0]) == 20, said
     assert all("Stage1_L2" in l or "Stage6_L2" in l for l in chosen[0]), chosen[0]
     margins = [float(line.split(", ")[-1].split("x")[0]) for line in said]

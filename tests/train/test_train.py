@@ -8,11 +8,11 @@ import keras
 import numpy as np
 import pytest
 
+from mln_tf import train as tr
 from mln_tf.bundled import TRAIN_DIR, VAL_DIR
+from mln_tf.cli import train as train_cli
 from mln_tf.data import CocoKeypoints, DataConfig, training_dataset
 from mln_tf.losses import pose_losses
-from mln_tf import train as tr
-from mln_tf.cli import train as train_cli
 
 
 @pytest.fixture(scope="module")
