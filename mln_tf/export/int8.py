@@ -100,15 +100,18 @@ def quantize(calibrated: bytes, float_layers: Sequence[str] = (), keras_layers: 
     ``keras_layers``: the Keras model's layer names (TFLite name scopes may carry a '_N' suffix)."""
     from tensorflow.lite.python import convert
 
+    from mln_tf.console import filtered_stderr
+
     nodes = layer_tensors(calibrated, float_layers, keras_layers) if float_layers else None
-    return convert.mlir_quantize(
-        calibrated,
-        disable_per_channel=False,
-        fully_quantize=False,
-        enable_numeric_verify=False,
-        denylisted_ops=None,
-        denylisted_nodes=nodes,
-    )
+    with filtered_stderr():  # the quantizer prints its settings ("fully_quantize: 0, ...") natively
+        return convert.mlir_quantize(
+            calibrated,
+            disable_per_channel=False,
+            fully_quantize=False,
+            enable_numeric_verify=False,
+            denylisted_ops=None,
+            denylisted_nodes=nodes,
+        )
 
 
 def _layer_of(tensor_name: str, known: frozenset[str] | set[str] = NO_LAYERS) -> str | None:
@@ -220,12 +223,14 @@ def _all_tensors(model: bytes, x: np.ndarray) -> tuple[dict[str, np.ndarray], li
     """Every 4-D activation of ``model`` on ``x`` (dequantized) by name, its ops, tensor names by index."""
     from ai_edge_litert.interpreter import Interpreter
 
-    with warnings.catch_warnings():  # LiteRT warns that this is for debugging: it is, the per-layer report
+    from mln_tf.console import filtered_stderr
+
+    with warnings.catch_warnings(), filtered_stderr():  # a debugging warning (it is the per-layer report), XNNPACK
         warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
         it = Interpreter(model_content=model, experimental_preserve_all_tensors=True)
-    it.allocate_tensors()
-    it.set_tensor(it.get_input_details()[0]["index"], np.asarray(x, np.float32))
-    it.invoke()
+        it.allocate_tensors()
+        it.set_tensor(it.get_input_details()[0]["index"], np.asarray(x, np.float32))
+        it.invoke()
     values, names = {}, {}
     for d in it.get_tensor_details():
         names[d["index"]] = d["name"]
@@ -279,13 +284,16 @@ def tflite_maps(data: bytes, samples: Sequence[np.ndarray]) -> list[tuple[np.nda
     """(heatmaps, pafs) of a .tflite (our signature) on each sample."""
     from ai_edge_litert.interpreter import Interpreter
 
+    from mln_tf.console import filtered_stderr
+
     try:
-        it = Interpreter(model_content=data)
-        run = it.get_signature_runner("serving_default")
-        out = []
-        for x in samples:
-            o = run(image=np.asarray(x, np.float32))
-            out.append((o["heatmaps"], o["pafs"]))
+        with filtered_stderr():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" line
+            it = Interpreter(model_content=data)
+            run = it.get_signature_runner("serving_default")
+            out = []
+            for x in samples:
+                o = run(image=np.asarray(x, np.float32))
+                out.append((o["heatmaps"], o["pafs"]))
     except (RuntimeError, ValueError) as exc:
         raise ValueError(
             f"the quantized model does not run with LiteRT ({str(exc).splitlines()[0][:200]}): its "

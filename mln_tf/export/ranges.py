@@ -134,8 +134,11 @@ def clipped_layers(model: Any) -> list[str]:
     ]
 
 
-def measured_ranges(model: Any, samples: Sequence[np.ndarray]) -> dict[str, tuple[float, float]]:
-    """Per layer (and per model output name): the int8 range of its output, from float64 runs."""
+def measured_ranges(
+    model: Any, samples: Sequence[np.ndarray], what: str = "the model"
+) -> dict[str, tuple[float, float]]:
+    """Per layer (and per model output name): the int8 range of its output, from float64 runs;
+    ``what`` names the model in the log line."""
     import keras
 
     from mln_tf.export.models import float64_model
@@ -145,7 +148,7 @@ def measured_ranges(model: Any, samples: Sequence[np.ndarray]) -> dict[str, tupl
     names = [l.name for l in model.layers if not isinstance(l, keras.layers.InputLayer)]
     hists = layer_histograms(model64, names, samples)
     ranges = {name: (mse_range(h) if name in clipped else minmax_range(h)) for name, h in hists.items()}
-    log.info("activation ranges measured in float64: %d layers, %d clipped by MSE", len(ranges), len(clipped))
+    log.info("activation ranges of %s, in float64: %d layers, %d clipped by MSE", what, len(ranges), len(clipped))
     return ranges
 
 

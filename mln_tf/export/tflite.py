@@ -225,7 +225,9 @@ def float64_maps(model: Any, samples: Sequence[np.ndarray]) -> list[tuple[np.nda
     return out
 
 
-def _calibrated(model: Any, samples: list[np.ndarray], input_hw: tuple[int, int], progress: bool) -> bytes:
+def _calibrated(
+    model: Any, samples: list[np.ndarray], input_hw: tuple[int, int], progress: bool, what: str = "the float model"
+) -> bytes:
     """The converter's calibrated float model of ``model`` (see :func:`export.int8.calibrate`), with the
     activation ranges of :func:`export.ranges.measured_ranges` in place of the calibrator's."""
     import tensorflow as tf
@@ -245,7 +247,9 @@ def _calibrated(model: Any, samples: list[np.ndarray], input_hw: tuple[int, int]
         except Exception as exc:  # ConverterError lives in a private module
             raise ValueError(_conversion_error(exc, "int8")) from None
     known = {layer.name for layer in model.layers}
-    ranges = measured_ranges(model, list(tqdm(samples, desc="activation ranges", unit="img", disable=not progress)))
+    ranges = measured_ranges(
+        model, list(tqdm(samples, desc="activation ranges", unit="img", disable=not progress)), what
+    )
     return apply_ranges(calibrated, ranges, lambda name: _layer_of(name, known))
 
 
@@ -290,7 +294,7 @@ def _convert_int8(
         correct_bias(corrected, samples, skip=result.float_layers)
         say("bias correction of the int8 layers:")
         fixed = quantize_model(
-            _calibrated(corrected, samples, input_hw, progress),
+            _calibrated(corrected, samples, input_hw, progress, "the bias-corrected model"),
             samples,
             reference,
             input_hw,

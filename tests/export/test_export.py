@@ -311,7 +311,12 @@ def test_tflite_cli_summary_and_clear_errors(tiny, tmp_path, capsys):
     captured = capsys.readouterr()
     text = captured.out
     assert "written with --force although" in captured.err
-    assert "CONV_2D" in text and re.search(r"precision +int8 weights and activations", text) and "MB" in text and "vs Keras" in text
+    assert (
+        "CONV_2D" in text
+        and re.search(r"precision +int8 weights and activations", text)
+        and "MB" in text
+        and "vs Keras" in text
+    )
     assert "vs float (calibration)" in text and "float layers" in text
     assert load_runner(out).input_hw == SMALL_HW
 
