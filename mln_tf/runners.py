@@ -1,7 +1,7 @@
 """Run any exported form of a pose model on preprocessed input, with one interface.
 
 ``load_runner(path)`` accepts a Keras model (``.keras``, or ``.weights.h5`` with the
-architecture given), a SavedModel directory (``export.saved_model``), or a ``.tflite``
+architecture given), a SavedModel directory (``mln_tf.export.saved_model``), or a ``.tflite``
 file (run with LiteRT). Every runner takes a batch of *preprocessed* input
 (``mln_tf.inference.preprocess``: float32 RGB pixel/256 - 0.5, (N, H, W, 3)) and returns
 ``(heatmaps (N, h, w, 19), pafs (N, h, w, 38))`` as float32 NumPy arrays. ``input_hw``
@@ -192,7 +192,7 @@ def _load_tflite(path: Path, threads: int | None) -> Runner:
         raise ValueError(f"cannot load TFLite model {path}: {exc}") from exc
     signatures = interpreter.get_signature_list()
     if "serving_default" not in signatures:
-        raise ValueError(f"{path} has no 'serving_default' signature (export with export.tflite)")
+        raise ValueError(f"{path} has no 'serving_default' signature (export with mln_tf.export.tflite)")
     sig = signatures["serving_default"]
     if not {"heatmaps", "pafs"} <= set(sig["outputs"]) or len(sig["inputs"]) != 1:
         raise ValueError(f"{path}: expected one input and outputs heatmaps/pafs, got {sig}")

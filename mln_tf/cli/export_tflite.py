@@ -16,11 +16,11 @@ Modes (all keep float32 input and outputs, so every .tflite takes the same
 int8 and qat models are compared with the float model on the calibration photos (people
 found, matched, mean OKS, map error); when the int8 model finds nobody, or its OKS-weighted
 people agreement is below ``--min-agreement``, nothing is written and the exit status is 1,
-unless ``--force``. int8 first equalises activation ranges across layers (``export/equalize.py``,
+unless ``--force``. int8 first equalises activation ranges across layers (``mln_tf/export/equalize.py``,
 exact in float), measures every activation range in float64 and clips the inner ones by MSE
-(``export/ranges.py``), and keeps in float the few layers that cannot take 8 bits
+(``mln_tf/export/ranges.py``), and keeps in float the few layers that cannot take 8 bits
 (``--float-layers``: by default the branch of the first and the last stage whose quantization
-gives the largest heatmap error, else found by a search; ``export/int8.py``). Every statistic
+gives the largest heatmap error, else found by a search; ``mln_tf/export/int8.py``). Every statistic
 that decides the file is computed so that the same model, images and flags give the same
 .tflite, byte for byte, on Intel (AVX-512) and AMD (AVX2) CPUs.
 
@@ -124,12 +124,12 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument(
         "--no-equalize",
         action="store_true",
-        help="int8: skip cross-layer range equalisation (export/equalize.py; for comparison)",
+        help="int8: skip cross-layer range equalisation (mln_tf/export/equalize.py; for comparison)",
     )
     p.add_argument(
         "--no-bias-correction",
         action="store_true",
-        help="int8: skip the bias correction for 8-bit weight rounding (export/equalize.py)",
+        help="int8: skip the bias correction for 8-bit weight rounding (mln_tf/export/equalize.py)",
     )
     p.add_argument(
         "--min-agreement",

@@ -18,7 +18,7 @@ of levels. Two exact rewrites fix the ranges without changing the float function
   row ``c`` (largest weight ``r2``) divided by it, so activation and weight ranges meet.
 
 Ranges are the per-channel max |activation| over the calibration images, measured with the
-float64 copy of the model (:func:`export.models.float64_model`), so the scales, and the int8
+float64 copy of the model (:func:`mln_tf.export.models.float64_model`), so the scales, and the int8
 weights they lead to, are the same on every CPU kind; so are the input means of the bias correction.
 """
 

@@ -1,7 +1,7 @@
 """Full-integer conversion that keeps accuracy, and gives the same model on every CPU kind.
 
-``quantize_model`` does what ``export.tflite --mode int8`` needs after range equalisation
-(:mod:`export.equalize`) and the float64-measured activation ranges (:mod:`export.ranges`):
+``quantize_model`` does what ``mln-pose export tflite --mode int8`` needs after range equalisation
+(:mod:`mln_tf.export.equalize`) and the float64-measured activation ranges (:mod:`mln_tf.export.ranges`):
 
 1. the calibrated float model (activation ranges recorded) is quantized to int8, leaving some
    layers in float (selective quantization: TFLite puts QUANTIZE/DEQUANTIZE around them);

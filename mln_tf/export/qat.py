@@ -1,7 +1,7 @@
 """Quantization-aware training (tfmot) and full-integer conversion, in a process of its own.
 
 tfmot 0.8 only wraps legacy ``tf_keras`` models, and ``TF_USE_LEGACY_KERAS=1`` must be set
-before TensorFlow is imported, so ``export.tflite --mode qat`` runs this module as a child
+before TensorFlow is imported, so ``mln-pose export tflite --mode qat`` runs this module as a child
 process (``python -m mln_tf.export.qat JOB_DIR``) after writing into JOB_DIR:
 
 * ``model.weights.h5``: the float32 Keras 3 weights (layer names are shared, so the same
@@ -16,7 +16,7 @@ for ``steps`` steps with the losses of ``mln_tf.losses`` on every output (eq. 3-
 converts it with float32 input/output to ``model.tflite``; a failure is written to
 ``error.txt`` for the parent.
 
-Where it starts matters. With calibration photos, ``export.tflite --mode qat`` first makes the
+Where it starts matters. With calibration photos, ``mln-pose export tflite --mode qat`` first makes the
 post-training int8 model and starts QAT from its range-equalised weights (before bias
 correction, which made QAT worse) and its float layers; the child then fixes two tfmot
 defaults that made QAT on the pretrained network useless (AP 0.000 after 150 steps):
@@ -34,7 +34,7 @@ batch 4 at 1e-5 take it to val 0.535 / train 0.213 against fp32's 0.482 / 0.223.
 
 Two ways to get targets:
 
-* **self-distillation** (``QATConfig.images``, a folder of photos; ``export.tflite --mode qat
+* **self-distillation** (``QATConfig.images``, a folder of photos; ``mln-pose export tflite --mode qat
   --calibration FOLDER`` without ``--train-json``): the float model's own maps on the photos
   and their mirror images are the targets, for every output, so no keypoint annotations are
   needed and the quantized model learns to reproduce the float one (:func:`distill_dataset`);
@@ -458,7 +458,8 @@ def convert_quantized(qmodel: Any, input_hw: tuple[int, int]) -> bytes:
 def _child(job: Path) -> None:
     if os.environ.get("TF_USE_LEGACY_KERAS") != "1":
         raise ValueError(
-            "run through export.tflite --mode qat (TF_USE_LEGACY_KERAS=1 must be set before TensorFlow is imported)"
+            "run through mln-pose export tflite --mode qat "
+            "(TF_USE_LEGACY_KERAS=1 must be set before TensorFlow is imported)"
         )
     spec = json.loads((job / "job.json").read_text())
     qat = QATConfig(**{**spec["qat"], "float_layers": tuple(spec["qat"].get("float_layers", ()))})

@@ -6,10 +6,10 @@ Two things are wrong with that for us:
 * **It depends on the CPU.** float32 kernels differ in the last bits between CPU kinds
   (AVX2 / AVX-512), and so do the min/max, the scales and then every int8 value downstream.
   Here every layer's output is measured with the float64 copy of the Keras model
-  (:func:`export.models.float64_model`, bit-identical across CPU kinds), accumulated in integer
+  (:func:`mln_tf.export.models.float64_model`, bit-identical across CPU kinds), accumulated in integer
   histograms, and every range written is a multiple of ``top / GRID`` (``top`` a power of two):
   a last-bit difference moves a range only if it lands within that difference of a grid step.
-* **min/max wastes levels.** After range equalisation (:mod:`export.equalize`) every channel of
+* **min/max wastes levels.** After range equalisation (:mod:`mln_tf.export.equalize`) every channel of
   a ReLU output reaches 1 somewhere, while most of its values are far smaller; 8 bits spread over
   a tail that a few pixels reach leave the rest a handful of levels. Outputs of convolutions that
   only feed other convolutions get the range that minimises the expected squared error

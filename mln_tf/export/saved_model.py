@@ -1,7 +1,7 @@
 """SavedModel for serving: uint8 RGB images in, refined heatmaps and PAFs out.
 
-    python -m export.saved_model runs/train/model.keras exported/mln_savedmodel
-    python -m export.saved_model model.weights.h5 out/ --config tiny --input 368x432
+    mln-pose export savedmodel runs/train/model.keras exported/mln_savedmodel
+    mln-pose export savedmodel model.weights.h5 out/ --width tiny --input 368x432
 
 The SavedModel (``keras.export.ExportArchive``) is float32 (a ``mixed_float16`` model is
 rebuilt in float32 with the same weights) and has one signature, ``serving_default``:

@@ -1,4 +1,4 @@
-"""TFLite export for phones: ``python -m export.tflite MODEL OUT.tflite --mode MODE``.
+"""TFLite export for phones: ``mln-pose export tflite MODEL OUT.tflite --mode MODE``.
 
 Modes (all keep float32 input and outputs, so every .tflite takes the same
 ``mln_tf.inference.preprocess`` output and gives maps for the same ``postprocess``):
@@ -16,11 +16,11 @@ Modes (all keep float32 input and outputs, so every .tflite takes the same
 int8 and qat models are compared with the float model on the calibration photos (people
 found, matched, mean OKS, map error); when the int8 model finds nobody, or its OKS-weighted
 people agreement is below ``--min-agreement``, nothing is written and the exit status is 1,
-unless ``--force``. int8 first equalises activation ranges across layers (``export/equalize.py``,
+unless ``--force``. int8 first equalises activation ranges across layers (``mln_tf/export/equalize.py``,
 exact in float), measures every activation range in float64 and clips the inner ones by MSE
-(``export/ranges.py``), and keeps in float the few layers that cannot take 8 bits
+(``mln_tf/export/ranges.py``), and keeps in float the few layers that cannot take 8 bits
 (``--float-layers``: by default the branch of the first and the last stage whose quantization
-gives the largest heatmap error, else found by a search; ``export/int8.py``). Every statistic
+gives the largest heatmap error, else found by a search; ``mln_tf/export/int8.py``). Every statistic
 that decides the file is computed so that the same model, images and flags give the same
 .tflite, byte for byte, on Intel (AVX-512) and AMD (AVX2) CPUs.
 
@@ -67,9 +67,9 @@ class Exported:
     size_bytes: int
     ops: list  # export.tflite_ops.OpInfo
     seconds: float
-    agreement: Any = None  # export.int8.Agreement vs the float model on the calibration images (int8/qat)
+    agreement: Any = None  # mln_tf.export.compare.Report vs the float model on the calibration images (int8/qat)
     float_layers: tuple[str, ...] = ()  # int8: layers kept in float
-    worst_layers: tuple = ()  # int8: export.int8.LayerError, the layers adding the most error
+    worst_layers: tuple = ()  # int8: mln_tf.export.int8.LayerError, the layers adding the most error
     baseline: Any = None  # qat: the post-training int8 model's Agreement, the result QAT has to beat
 
 
@@ -111,7 +111,7 @@ class Int8Options:
     bias_correction: bool = True
     float_layers: tuple[str, ...] | str = "stages"
     max_float: int = 12
-    target: float = DEFAULT_TARGET  # 'auto': heatmap error at which the search stops (export.int8.heatmap_error)
+    target: float = DEFAULT_TARGET  # 'auto': heatmap error at which the search stops (mln_tf.export.int8.heatmap_error)
 
 
 def convert(
@@ -228,8 +228,8 @@ def float64_maps(model: Any, samples: Sequence[np.ndarray]) -> list[tuple[np.nda
 def _calibrated(
     model: Any, samples: list[np.ndarray], input_hw: tuple[int, int], progress: bool, what: str = "the float model"
 ) -> bytes:
-    """The converter's calibrated float model of ``model`` (see :func:`export.int8.calibrate`), with the
-    activation ranges of :func:`export.ranges.measured_ranges` in place of the calibrator's."""
+    """The converter's calibrated float model of ``model`` (see :func:`mln_tf.export.int8.calibrate`), with the
+    activation ranges of :func:`mln_tf.export.ranges.measured_ranges` in place of the calibrator's."""
     import tensorflow as tf
     from tqdm import tqdm
 
@@ -358,7 +358,7 @@ def export_tflite(
     min_agreement: float | None = None,
     check: Sequence[np.ndarray] | None = None,
 ) -> Exported:
-    """Convert and atomically write a .tflite; ``qat`` is an :class:`export.qat.QATConfig` for mode 'qat'.
+    """Convert and atomically write a .tflite; ``qat`` is an :class:`mln_tf.export.qat.QATConfig` for mode 'qat'.
 
     For int8/qat with calibration images, the quantized model is compared with the float model
     on them, or on ``check`` inputs when given (people agreement, mean OKS, map error); with

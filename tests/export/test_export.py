@@ -18,7 +18,6 @@ import keras
 import numpy as np
 import pytest
 
-from export_data import val_examples
 from helpers import TRAIN, VAL, coco
 from mln_tf import model as m
 from mln_tf.cli import check_gpu, export_savedmodel, export_tflite
@@ -29,6 +28,7 @@ from mln_tf.export.tflite_ops import precision, read_ops, unsupported_ops
 from mln_tf.files import write_bytes_atomic, write_dir_atomic, write_file_atomic
 from mln_tf.inference import normalize, preprocess, read_image
 from mln_tf.runners import keras_runner, load_runner
+from qat_batches import val_examples
 
 SMALL_HW = (64, 96)
 TRAINED_HW = (128, 192)  # the val images letterboxed: people span ~4-15 map pixels
@@ -531,8 +531,8 @@ def test_qat_fine_tunes_and_converts(tiny, tmp_path, monkeypatch):
     from mln_tf.export.qat import QATConfig
 
     net, _ = tiny
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent))  # tests/export_data.py
-    qat = QATConfig(arch="mln", config="tiny", steps=2, batch_size=2, verbose=0, dataset="export_data:qat_batches")
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent))  # tests/qat_batches.py
+    qat = QATConfig(arch="mln", config="tiny", steps=2, batch_size=2, verbose=0, dataset="qat_batches:qat_batches")
     result = tflite.export_tflite(net, tmp_path / "qat.tflite", "qat", SMALL_HW, qat=qat)
     _check_qat_model(result.path)
     with pytest.raises(ValueError, match="not the mln architecture with the 'paper' config"):

@@ -80,7 +80,7 @@ public final class MainActivity extends AppCompatActivity {
         try {
             estimator = new PoseEstimator(this, MODEL_ASSET);
         } catch (FileNotFoundException e) {
-            loadError = "No model: run `make android-model` (or copy a .tflite from `python -m export.tflite`) to\n"
+            loadError = "No model: run `make android-model` (or copy a .tflite from `mln-pose export tflite`) to\n"
                     + "android_demo/app/src/main/assets/" + MODEL_ASSET + " and rebuild.";
         } catch (Exception e) {
             loadError = "Cannot use " + MODEL_ASSET + ":\n" + e.getMessage();

@@ -31,7 +31,7 @@ import org.tensorflow.lite.gpu.GpuDelegate;
  * device supports it and the model runs on it, else XNNPACK on the CPU) between the plain-Java
  * {@link Preprocess} and {@link Postprocess} of org.mlntf.decoder.
  *
- * <p>Model contract (export/tflite.py): signature {@code serving_default}, one input
+ * <p>Model contract (mln_tf/export/tflite.py): signature {@code serving_default}, one input
  * (1, H, W, 3) already normalised (pixel / 256 - 0.5; float32, or int8/uint8 with
  * quantisation parameters), outputs {@code heatmaps} (1, H/8, W/8, 19) and {@code pafs}
  * (1, H/8, W/8, 38). H and W are read from the model.

@@ -1,5 +1,5 @@
 """Training examples from the bundled val images for the export tests (the briefly trained
-tiny model, and a QAT dataset through export.qat's ``--qat-data`` interface)."""
+tiny model, and a QAT dataset through mln_tf.export.qat's ``--qat-data`` interface)."""
 
 from __future__ import annotations
 
