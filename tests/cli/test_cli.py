@@ -258,3 +258,47 @@ def test_eval_limit_and_quiet(tiny_model, capsys):
     captured = capsys.readouterr()
     assert code == 0 and "COCO keypoints (2 images)" in captured.out
     assert "0 people detected" in captured.err and "evaluating" not in captured.err  # no progress bar
+
+
+def test_ctrl_c_in_a_folder_run_exits_130_and_says_what_was_done(tmp_path, tiny_model, capsys, monkeypatch):
+    from mln_tf.stream import PoseStream
+
+    real = PoseStream.estimate
+    calls = []
+
+    def interrupted_at_the_second(self, rgb, source=""):
+        calls.append(source)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, rgb, source)
+
+    monkeypatch.setattr(PoseStream, "estimate", interrupted_at_the_second)
+    out = tmp_path / "out"
+    code = main(["infer", "--model", str(tiny_model), "--input-height", "64", str(VAL), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 130, err
+    assert "stopped by Ctrl-C: 1 frames done, 3 left" in err
+    assert (out / "000000000785_keypoints.json").is_file()  # what was done is kept
+
+
+def test_a_truncated_video_says_how_many_frames_it_read(tmp_path, tiny_model, capsys):
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5, (96, 64))
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        writer.write(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8))
+    writer.release()
+    data = video.read_bytes()
+    video.write_bytes(data[: len(data) // 2])  # the header still says 12 frames
+    code = main(["infer", "--model", str(tiny_model), "--input-height", "64", str(video), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 1 and "of its 12 frames (truncated or damaged)" in err, err
+
+
+def test_existing_results_need_overwrite(tmp_path, tiny_model, capsys):
+    image = sorted(VAL.glob("*.jpg"))[0]
+    out = tmp_path / "out"
+    argv = ["infer", "--model", str(tiny_model), "--input-height", "64", str(image), "--out", str(out)]
+    assert main(argv) == 0
+    assert main(argv) == 2 and "pass --overwrite" in capsys.readouterr().err
+    assert main(argv + ["--overwrite"]) == 0
