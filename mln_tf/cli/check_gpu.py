@@ -1,44 +1,12 @@
-"""Will a .tflite run on the phone's GPU? ``mln-pose check gpu MODEL.tflite``.
-
-1. Static check: every operator of the model is checked against the LiteRT/TFLite GPU
-   delegate's documented operator list and the delegate's per-op constraints (table
-   ``GPU_OPS`` below). Sources, as of TensorFlow/LiteRT 2.21:
-
-   * the operator list: "GPU delegates for LiteRT", section "GPU ML operations support",
-     https://ai.google.dev/edge/litert/performance/gpu (formerly
-     tensorflow.org/lite/performance/gpu): ADD, AVERAGE_POOL_2D, CONCATENATION, CONV_2D,
-     DEPTHWISE_CONV_2D v1-2, EXP, FULLY_CONNECTED, LOGICAL_AND, LOGISTIC, LSTM v2 (basic
-     LSTM only), MAX_POOL_2D, MAXIMUM, MINIMUM, MUL, PAD, PRELU, RELU, RELU6, RESHAPE,
-     RESIZE_BILINEAR v1-3, SOFTMAX, STRIDED_SLICE, SUB, TRANSPOSE_CONV, in 16- and 32-bit
-     float; quantized (int8) models add QUANTIZE/DEQUANTIZE (same page, "Quantized model
-     support"), and float16 weights are dequantized by DEQUANTIZE ops the delegate folds;
-   * the constraints: ``CheckGpuDelegateCompatibility`` in
-     tensorflow/lite/tools/versioning/gpu_compatibility.cc (what the delegate's model
-     builder checks per op: runtime input counts, strides/dilations/kernels > 0, fused
-     activations other than SIGN_BIT, depthwise multiplier, ADD/MUL broadcasting, no int16
-     DEQUANTIZE, FULLY_CONNECTED weight format), plus the delegate's general limits: static
-     shapes, tensors of at most 4 dimensions, float/int8 data, no Flex (TF Select) ops and
-     only its four custom ops.
-
-   ``tf.lite.experimental.Analyzer(gpu_compatibility=True)`` is not used: in TF 2.21 it
-   reports every model compatible, Flex ops included.
-2. Run check (unless ``--no-run``): the model is run with LiteRT's GPU accelerator
-   (``CompiledModel``, LiteRT 2.x ships a WebGPU accelerator that needs a Vulkan/Metal/D3D
-   adapter) in a child process, and its maps are compared with the CPU interpreter's. Where
-   no GPU adapter can be created (no GPU, no usable software Vulkan driver) the report says
-   so and why; that is not a failure unless ``--require-gpu-run``.
-
-Exit status: 0 compatible (and, if it ran, GPU maps within ``--tolerance`` of CPU maps);
-1 otherwise, with the offending ops listed.
-"""
+"""``mln-pose check gpu``: will a .tflite run on the phone's GPU? (mln_tf.export.gpu_check does the work)"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
 
 from mln_tf.cli import tool
 from mln_tf.errors import EXIT_FAILED, EXIT_OK, UsageError
+from mln_tf.export import gpu_check as library
 from mln_tf.export.gpu_check import CODE_SOURCE, DEFAULT_TOLERANCE, DOC_SOURCE, check_ops, try_gpu
 from mln_tf.export.tflite_ops import read_ops
 
@@ -53,7 +21,7 @@ def _indices(idx: list[int], limit: int = 6) -> str:
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """The GPU check's flags."""
-    parser = tool.parser(prog, __doc__)
+    parser = tool.parser(prog, library.__doc__)
     parser.add_argument("model", help="the .tflite file to check")
     parser.add_argument(
         "--no-run", action="store_true", help="only the static check; do not try LiteRT's GPU accelerator"
@@ -82,11 +50,6 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="the GPU computes in float32 (LiteRT GpuOptions.enforce_f32) instead of its default float16",
     )
     return parser
-
-
-def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
-    """Run the GPU check; exit 2 for an unreadable model, 1 when it fails, 0 when it passes."""
-    return tool.run_tool(build_parser, run, argv, prog)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -141,3 +104,6 @@ def run(args: argparse.Namespace) -> int:
                 failed |= args.require_gpu_run
                 print(f"GPU run: not possible on this machine: {run.detail}")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+main = tool.entry(build_parser, run, PROG)  # main(argv=None, prog=PROG) -> exit status

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
 
 from mln_tf.cli import flags, tool
 from mln_tf.errors import EXIT_FAILED, EXIT_OK, UsageError
@@ -78,11 +77,6 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     flags.add_overwrite(parser, "an existing --out file")
     flags.add_quiet(parser)
     return parser
-
-
-def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
-    """Run the check; exit 2 for bad arguments or input, 1 when the check fails, 0 when it passes."""
-    return tool.run_tool(build_parser, run, argv, prog)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -139,3 +133,6 @@ def run(args: argparse.Namespace) -> int:
             },
         )
     return EXIT_FAILED if report.verdict(limits) else EXIT_OK
+
+
+main = tool.entry(build_parser, run, PROG)  # main(argv=None, prog=PROG) -> exit status

@@ -23,7 +23,6 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
 
 from mln_tf.bundled import TRAIN_DIR as TRAIN
 from mln_tf.bundled import VAL_DIR as VAL
@@ -188,11 +187,6 @@ def _pretrained_part(out: Path, tflite_hw: tuple[int, int], quiet: bool = False)
     return rows
 
 
-def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
-    """Run the quickstart; returns the exit status (2 bad arguments or data, 1 a failed stage)."""
-    return tool.run_tool(build_parser, run, argv, prog)
-
-
 def run(args: argparse.Namespace) -> int:
     """Train, evaluate, export, check and draw the small MLN, then the pretrained network."""
     start = time.perf_counter()
@@ -320,3 +314,6 @@ def _print_rows(rows: list[tuple[str, str]], elapsed: float) -> None:
     print("\nquickstart done:")
     for k, v in rows:
         print(f"  {k:<{width}}  {v}")
+
+
+main = tool.entry(build_parser, run, PROG)  # main(argv=None, prog=PROG) -> exit status

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Sequence
 
 from mln_tf.cli import flags, tool
 from mln_tf.cli.infer import load_model
@@ -30,11 +29,6 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     flags.add_limit(p, what="images of the annotation file")
     flags.add_quiet(p)
     return p
-
-
-def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
-    """Run ``mln-pose eval``; returns the exit status."""
-    return tool.run_tool(build_parser, run, argv, prog)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,3 +72,6 @@ def run(args: argparse.Namespace) -> int:
     for failure in stats["failures"]:
         print(f"failed: {failure}", file=sys.stderr)
     return EXIT_FAILED if stats["failures"] else EXIT_OK
+
+
+main = tool.entry(build_parser, run, PROG)  # main(argv=None, prog=PROG) -> exit status

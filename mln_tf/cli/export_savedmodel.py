@@ -1,29 +1,12 @@
-"""SavedModel for serving: uint8 RGB images in, refined heatmaps and PAFs out.
-
-    mln-pose export savedmodel runs/train/model.keras exported/mln_savedmodel
-    mln-pose export savedmodel model.weights.h5 out/ --width tiny --input 368x432
-
-The SavedModel (``keras.export.ExportArchive``) is float32 (a ``mixed_float16`` model is
-rebuilt in float32 with the same weights) and has one signature, ``serving_default``:
-
-* input ``image``: uint8 RGB, shape (N, H, W, 3); H and W must be multiples of 8 (the
-  network's stride). Letterbox/pad with ``mln_tf.inference.preprocess`` (padding grey,
-  pixel 128) or pass ``--input HxW`` to export a fixed size.
-* outputs ``heatmaps`` float32 (N, H/8, W/8, 19) and ``pafs`` float32 (N, H/8, W/8, 38),
-  the refined maps of the last stage.
-
-Normalisation (pixel / 256 - 0.5, ``mln_tf.inference.normalize``) happens inside the graph,
-so a client sends plain pixels. The folder loads with ``tf.saved_model.load`` in a process
-that imports only TensorFlow and serves as is with TF Serving (see README.md).
-"""
+"""``mln-pose export savedmodel``: a SavedModel for serving (mln_tf.export.saved_model does the work)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Sequence
 
 from mln_tf.cli import flags, tool
+from mln_tf.export import saved_model as library
 from mln_tf.export.saved_model import SIGNATURE, export_saved_model, signature_summary, verify
 
 HELP = "a serving SavedModel (uint8 RGB in)"
@@ -32,7 +15,7 @@ PROG = "mln-pose export savedmodel"
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """The exporter's flags."""
-    parser = tool.parser(prog, __doc__)
+    parser = tool.parser(prog, library.__doc__)
     parser.add_argument(
         "model",
         help="trained model: .keras (it records its architecture), .weights.h5 with --arch/--width, or pretrained:NAME",
@@ -48,11 +31,6 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     flags.add_overwrite(parser, "an existing folder at OUT")
     flags.add_quiet(parser)
     return parser
-
-
-def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
-    """Export a SavedModel; exit 2 for bad arguments or input (nothing loaded), 1 when the export fails."""
-    return tool.run_tool(build_parser, run, argv, prog)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,3 +65,6 @@ def run(args: argparse.Namespace) -> int:
     if error > 1e-4:
         raise ValueError(f"the SavedModel's maps differ from the Keras model's by {error:.2e}")
     return 0
+
+
+main = tool.entry(build_parser, run, PROG)  # main(argv=None, prog=PROG) -> exit status

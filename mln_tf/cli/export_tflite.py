@@ -1,50 +1,17 @@
-"""TFLite export for phones: ``mln-pose export tflite MODEL OUT.tflite --mode MODE``.
-
-Modes (all keep float32 input and outputs, so every .tflite takes the same
-``mln_tf.inference.preprocess`` output and gives maps for the same ``postprocess``):
-
-* ``fp32``    float32 weights and math (reference, largest).
-* ``fp16``    float16 weights, dequantized to float32 at load (half the size; GPU-friendly).
-* ``dynamic`` int8 weights, float activations (a quarter of the size).
-* ``int8``    full integer: weights and activations int8, activation ranges calibrated on
-              ``--calibration`` images (real photos through ``preprocess``, ~100 of them).
-* ``qat``     quantization-aware fine-tuning (tfmot, ``--qat-steps`` steps, in a separate
-              ``tf_keras`` process) then full-integer conversion: self-distillation on the
-              ``--calibration`` photos (the float model's own maps are the targets; no labels),
-              or labelled on ``--train-json``/``--train-images`` (or ``--qat-data``).
-
-int8 and qat models are compared with the float model on the calibration photos (people
-found, matched, mean OKS, map error); when the int8 model finds nobody, or its OKS-weighted
-people agreement is below ``--min-agreement``, nothing is written and the exit status is 1,
-unless ``--force``. int8 first equalises activation ranges across layers (``mln_tf/export/equalize.py``,
-exact in float), measures every activation range in float64 and clips the inner ones by MSE
-(``mln_tf/export/ranges.py``), and keeps in float the few layers that cannot take 8 bits
-(``--float-layers``: by default the branch of the first and the last stage whose quantization
-gives the largest heatmap error, else found by a search; ``mln_tf/export/int8.py``). Every statistic
-that decides the file is computed so that the same model, images and flags give the same
-.tflite, byte for byte, on Intel (AVX-512) and AMD (AVX2) CPUs.
-
-The input size is fixed (``--input``, default 368x432 as in the paper; e.g. 256x320 for
-phones). A ``mixed_float16`` model is rebuilt in float32 first. The signature is
-``serving_default``: input ``image`` float32 (1, H, W, 3) = pixel/256 - 0.5, outputs
-``heatmaps`` (1, H/8, W/8, 19) and ``pafs`` (1, H/8, W/8, 38); run it with
-``mln_tf.runners.load_runner``. A model that needs Flex (TF Select) or custom ops is refused
-unless ``--allow-flex-ops``. The file is written atomically; a summary with the size, the
-per-op table and the map error against the Keras model on one input is printed at the end.
-"""
+"""``mln-pose export tflite``: a .tflite for phones (mln_tf.export.tflite does the work)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from typing import Sequence
 
 import numpy as np
 
-from mln_tf.cli import flags
-from mln_tf.cli.tool import check_output, parser, run_tool
+from mln_tf.cli import flags, tool
+from mln_tf.cli.tool import check_output, parser
 from mln_tf.errors import UsageError
+from mln_tf.export import tflite as library
 from mln_tf.export.int8 import DEFAULT_MIN_AGREEMENT, DEFAULT_TARGET
 from mln_tf.export.tflite import (
     DEFAULT_CALIBRATION_IMAGES,
@@ -68,7 +35,7 @@ PROG = "mln-pose export tflite"
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """The exporter's flags (the shared vocabulary of mln_tf.cli.flags where they overlap)."""
-    p = parser(prog, __doc__)
+    p = parser(prog, library.__doc__)
     p.add_argument(
         "model",
         help="trained model: .keras (it records its architecture), .weights.h5 with --arch/--width, or pretrained:NAME",
@@ -177,11 +144,6 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     flags.add_overwrite(p, "an existing .tflite file")
     flags.add_quiet(p)
     return p
-
-
-def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
-    """Export a .tflite; exit 2 for bad arguments or input (nothing loaded), 1 when the export fails."""
-    return run_tool(build_parser, run, argv, prog)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -330,3 +292,6 @@ def _random_input(hw: tuple[int, int]) -> np.ndarray:
 
     pixels = np.random.default_rng(0).integers(0, 256, (1, *hw, 3)).astype(np.float32)
     return normalize(pixels)
+
+
+main = tool.entry(build_parser, run, PROG)  # main(argv=None, prog=PROG) -> exit status

@@ -6,7 +6,6 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Sequence
 
 from mln_tf.cli import flags, tool
 from mln_tf.errors import EXIT_FAILED, EXIT_OK, UsageError
@@ -49,11 +48,6 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     flags.add_overwrite(p, "result files already in --out (without it the run stops before loading the model)")
     flags.add_quiet(p)
     return p
-
-
-def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
-    """Run ``mln-pose infer``; returns the exit status."""
-    return tool.run_tool(build_parser, run, argv, prog)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -195,3 +189,6 @@ def load_model(args: argparse.Namespace):
             *runner.identity,
         )
     return runner
+
+
+main = tool.entry(build_parser, run, PROG)  # main(argv=None, prog=PROG) -> exit status

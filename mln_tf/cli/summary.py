@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
 
 from mln_tf.cli import flags, tool
 from mln_tf.model import ARCHS
@@ -33,11 +32,6 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="timed forward passes for the median CPU latency, after one warm-up pass; 0 skips timing (default 5)",
     )
     return p
-
-
-def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
-    """Run ``mln-pose summary``; returns the exit status."""
-    return tool.run_tool(build_parser, run, argv, prog)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,3 +84,6 @@ def run(args: argparse.Namespace) -> int:
             "(paper, P40 GPU: 42.2 / 20.4 FPS = 2.07x)"
         )
     return flags.EXIT_OK
+
+
+main = tool.entry(build_parser, run, PROG)  # main(argv=None, prog=PROG) -> exit status

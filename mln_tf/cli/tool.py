@@ -72,6 +72,16 @@ def run_tool(
         return EXIT_FAILED
 
 
+def entry(build_parser: Callable[[str], argparse.ArgumentParser], run: Callable, prog: str) -> Callable[..., int]:
+    """A command's ``main(argv=None, prog=...)``: :func:`run_tool` over its parser and ``run``."""
+
+    def main(argv: Sequence[str] | None = None, prog: str = prog) -> int:
+        return run_tool(build_parser, run, argv, prog)
+
+    main.__doc__ = f"Run ``{prog}`` with ``argv``; returns the exit status (0, 1 failed, 2 usage, 130 Ctrl-C)."
+    return main
+
+
 def check_output(path: str | Path, overwrite: bool, suffixes: tuple[str, ...] = (), folder: bool = False) -> Path:
     """An output path that can be written: its folder exists and is writable, and it is not there
     already unless ``overwrite`` (``--overwrite``); a UsageError otherwise, before any work."""

@@ -29,7 +29,6 @@ import argparse
 import dataclasses
 import signal
 from pathlib import Path
-from typing import Sequence
 
 from mln_tf.cli import flags, tool
 from mln_tf.errors import EXIT_FAILED, EXIT_OK, UsageError
@@ -275,11 +274,6 @@ def _error_text(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
-    """Run the training CLI; returns the exit status (2 bad arguments/input, 1 failed run, 130/143 signalled)."""
-    return tool.run_tool(build_parser, run, argv, prog)
-
-
 def run(args: argparse.Namespace) -> int:
     """Flags -> config, paths checked (and --overwrite applied), train, print the summary."""
     from mln_tf.train.loop import train
@@ -322,3 +316,6 @@ def _replace_previous_run(out: Path, overwrite: bool, resume: bool) -> None:
             raise UsageError(f"--overwrite: {out} is not a training run's folder; choose another --out")
         return
     shutil.rmtree(out)
+
+
+main = tool.entry(build_parser, run, PROG)  # main(argv=None, prog=PROG) -> exit status

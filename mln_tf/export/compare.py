@@ -6,26 +6,7 @@ the int8/QAT export gate (:func:`agreement` on the calibration images, judged by
 functions here: :func:`map_difference`, :func:`heatmap_error`, :func:`match_people` (on the
 one OKS of ``mln_tf.evaluate``) and :class:`Report` with its :meth:`Report.verdict`.
 
-    mln-pose check tflite mln_int8.tflite --reference model.keras \\
-        --images val2017/ --annotations person_keypoints_val2017.json --threads 4
-
-Every image goes through the *same* ``mln_tf.inference.preprocess`` (letterboxed to the
-.tflite's fixed input size) and ``postprocess`` (the shared grouping) for both models: the
-.tflite run with LiteRT on CPU (``--threads``) and the reference (a ``.keras`` /
-``.weights.h5`` Keras model or a SavedModel folder from ``mln-pose export savedmodel``). Reported:
-
-* map error: max and mean |TFLite - reference| over heatmaps and PAFs;
-* people: the reference's people are matched one-to-one to the .tflite's (Hungarian
-  assignment on OKS, pairs with OKS >= 0.5); agreement = matched / max(people of either);
-  mean OKS of the matched pairs. OKS is COCO's (``mln_tf.evaluate.oks_terms``, as COCOeval
-  computes it), with the reference person as ground truth and its keypoint box area as the
-  object scale;
-* COCO keypoint AP of both models when ``--annotations`` names the images (by file name);
-* median latency per image of both (model call only; one warm-up call first).
-
-Thresholds default by what the .tflite computes in (fp32 / fp16 / dynamic / int8, read
-from the file) and can be overridden. Exit status 1 when any check fails or an image cannot
-be read (listed), 0 otherwise. ``--out FILE`` writes the full report.
+What ``mln-pose check tflite`` reports and how it judges it: see its ``--help``.
 """
 
 from __future__ import annotations
