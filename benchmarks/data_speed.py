@@ -20,7 +20,7 @@ from pathlib import Path
 import mln_tf  # noqa: E402,F401  (filters TensorFlow's start-up noise before anything imports it)
 
 ROOT = Path(__file__).resolve().parent.parent
-TRAIN = ROOT / "data" / "coco_train2017_mini"
+TRAIN = ROOT / "mln_tf" / "bundled" / "coco_train2017_mini"
 OUTPUTS = ("det_heatmaps", "det_pafs", "heatmaps", "pafs")
 
 

@@ -28,9 +28,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the export/ package when run as a script
+sys.path.insert(0, str(ROOT))  # mln_tf from this checkout when run as a script
 
-SETS = {"val": ROOT / "data" / "coco_val2017_mini", "train": ROOT / "data" / "coco_train2017_mini"}
+BUNDLED = ROOT / "mln_tf" / "bundled"
+SETS = {"val": BUNDLED / "coco_val2017_mini", "train": BUNDLED / "coco_train2017_mini"}
 MODEL = "pretrained:tfpose_mobilenet_thin"
 
 
@@ -51,7 +52,7 @@ def load_set(folder: Path, input_hw: tuple[int, int]):
 def evaluate(runner, sets, reference=None) -> dict:
     """AP per set, maps, latency, and (with ``reference`` maps) people matched / OKS / map error."""
     from mln_tf.evaluate import evaluate_coco
-    from mln_tf.export.compare import match_people
+    from mln_tf.export.compare import image_result
     from mln_tf.inference import postprocess
     from mln_tf.outputs import coco_results
 
@@ -64,18 +65,17 @@ def evaluate(runner, sets, reference=None) -> dict:
             hm, pf = runner(x)
             out["ms"].append((time.perf_counter() - start) * 1e3)
             out["maps"][(name, image_id)] = (hm, pf)
-            poses = postprocess(hm[0], pf[0], transform)
+            if reference is None:
+                poses = postprocess(hm[0], pf[0], transform)
+            else:
+                ref_maps = reference["maps"][(name, image_id)]
+                result, _, poses = image_result(str(image_id), ref_maps, (hm, pf), transform)
+                out["max_err"] = max(out["max_err"], result.max_map_error)
+                out["mean_err"].append(result.mean_map_error)
+                out["people"] += result.people_reference
+                out["matched"] += result.matched
+                out["oks"] += result.oks
             results += coco_results(image_id, poses)
-            if reference is not None:
-                rh, rp = reference["maps"][(name, image_id)]
-                diff = np.concatenate([np.abs(hm - rh).ravel(), np.abs(pf - rp).ravel()])
-                out["max_err"] = max(out["max_err"], float(diff.max()))
-                out["mean_err"].append(float(diff.mean()))
-                ref_poses = postprocess(rh[0], rp[0], transform)
-                pairs = match_people(ref_poses, poses, image_hw)
-                out["people"] += len(ref_poses)
-                out["matched"] += len(pairs)
-                out["oks"] += [p[2] for p in pairs]
         stats = evaluate_coco(results, gt, [i for i, *_ in items], verbose=False)
         out[name] = (stats["AP"], stats["AP50"])
     return out
@@ -137,7 +137,7 @@ def main() -> int:
     model = load_pretrained("tfpose_mobilenet_thin")
     sets = {name: load_set(folder, hw) for name, folder in SETS.items()}
     calibration = tflite.calibration_inputs(SETS["train"], hw, count=36, progress=False)
-    files: dict[str, Path] = {"keras": Path(str(ROOT / "data" / "pretrained" / "tfpose_mobilenet_thin.keras"))}
+    files: dict[str, Path] = {"keras": BUNDLED / "pretrained" / "tfpose_mobilenet_thin.keras"}
     notes: dict[str, str] = {}
     failed = False
     sm = out / "savedmodel"

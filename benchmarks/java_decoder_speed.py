@@ -31,7 +31,7 @@ from mln_tf.grouping import GroupingConfig  # noqa: E402
 from mln_tf.inference import PostprocessConfig, Transform, postprocess, preprocess, read_image  # noqa: E402
 
 DECODER = ROOT / "android_demo" / "decoder"
-PHOTO = ROOT / "data" / "coco_val2017_mini" / "000000000785.jpg"
+PHOTO = ROOT / "mln_tf" / "bundled" / "coco_val2017_mini" / "000000000785.jpg"
 INPUT_HW = (368, 432)
 
 

@@ -46,7 +46,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--calibration",
-        default=str(ROOT / "data" / "coco_train2017_mini"),
+        default=str(ROOT / "mln_tf" / "bundled" / "coco_train2017_mini"),
         help="real images for int8 calibration (default: the bundled COCO train images)",
     )
     parser.add_argument(

@@ -113,7 +113,7 @@ def main() -> int:
     hw = (368, 432) if kind == "pretrained" else (224, 224)
     model = make_model.make_model(kind, hw)
     make_model.write_default(model, kind, hw)
-    image_path = ROOT / "data" / "coco_val2017_mini" / args.image
+    image_path = ROOT / "mln_tf" / "bundled" / "coco_val2017_mini" / args.image
     if not image_path.is_file():
         parser.error(f"no bundled image {args.image} in mln_tf/bundled/coco_val2017_mini")
     with tempfile.TemporaryDirectory() as tmp, webcheck.serve() as url:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import io
 import json
 import logging
@@ -90,13 +91,12 @@ def evaluate_coco(
     return stats
 
 
-def _coco_sigmas() -> np.ndarray:
+@functools.cache
+def coco_sigmas() -> np.ndarray:
+    """COCOeval's per-keypoint sigmas (COCO-17 order), the ones every OKS here uses."""
     from pycocotools.cocoeval import Params
 
     return np.asarray(Params(iouType="keypoints").kpt_oks_sigmas, np.float64)
-
-
-COCO_SIGMAS = _coco_sigmas()  # COCOeval's per-keypoint sigmas, the ones every OKS here uses
 
 
 def oks_terms(det: np.ndarray, gt: np.ndarray, area: float, sigmas: np.ndarray) -> tuple[float, np.ndarray]:

@@ -317,6 +317,19 @@ def register_serializables() -> None:
     _input_check_layer(keras)
 
 
+def load_keras_file(path) -> Any:
+    """A saved ``.keras`` model (our layers registered, not compiled); a one-line ValueError if it cannot load."""
+    import zipfile
+
+    import keras
+
+    register_serializables()
+    try:
+        return keras.models.load_model(path, compile=False)
+    except (TypeError, ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"cannot load Keras model {path}: {str(exc).splitlines()[0]}") from exc
+
+
 def __getattr__(name: str) -> Any:
     if name == "InputCheck":  # the Keras 3 layer class, made (and keras imported) on first use
         import keras

@@ -180,20 +180,9 @@ def pretrained_model_path(name: str) -> Path:
 
 def load_pretrained(name: str = "tfpose_mobilenet_thin"):
     """The shipped pretrained Keras model ``name`` (input RGB pixel/256 - 0.5, any multiple-of-8 size)."""
-    return _load_keras_file(pretrained_model_path(name))
+    from mln_tf.model import load_keras_file
 
-
-def _load_keras_file(path: Path):
-    # keras directly, not mln_tf.runners: the runners resolve pretrained:NAME through this module
-    import keras
-
-    from mln_tf import model as m
-
-    m.register_serializables()
-    try:
-        return keras.models.load_model(path, compile=False)
-    except (TypeError, ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"cannot load Keras model {path}: {str(exc).splitlines()[0]}") from exc
+    return load_keras_file(pretrained_model_path(name))
 
 
 def load_pretrained_weights(model, source: str | Path) -> int:
@@ -205,7 +194,9 @@ def load_pretrained_weights(model, source: str | Path) -> int:
     path = pretrained_model_path(str(source)) if str(source) in PRETRAINED else Path(source)
     if not path.is_file():
         raise ValueError(f"pretrained weights not found: {path}")
-    trained = {layer.name: layer for layer in _load_keras_file(path).layers if layer.weights}
+    from mln_tf.model import load_keras_file
+
+    trained = {layer.name: layer for layer in load_keras_file(path).layers if layer.weights}
     targets = [layer for layer in model.layers if layer.weights]
     for layer in targets:
         have = trained.get(layer.name)

@@ -17,7 +17,6 @@ Contracts with the exporters:
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -114,7 +113,6 @@ def load_keras_model(path: str | Path, arch: str | None = None, config: Any = No
     only matter for ``.weights.h5`` (default mln, paper): a ``.keras`` model carries its own
     architecture and width (:func:`model_identity`), so they are not used for one.
     """
-    import keras
 
     from mln_tf import model as m
 
@@ -135,11 +133,7 @@ def load_keras_model(path: str | Path, arch: str | None = None, config: Any = No
         except ValueError as exc:
             raise ValueError(f"{path} does not fit the {arch} architecture {config or '(paper)'}: {exc}") from exc
         return net
-    try:
-        net = keras.models.load_model(path, compile=False)
-    except (TypeError, ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"cannot load Keras model {path}: {str(exc).splitlines()[0]}") from exc
-    return net
+    return m.load_keras_file(path)
 
 
 def model_identity(model: Any, path: str | Path | None = None) -> tuple[str, str] | None:

@@ -250,18 +250,19 @@ class ResultWriter:
             self._names[source] = name
         return self._names[source]
 
+    def _paths(self, name: str, image: bool) -> tuple[Path, Path]:
+        """(the JSON file of an image or the JSON folder of a video/camera, its overlay)."""
+        if image:
+            return self.out / f"{name}_keypoints.json", self.out / f"{name}_pose.jpg"
+        return self.out / name, self.out / f"{name}_pose.mp4"
+
     def planned(self, sources: Iterable[str]) -> list[Path]:
         """The files and folders a run over ``sources`` writes (to find results already there)."""
         names = ResultWriter(self.out, self.overlay)
         paths = []
         for source in sources:
-            name = names._name(source)
-            if Path(source).suffix.lower() in IMAGE_SUFFIXES:
-                paths += [self.out / f"{name}_keypoints.json"] + (
-                    [self.out / f"{name}_pose.jpg"] if self.overlay else []
-                )
-            else:
-                paths += [self.out / name] + ([self.out / f"{name}_pose.mp4"] if self.overlay else [])
+            results, overlay = self._paths(names._name(source), Path(source).suffix.lower() in IMAGE_SUFFIXES)
+            paths += [results, overlay] if self.overlay else [results]
         return paths
 
     def write(self, frame: Frame, poses: Poses) -> None:
@@ -275,14 +276,14 @@ class ResultWriter:
         stats.frames += 1
         stats.people += len(poses)
         self.out.mkdir(parents=True, exist_ok=True)
+        results, overlay = self._paths(name, frame.kind == "image")
         if frame.kind == "image":
-            json_path = write_json_atomic(self.out / f"{name}_keypoints.json", openpose_json(poses))
-            stats.written.append(str(json_path))
+            stats.written.append(str(write_json_atomic(results, openpose_json(poses))))
             if self.overlay:
-                write_image(self.out / f"{name}_pose.jpg", draw_poses(frame.rgb, poses))
-                stats.written.append(str(self.out / f"{name}_pose.jpg"))
+                write_image(overlay, draw_poses(frame.rgb, poses))
+                stats.written.append(str(overlay))
             return
-        json_path = self.out / name / f"{name}_{frame.index:06d}_keypoints.json"
+        json_path = results / f"{name}_{frame.index:06d}_keypoints.json"
         write_json_atomic(json_path, openpose_json(poses))
         stats.written.append(str(json_path))
         if self.overlay:
@@ -295,7 +296,7 @@ class ResultWriter:
             self._finish_video()
         if self._video is None:
             fps = video_info(frame.source)[1] if frame.kind == "video" else 15.0
-            final = self.out / f"{name}_pose.mp4"
+            final = self._paths(name, image=False)[1]
             tmp = final.with_name(f".{name}_pose.tmp.mp4")
             writer = cv2.VideoWriter(
                 str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (frame.rgb.shape[1], frame.rgb.shape[0])

@@ -57,7 +57,7 @@ function main() {
     console.error('--cert and --key go together');
     process.exit(2);
   }
-  const samples = resolve(args.samples ?? join(HERE, '..', 'data', 'coco_val2017_mini'));
+  const samples = resolve(args.samples ?? join(HERE, '..', 'mln_tf', 'bundled', 'coco_val2017_mini'));
   const handler = (req, res) => serve(req, res, samples);
   const server = args.cert
     ? createHttps({ cert: readFileSync(args.cert), key: readFileSync(args.key) }, handler)

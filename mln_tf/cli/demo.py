@@ -94,7 +94,7 @@ def _overlays(runner, annotations: Path, images: Path, out: Path, input_height: 
 
 
 def _check_on_val(tflite_path: Path, runner):
-    """mln_tf.export.check_tflite's comparison of a .tflite with the Keras runner on the 4 val images."""
+    """mln_tf.export.compare's comparison of a .tflite with the Keras runner on the 4 val images."""
     from mln_tf.export.compare import compare
     from mln_tf.files import collect_files
     from mln_tf.runners import load_runner

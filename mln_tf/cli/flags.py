@@ -6,16 +6,13 @@
 helpers below, so names, types, defaults and help texts cannot drift apart
 (``tests/test_flags.py`` checks every tool's ``--help``).
 
-Exit codes: 2 for usage errors and bad input (argparse's own, :class:`UsageError`,
-``ValueError`` from validation before work starts), 1 for a run or check that failed, 0 only
-on success.
+Exit codes and errors: ``mln_tf.cli.tool.run_tool`` (codes in ``mln_tf.errors``).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from mln_tf.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError  # noqa: F401
 from mln_tf.inference import DEFAULT_INPUT_HEIGHT
 from mln_tf.model import ARCHITECTURES, ARCHS, DEFAULT_INPUT_HW, WIDTHS, parse_hw
 

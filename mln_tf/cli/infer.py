@@ -123,19 +123,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_writable(out: Path, planned: list[Path], overwrite: bool) -> None:
-    import os
-
     there = [path for path in planned if path.exists()]
     if there and not overwrite:
         raise UsageError(
             f"{len(there)} result file(s) already in {out}/ (first: {there[0].name}); "
             "pass --overwrite to replace them, or choose another --out"
         )
-    folder = out
-    while not folder.exists():
-        folder = folder.parent
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"cannot write to {folder}/: permission denied")
+    tool.check_writable(out)
 
 
 def _report(stream, writer, out: Path, quiet: bool) -> int:

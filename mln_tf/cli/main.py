@@ -84,7 +84,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     if module is None:
         return _usage(prog, rest)
     return module.main(rest, prog=prog)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

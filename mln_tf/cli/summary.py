@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mln_tf.cli import flags, tool
+from mln_tf.errors import EXIT_OK
 from mln_tf.model import ARCHS
 from mln_tf.tables import format_table
 
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             f"\n{baseline} / {ours} latency on this CPU: {ms[baseline] / ms[ours]:.2f}x "
             "(paper, P40 GPU: 42.2 / 20.4 FPS = 2.07x)"
         )
-    return flags.EXIT_OK
+    return EXIT_OK
 
 
 main = tool.entry(build_parser, run, PROG)  # main(argv=None, prog=PROG) -> exit status

@@ -55,10 +55,7 @@ def run_tool(
     setup_logging(getattr(args, "quiet", False))
     try:
         return run(args)
-    except UsageError as exc:
-        error(prog, exc)
-        return EXIT_USAGE
-    except FileNotFoundError as exc:  # a file named on the command line that is not there
+    except (UsageError, FileNotFoundError) as exc:  # FileNotFoundError: a file named on the command line
         error(prog, exc)
         return EXIT_USAGE
     except Interrupted as exc:
@@ -98,6 +95,17 @@ def check_output(path: str | Path, overwrite: bool, suffixes: tuple[str, ...] = 
     parent = path.resolve().parent
     if not parent.is_dir():
         raise UsageError(f"the output folder does not exist: {parent}")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    check_writable(parent)
+    if path.exists() and not os.access(path, os.W_OK):
         raise UsageError(f"cannot write {path}: permission denied")
     return path
+
+
+def check_writable(folder: str | Path) -> None:
+    """A UsageError unless ``folder``, or the nearest folder above it that exists (where it will be
+    made), can be written."""
+    folder = Path(folder).resolve()
+    while not folder.exists():
+        folder = folder.parent
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write to {folder}/: permission denied")

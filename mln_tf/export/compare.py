@@ -182,7 +182,7 @@ def heatmap_error(reference: Sequence[Maps], maps: Sequence[Maps]) -> float:
 def person_oks(reference, other) -> np.ndarray:
     """(reference people, other people) OKS matrix: ``mln_tf.evaluate.oks_terms`` on the COCO-17 keypoints,
     the reference person being the ground truth and its keypoint box area the object scale."""
-    from mln_tf.evaluate import COCO_SIGMAS, oks_terms
+    from mln_tf.evaluate import coco_sigmas, oks_terms
     from mln_tf.outputs import coco_results
 
     refs = [np.asarray(p["keypoints"], np.float64).reshape(17, 3) for p in coco_results(1, reference)]
@@ -193,13 +193,13 @@ def person_oks(reference, other) -> np.ndarray:
         w, h = (xy.max(0) - xy.min(0)) if len(xy) else (0.0, 0.0)
         area = max(float(w * h), 1.0)
         for j, det in enumerate(others):
-            oks[i, j] = oks_terms(det, gt, area, COCO_SIGMAS)[0]
+            oks[i, j] = oks_terms(det, gt, area, coco_sigmas())[0]
     return oks
 
 
-def match_people(reference, other, image_hw: tuple[int, int] | None = None) -> list[tuple[int, int, float]]:
+def match_people(reference, other) -> list[tuple[int, int, float]]:
     """One-to-one pairs (reference index, other index, OKS) with OKS >= 0.5, maximising total OKS
-    (Hungarian assignment on :func:`person_oks`). ``image_hw`` is not needed; kept for callers' clarity."""
+    (Hungarian assignment on :func:`person_oks`)."""
     from scipy.optimize import linear_sum_assignment
 
     if not len(reference) or not len(other):

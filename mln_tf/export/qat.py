@@ -131,15 +131,7 @@ def run_qat(model: Any, input_hw: tuple[int, int], qat: QATConfig, timeout: floa
         except ModuleNotFoundError:
             found = False
         if not found:
-            raise ValueError(
-                f"QAT data module {module!r} not found"
-                + (
-                    ": QAT on COCO needs the training pipeline, or pass your own batches "
-                    "with --qat-data module:function"
-                    if module == "mln_tf.data"
-                    else ""
-                )
-            )
+            raise ValueError(f"QAT data module {module!r} not found")
     model = float32_model(model)
     expected = m.build(qat.arch, qat.config)
     if _weight_shapes(expected) != _weight_shapes(model):

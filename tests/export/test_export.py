@@ -531,7 +531,8 @@ def test_qat_fine_tunes_and_converts(tiny, tmp_path, monkeypatch):
     from mln_tf.export.qat import QATConfig
 
     net, _ = tiny
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent))  # tests/qat_batches.py
+    here = Path(__file__).resolve().parent  # tests/export/qat_batches.py and the tests/helpers.py it imports
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(here), str(here.parent)]))
     qat = QATConfig(arch="mln", config="tiny", steps=2, batch_size=2, verbose=0, dataset="qat_batches:qat_batches")
     result = tflite.export_tflite(net, tmp_path / "qat.tflite", "qat", SMALL_HW, qat=qat)
     _check_qat_model(result.path)

@@ -235,7 +235,7 @@ def test_pretrained_tflite_on_the_gpu_accelerator_finds_the_cpu_people(quantized
             people_c = postprocess(hc[0], pc[0], transform)
             people_g = postprocess(hg[0], pg[0], transform)
             assert len(people_c) >= 1, f"{mode}: nobody found on {GPU_IMAGES[i]}: the test would prove nothing"
-            pairs = match_people(people_c, people_g, Q_HW)
+            pairs = match_people(people_c, people_g)
             oks = [p[2] for p in pairs]
             found += len(people_c)
             matched += len(pairs)

@@ -14,8 +14,6 @@ is (``<model>_<H>x<W>.tflite``) and ``web_demo/models/default.json`` names the d
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import logging
 import os
 import sys
@@ -31,10 +29,10 @@ PRETRAINED = "tfpose_mobilenet_thin"
 
 
 def has_pretrained() -> bool:
-    """Whether this checkout has the ported pretrained network (mln_tf.pretrained.load_pretrained)."""
-    if importlib.util.find_spec("mln_tf.pretrained") is None:
-        return False
-    return hasattr(importlib.import_module("mln_tf.pretrained"), "load_pretrained")
+    """Whether the shipped pretrained network is here (mln_tf/bundled/pretrained)."""
+    from mln_tf.pretrained import PRETRAINED_DIR
+
+    return (PRETRAINED_DIR / f"{PRETRAINED}.keras").is_file()
 
 
 def default_model() -> str:
@@ -57,7 +55,7 @@ def _sources(model: str) -> list[Path]:
     """Files whose change makes a generated .tflite stale."""
     files = [ROOT / "mln_tf" / "model.py", Path(__file__)]
     if model == "pretrained":
-        files += [ROOT / "mln_tf" / "pretrained.py", ROOT / "data" / "pretrained" / f"{PRETRAINED}.keras"]
+        files += [ROOT / "mln_tf" / "pretrained.py", ROOT / "mln_tf" / "bundled" / "pretrained" / f"{PRETRAINED}.keras"]
     return [p for p in files if p.exists()]
 
 
@@ -65,7 +63,7 @@ def build_keras(model: str, input_hw: tuple[int, int]):
     """The Keras model to export."""
     if model == "pretrained":
         if not has_pretrained():
-            raise ValueError("this checkout has no mln_tf.pretrained: use --model small")
+            raise ValueError("the shipped pretrained network is missing (mln_tf/bundled/pretrained): use --model small")
         from mln_tf.pretrained import load_pretrained
 
         return load_pretrained(PRETRAINED)

@@ -203,7 +203,7 @@ def compare_frame(runner, result: dict) -> FrameCheck:
         map_diff = float(max(np.abs(bhm - hm)[:rows, :cols].max(), np.abs(bpf - pf)[:rows, :cols].max()))
     ours = estimate_poses(runner, rgb)
     theirs = page_poses(result)
-    pairs = match_people(ours, theirs, rgb.shape[:2])
+    pairs = match_people(ours, theirs)
     oks = {r: o for r, _, o in pairs}
     min_oks = min((oks.get(i, 0.0) for i in range(len(ours))), default=1.0)
     if len(theirs) != len(ours):
