@@ -238,24 +238,10 @@ def run(args: argparse.Namespace) -> int:
         rows.append(("vs Keras", "not run: the model needs Flex/custom ops"))
     if result.agreement is not None:
         a = result.agreement
-        rows.append(
-            (
-                "vs float (calibration)",
-                f"people {a.people[0]} / {a.people[1]} / matched {a.matched}, OKS-weighted agreement "
-                f"{a.soft:.3f}, mean OKS {a.mean_oks:.3f}, heatmap error {a.heatmap_error:.4f}, "
-                f"map error max {a.max_map_error:.3f} mean {a.mean_map_error:.4f}",
-            )
-        )
+        maps = f", map error max {a.max_map_error:.3f} mean {a.mean_map_error:.4f}"
+        rows.append(("vs float (calibration)", a.summary() + maps))
     if result.baseline is not None:
-        b = result.baseline
-        rows.append(
-            (
-                "post-training int8",
-                f"people {b.people[0]} / {b.people[1]} / matched {b.matched}, OKS-weighted agreement "
-                f"{b.soft:.3f}, mean OKS {b.mean_oks:.3f}, heatmap error {b.heatmap_error:.4f} "
-                "(what QAT started from)",
-            )
-        )
+        rows.append(("post-training int8", result.baseline.summary() + " (what QAT started from)"))
     if result.mode in ("int8", "qat"):
         rows.append(("float layers", ", ".join(result.float_layers) or "none"))
         rows.append(

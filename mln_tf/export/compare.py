@@ -128,6 +128,15 @@ class Report:
         oks = [v for r in self.images for v in r.oks]
         return float(np.mean(oks)) if oks else float("nan")
 
+    def summary(self) -> str:
+        """One line: the people of each side, matched, OKS-weighted agreement, mean OKS, heatmap error."""
+        ref, got = self.people
+        text = (
+            f"people {self.reference} {ref} / {self.tflite} {got} / matched {self.matched}, "
+            f"OKS-weighted agreement {self.soft:.3f}, mean OKS {self.mean_oks:.3f}"
+        )
+        return text + (f", heatmap error {self.heatmap_error:.4f}" if self.heatmap_error is not None else "")
+
     def median_ms(self, which: str) -> float:
         values = [getattr(r, f"ms_{which}") for r in self.images]
         return float(np.median(values)) if values else float("nan")

@@ -439,12 +439,8 @@ def quality_problem(report: Any, floor: float) -> str | None:
     failed = report.verdict(Thresholds.export_gate(floor))
     if not failed:
         return None
-    ref, got = report.people
-    summary = (
-        f"people float {ref} / quantized {got} / matched {report.matched}, OKS-weighted agreement "
-        f"{report.soft:.2f}, mean OKS {report.mean_oks:.2f}, heatmap error {report.heatmap_error:.4f}"
-    )
-    if ref == 0:
+    summary = report.summary()
+    if report.people[0] == 0:
         return (
             f"the float model finds nobody on the calibration images, so agreement proves nothing "
             f"({summary}); calibrate on photos with people"
