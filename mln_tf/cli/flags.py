@@ -169,7 +169,7 @@ def add_quiet(p: argparse.ArgumentParser) -> None:
     )
 
 
-# Chosen on the 4 val + 36 train images with the pretrained network (README, Pretrained weights):
+# Chosen on the 4 val + 36 train images with the pretrained network (docs/pretrained.md):
 # 1.0,1.25 beat flip (2x time), 1.0,0.75, 1.0,1.5 and 3 scales with flip (6x time) on both sets together.
 ACCURATE_SCALES = (1.0, 1.25)
 

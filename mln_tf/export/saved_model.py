@@ -14,7 +14,7 @@ rebuilt in float32 with the same weights) and has one signature, ``serving_defau
 
 Normalisation (pixel / 256 - 0.5, ``mln_tf.inference.normalize``) happens inside the graph,
 so a client sends plain pixels. The folder loads with ``tf.saved_model.load`` in a process
-that imports only TensorFlow and serves as is with TF Serving (see README.md).
+that imports only TensorFlow and serves as is with TF Serving (see docs/export.md).
 """
 
 from __future__ import annotations
