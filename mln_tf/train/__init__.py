@@ -2,7 +2,7 @@
 
 ``train(TrainConfig(...))`` runs one training (config.py: the run's settings; setup.py: model,
 optimizer, strategy; callbacks.py: checkpoints, evaluation, TensorBoard; loop.py: ``train``;
-report.py: its result). ``mln-pose train`` is the command line over it (mln_tf/cli/train.py).
+report.py: its result). ``mln-pose train`` is the command line over it.
 """
 
 import mln_tf  # noqa: F401  (filters TensorFlow's start-up noise before anything imports it)
