@@ -93,11 +93,13 @@ class Poses:
     """People found in one image.
 
     ``keypoints`` float32 (P, 18, 3): OpenPose-18 (x, y, score), score 0 = part missing;
-    ``scores`` float32 (P,), highest first.
+    ``scores`` float32 (P,), highest first; ``ids`` int64 (P,) track IDs when a
+    ``mln_tf.tracking.PoseTracker`` gave them (-1: untracked), else None.
     """
 
     keypoints: np.ndarray
     scores: np.ndarray
+    ids: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.scores)

@@ -193,7 +193,7 @@ def postprocess(
     map_xy = (kp[..., :2] + 0.5) / f - 0.5
     image_xy = transform.input_to_image(map_to_input(map_xy, s))
     kp[..., :2] = np.where(present[..., None], image_xy, 0.0)
-    return Poses(kp, poses.scores)
+    return Poses(kp, poses.scores, poses.ids)
 
 
 def predict_maps(

@@ -110,6 +110,28 @@ NUM_COCO_PARTS = len(COCO_PARTS)  # 17
 # OPENPOSE_FROM_COCO[j] = COCO-17 index of OpenPose part j (-1: the synthesized neck).
 OPENPOSE_FROM_COCO: tuple[int, ...] = tuple(-1 if name == "neck" else COCO_PARTS.index(name) for name in PARTS)
 COCO_FROM_OPENPOSE: tuple[int, ...] = tuple(PARTS.index(name) for name in COCO_PARTS)
+# COCO's per-keypoint OKS sigmas (pycocotools' kpt_oks_sigmas) in OpenPose-18 order; the neck,
+# which COCO does not label, takes the shoulders' 0.079. Every OKS on 18 parts (tracking) uses these.
+OKS_SIGMAS: tuple[float, ...] = (
+    0.026,
+    0.079,
+    0.079,
+    0.072,
+    0.062,
+    0.079,
+    0.072,
+    0.062,
+    0.107,
+    0.087,
+    0.089,
+    0.107,
+    0.087,
+    0.089,
+    0.025,
+    0.025,
+    0.035,
+    0.035,
+)
 
 
 def _mirror_name(name: str) -> str:

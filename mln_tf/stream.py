@@ -5,15 +5,16 @@
 
     stream = PoseStream(load_runner("model.tflite"))
     for frame, poses in stream.run(frames_from(["photos/", "clip.mp4"])):
-        print(frame.source, frame.index, len(poses))
+        print(frame.source, frame.index, len(poses), poses.ids)  # ids: video/camera track IDs
 
 :func:`frames_from` reads image files, folders of images/videos and video files;
 :func:`camera_frames` reads an OpenCV capture device (``0``) or stream URL. Inputs that cannot
 be read are reported in :attr:`PoseStream.failures` (``"file: reason"``) and skipped.
 :class:`ResultWriter` writes what ``mln-pose infer`` writes (OpenPose JSON per image or frame,
 overlays, an overlay video per video), atomically; :class:`LiveWindow` shows frames on a
-display. Timing is per frame, with the first call (which traces the graph) kept apart.
-No TensorFlow is imported here.
+display. Video and camera frames are tracked and smoothed (``mln_tf.tracking``) unless
+``PoseStream(tracking=None)``. Timing is per frame, with the first call (which traces the
+graph) kept apart. No TensorFlow is imported here.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy as np
 from mln_tf.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, collect_files
 from mln_tf.grouping import Poses
 from mln_tf.inference import DEFAULT_INPUT_HEIGHT, PostprocessConfig, estimate_poses
+from mln_tf.tracking import PoseTracker, TrackerConfig
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ class Frame:
     kind: str  # "image", "video" or "camera"
     index: int
     rgb: np.ndarray = field(repr=False)
+    time_ms: float = 0.0  # videos: index / fps; cameras: capture time since the first frame
 
 
 @dataclass(frozen=True)
@@ -87,14 +90,23 @@ def open_capture(source: int | str | Path, kind: str = "video"):
 
 
 def capture_frames(capture, source: str, kind: str, limit: int | None = None) -> Iterator[Frame]:
-    """Frames of an opened capture until it ends (or ``limit`` frames); releases it at the end."""
+    """Frames of an opened capture until it ends (or ``limit`` frames); releases it at the end.
+
+    Time stamps: a video file's frame index over its frame rate (never the wall clock, so an
+    offline run gives the same result however fast it runs); a camera's capture time.
+    """
+    import cv2
+
+    fps = (capture.get(cv2.CAP_PROP_FPS) or 25.0) if kind == "video" else None
     try:
         index = 0
+        start = time.monotonic()
         while limit is None or index < limit:
             ok, bgr = capture.read()
             if not ok:
                 break
-            yield Frame(source, kind, index, np.ascontiguousarray(bgr[:, :, ::-1]))
+            t_ms = index * 1000.0 / fps if fps else (time.monotonic() - start) * 1000.0
+            yield Frame(source, kind, index, np.ascontiguousarray(bgr[:, :, ::-1]), t_ms)
             index += 1
     finally:
         capture.release()
@@ -173,8 +185,10 @@ def _frames(files: list[Path], limit: int | None) -> Iterator[Frame | Failure]:
 class PoseStream:
     """Runs a model (any ``mln_tf.runners.Runner``) over frames: ``run(frames)`` yields (frame, poses).
 
-    ``failures`` collects unreadable inputs; ``first_ms`` is the first call (graph tracing and
-    warm-up), ``frame_ms`` every later call, so that latency excludes the warm-up.
+    Video and camera frames are tracked (``mln_tf.tracking``: IDs in ``poses.ids``, smoothed
+    keypoints) with ``tracking`` (None: each frame alone), one tracker per source; images
+    are not. ``failures`` collects unreadable inputs; ``first_ms`` is the first call (graph
+    tracing and warm-up), ``frame_ms`` every later call, so that latency excludes the warm-up.
     """
 
     runner: object
@@ -182,9 +196,12 @@ class PoseStream:
     scales: tuple[float, ...] = (1.0,)
     flip: bool = False
     config: PostprocessConfig | None = None
+    tracking: TrackerConfig | None = field(default_factory=TrackerConfig)
     failures: list[str] = field(default_factory=list)
     first_ms: float | None = None
     frame_ms: list[tuple[str, float]] = field(default_factory=list)  # (source, ms) after the first call
+    tracks: dict[str, int] = field(default_factory=dict)  # source -> track IDs started
+    _tracker: tuple[str, PoseTracker] | None = field(default=None, repr=False)
 
     def estimate(self, rgb: np.ndarray, source: str = "") -> Poses:
         """People in one RGB frame (timed)."""
@@ -204,7 +221,19 @@ class PoseStream:
                 log.warning("skipping %s", item.reason)
                 self.failures.append(f"{Path(item.source).name}: {item.reason}")
                 continue
-            yield item, self.estimate(item.rgb, item.source)
+            poses = self.estimate(item.rgb, item.source)
+            yield item, self.track(item, poses)
+
+    def track(self, frame: Frame, poses: Poses) -> Poses:
+        """``poses`` with track IDs and smoothed keypoints for video/camera frames (a new tracker per source)."""
+        if self.tracking is None or frame.kind == "image":
+            return poses
+        if self._tracker is None or self._tracker[0] != frame.source:
+            self._tracker = (frame.source, PoseTracker(self.tracking))
+        tracker = self._tracker[1]
+        tracked = tracker.update(poses, frame.time_ms)
+        self.tracks[frame.source] = tracker.next_id
+        return tracked
 
     def median_ms(self, source: str | None = None) -> float:
         """Median per-frame latency after the first call, of one source or all (NaN if none)."""
@@ -227,13 +256,15 @@ class ResultWriter:
     """Writes OpenPose JSON (and overlays) per image and per video/camera frame, atomically.
 
     Images: ``OUT/<stem>_keypoints.json`` and ``OUT/<stem>_pose.jpg``. Videos and cameras:
-    ``OUT/<stem>/<stem>_<frame>_keypoints.json`` and ``OUT/<stem>_pose.mp4``. Names that
+    ``OUT/<stem>/<stem>_<frame>_keypoints.json`` (``person_id`` = track ID) and
+    ``OUT/<stem>_pose.mp4`` (coloured by track ID). Names that
     repeat (two ``a.jpg`` in different folders) get ``_2``, ``_3``.
     """
 
-    def __init__(self, out: str | Path, overlay: bool = True) -> None:
+    def __init__(self, out: str | Path, overlay: bool = True, label_ids: bool = True) -> None:
         self.out = Path(out)
         self.overlay = overlay
+        self.label_ids = label_ids  # draw track IDs above tracked people
         self.stats: dict[str, SourceStats] = {}
         self._names: dict[str, str] = {}
         self._used: set[str] = set()
@@ -280,14 +311,16 @@ class ResultWriter:
         if frame.kind == "image":
             stats.written.append(str(write_json_atomic(results, openpose_json(poses))))
             if self.overlay:
-                write_image(overlay, draw_poses(frame.rgb, poses))
+                write_image(overlay, draw_poses(frame.rgb, poses, label_ids=self.label_ids))
                 stats.written.append(str(overlay))
             return
         json_path = results / f"{name}_{frame.index:06d}_keypoints.json"
         write_json_atomic(json_path, openpose_json(poses))
         stats.written.append(str(json_path))
         if self.overlay:
-            self._video_frame(frame, name).write(draw_poses(frame.rgb, poses)[:, :, ::-1].copy())
+            self._video_frame(frame, name).write(
+                draw_poses(frame.rgb, poses, label_ids=self.label_ids)[:, :, ::-1].copy()
+            )
 
     def _video_frame(self, frame: Frame, name: str):
         import cv2

@@ -39,6 +39,24 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     flags.add_out(p, what="output folder (created if missing)")
     p.add_argument("--no-overlay", action="store_true", help="write JSON only, no overlay images/videos")
     p.add_argument(
+        "--no-track",
+        action="store_true",
+        help="videos and cameras: treat each frame alone (default: people keep an ID across frames, "
+        "person_id in the JSON, one colour per ID in the overlay; images are never tracked)",
+    )
+    p.add_argument(
+        "--no-smooth",
+        action="store_true",
+        help="videos and cameras: keep the detector's keypoints (default: One Euro smoothing per tracked "
+        "person, see docs/tracking.md)",
+    )
+    p.add_argument(
+        "--draw-ids",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write each tracked person's ID above its head in the overlays (default: on)",
+    )
+    p.add_argument(
         "--show",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -89,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
             sources = [str(f) for f in files]
     except ValueError as exc:  # a missing input, an empty folder, a camera that does not open
         raise UsageError(str(exc)) from None
-    writer = ResultWriter(out, overlay=not args.no_overlay)
+    if args.no_track and args.no_smooth:
+        log.info("--no-smooth has no effect with --no-track (smoothing follows tracked people)")
+    writer = ResultWriter(out, overlay=not args.no_overlay, label_ids=args.draw_ids)
     check_model_path(args.model)
     _check_writable(out, writer.planned(sources), args.overwrite)
     show = args.show if args.show is not None else (args.camera is not None and display_available())
@@ -99,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
             "(opencv-python-headless); results are written to --out instead"
         )
     runner = load_model(args)
-    stream = PoseStream(runner, args.input_height, args.scales, args.flip)
+    stream = PoseStream(runner, args.input_height, args.scales, args.flip, tracking=tracker_config(args))
     window = LiveWindow() if show else None
     interrupted = False
     try:
@@ -122,6 +142,15 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
+def tracker_config(args: argparse.Namespace):
+    """The tracking of --no-track/--no-smooth: a TrackerConfig, or None for none."""
+    from mln_tf.tracking import TrackerConfig
+
+    if args.no_track:
+        return None
+    return TrackerConfig(smoothing=None) if args.no_smooth else TrackerConfig()
+
+
 def _check_writable(out: Path, planned: list[Path], overwrite: bool) -> None:
     there = [path for path in planned if path.exists()]
     if there and not overwrite:
@@ -139,12 +168,13 @@ def _report(stream, writer, out: Path, quiet: bool) -> int:
             s.kind,
             s.frames,
             s.people,
+            stream.tracks.get(s.source, "-"),
             stream.median_ms(s.source),
         )
         for s in writer.stats.values()
     ]
     if rows and not quiet:
-        print(format_table(["input", "kind", "frames", "people", "ms/frame"], rows, align="llrrr"))
+        print(format_table(["input", "kind", "frames", "people", "IDs", "ms/frame"], rows, align="llrrrr"))
     frames = sum(r[2] for r in rows)
     people = sum(r[3] for r in rows)
     if stream.first_ms is not None and not quiet:

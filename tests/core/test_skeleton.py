@@ -72,3 +72,13 @@ def test_flip_maps_twice_is_identity():
     h2, p2 = sk.flip_maps(*sk.flip_maps(hm, pf))
     np.testing.assert_array_equal(h2, hm)
     np.testing.assert_array_equal(p2, pf)
+
+
+def test_oks_sigmas_are_cocoevals_in_openpose_order():
+    """The 18 OKS sigmas are pycocotools' 17, reordered, with the neck as the shoulders."""
+    from mln_tf.evaluate import coco_sigmas
+
+    sigmas = np.asarray(sk.OKS_SIGMAS)
+    assert sigmas.shape == (sk.NUM_PARTS,)
+    np.testing.assert_allclose(sigmas[list(sk.COCO_FROM_OPENPOSE)], coco_sigmas(), atol=1e-12)
+    assert sigmas[sk.PARTS.index("neck")] == sigmas[sk.PARTS.index("r_shoulder")] == 0.079
