@@ -33,9 +33,10 @@ golden sequences; ``android_demo/tools/write_golden.py`` writes them):
    and distance, and bounded by ``max_speed`` so that an outlier jump cannot open the filter
    wide. A part the track did not have at its last sighting starts fresh (at its new
    place, speed 0) instead of being dragged from where it was seen before.
-7. People left over start new tracks in input (score) order. At ``max_tracks`` live tracks
-   the longest-unseen track not matched in this frame makes room; if none can, the person
-   gets ID -1 and its raw keypoints.
+7. People left over with at least ``min_shared_parts`` parts start new tracks in input
+   (score) order; with fewer they get ID -1 and their raw keypoints (a tracked person seen
+   with fewer parts keeps its track through step 5). At ``max_tracks`` live tracks the
+   longest-unseen track not matched in this frame makes room; if none can, ID -1.
 
 Output keeps the input's people in the input's order; only coordinates of present parts
 change (float, never rounded), scores are the detector's.
@@ -96,7 +97,7 @@ class TrackerConfig:
     part_threshold: float = 0.0
     max_age_ms: float = 1500.0
     max_tracks: int = 64
-    velocity_cutoff: float = 2.0  # Hz: low-pass of the track velocity used for prediction
+    velocity_cutoff: float = 4.0  # Hz: low-pass of the track velocity used for prediction
     search_growth: float = 2.0  # per second unseen: how fast a track's OKS scale (sqrt area) grows
     smoothing: SmoothingConfig | None = field(default_factory=SmoothingConfig)
 
@@ -258,8 +259,8 @@ class PoseTracker:
         used = np.zeros(len(self), bool)
         used[[p[0] for p in pairs]] = True
         for person in range(n_people):
-            if ids[person] >= 0 or not present[person].any():
-                continue
+            if ids[person] >= 0 or present[person].sum() < cfg.min_shared_parts:
+                continue  # too few parts to start a track (no size to compare with): ID -1
             if len(self) >= cfg.max_tracks:
                 free = np.flatnonzero(~used)
                 if not len(free):

@@ -302,3 +302,59 @@ def test_existing_results_need_overwrite(tmp_path, tiny_model, capsys):
     assert main(argv) == 0
     assert main(argv) == 2 and "pass --overwrite" in capsys.readouterr().err
     assert main(argv + ["--overwrite"]) == 0
+
+
+class _MovingOracle:
+    """A 'network' that renders the val image's labelled people shifted by ``step`` pixels per call."""
+
+    input_hw = None
+
+    def __init__(self, image, people, step):
+        from mln_tf.inference import preprocess
+
+        self.people, self.step, self.calls = people, step, 0
+        self.transform = preprocess(image, 184)[1]
+
+    def __call__(self, batch):
+        from mln_tf.targets import render_targets
+
+        kp = self.people.copy()
+        kp[..., 0] += self.step * self.calls
+        kp[..., :2] = self.transform.image_to_input(kp[..., :2])
+        self.calls += 1
+        t = render_targets(kp, self.transform.input_hw)
+        return t.heatmaps[None], t.pafs[None]
+
+
+def test_videos_are_tracked_person_ids_in_json_and_untracked_with_no_track(tmp_path):
+    """People of a real COCO image moving across a clip keep one ID each (JSON person_id); --no-track gives -1."""
+    from helpers import coco, gt_people
+    from mln_tf.cli.infer import build_parser, tracker_config
+    from mln_tf.inference import read_image
+    from mln_tf.stream import PoseStream, ResultWriter, frames_from
+
+    image = read_image(VAL / "000000000785.jpg")[:, :400]
+    people = gt_people(coco(), 785)
+    clip = tmp_path / "walk.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10, (image.shape[1], image.shape[0]))
+    for i in range(6):
+        writer.write(np.ascontiguousarray(np.roll(image, 6 * i, axis=1)[:, :, ::-1]))
+    writer.release()
+    flags = ["x.jpg", "--model", "m.tflite", "--out", "o"]
+    args = build_parser().parse_args(flags)
+    stream = PoseStream(_MovingOracle(image, people, 6), input_height=184, tracking=tracker_config(args))
+    out = ResultWriter(tmp_path / "out")
+    times, ids = [], []
+    for frame, poses in stream.run(frames_from([clip])):
+        out.write(frame, poses)
+        times.append(frame.time_ms)
+        ids.append(poses.ids.tolist())
+    out.close()
+    assert times == [0.0, 100.0, 200.0, 300.0, 400.0, 500.0]  # frame index / fps, never the wall clock
+    assert ids == [[0]] * 6 and stream.tracks == {str(clip): 1}
+    written = json.loads((tmp_path / "out" / "walk" / "walk_000005_keypoints.json").read_text())
+    assert [p["person_id"] for p in written["people"]] == [[0]]
+    assert tracker_config(build_parser().parse_args([*flags, "--no-track"])) is None
+    assert tracker_config(build_parser().parse_args([*flags, "--no-smooth"])).smoothing is None
+    stream = PoseStream(_MovingOracle(image, people, 6), input_height=184, tracking=None)
+    assert [p.ids for _, p in stream.run(frames_from([clip]))] == [None] * 6
