@@ -17,6 +17,8 @@ one ``.npz`` per case (plain ``.npy`` members, little-endian).
   enlarging: INTER_CUBIC with cv2's default IPP path and with IPP disabled). The network
   input is saved as uint8 grey levels (x = level / 256 - 0.5 exactly; padding is 128).
 * resize cases: cv2.resize INTER_CUBIC of float32 maps (postprocess's upsampling).
+* tracking sequences (``tracking.json``, see ``tracking_golden.py``): frames in, the IDs and
+  smoothed keypoints of ``mln_tf.tracking.PoseTracker`` out.
 
 ``tests/test_android_golden.py`` regenerates everything into a temporary directory and
 compares it with the committed files, so a Python change that alters any output fails until
@@ -50,6 +52,8 @@ from mln_tf import inference, skeleton  # noqa: E402
 from mln_tf.grouping import GroupingConfig, find_peaks, gaussian_kernel, score_pairs  # noqa: E402
 from mln_tf.inference import PostprocessConfig, Transform, postprocess, preprocess  # noqa: E402
 from mln_tf.targets import render_targets  # noqa: E402
+
+from android_demo.tools import tracking_golden  # noqa: E402
 
 PEER_MAPS = "data/peers/tfpose_mobilenet_thin/maps"
 PEER_MAPS_TRAIN = "data/peers/tfpose_mobilenet_thin/maps_train2017_mini"
@@ -425,6 +429,8 @@ def write(out_dir: Path, fuzz: int = 0, seed: int = 0) -> dict:
     index = {"format": FORMAT, "generator": "android_demo/tools/write_golden.py",
              "reference": python_reference(), "cases": cases}
     (out_dir / "index.json").write_text(json.dumps(index, indent=1) + "\n")
+    if not fuzz:
+        (out_dir / "tracking.json").write_text(json.dumps(tracking_golden.golden(), separators=(",", ":")) + "\n")
     return index
 
 

@@ -68,6 +68,11 @@ def test_golden_vectors_are_what_python_produces_now(regenerated):
     old = json.loads((committed / "index.json").read_text())
     new = json.loads((regenerated / "index.json").read_text())
     _same_json(old, new)
+    _same_json(
+        json.loads((committed / "tracking.json").read_text()),
+        json.loads((regenerated / "tracking.json").read_text()),
+        "tracking.json",
+    )
     ipp_cubic = {
         c["file"] for c in new["cases"] if c["kind"] == "preprocess" and c["ipp"] and c["interpolation"] == "cubic"
     }
@@ -113,6 +118,26 @@ def test_golden_vectors_cover_what_the_issue_asks(regenerated):
     for c in real:
         with np.load(ROOT / c["maps_file"]) as d:
             assert d["heatmaps"].dtype == np.float16  # the Java test decodes float16 exactly
+
+
+def test_tracking_golden_sequences_cover_what_the_issue_asks(regenerated):
+    """Crossings, crowds with misses, exits, other settings, no smoothing and bad input, with real work in each."""
+    golden = json.loads((regenerated / "tracking.json").read_text())
+    cases = {c["name"]: c for c in golden["cases"]}
+    assert len(cases) >= 7
+    for name, case in cases.items():
+        people = sum(len(f["ids"]) for f in case["frames"])
+        assert people >= 20 and case["tracks"] >= 1, name
+    assert cases["cross_defaults"]["tracks"] == 4  # four people crossing keep four IDs
+    frames = cases["bad_input"]["frames"]
+    times = [f["t"] for f in frames]
+    assert None in times and any(b is not None and a is not None and b <= a for a, b in zip(times, times[1:]))
+    assert any(v is None for f in frames for p in f["keypoints"] for v in p)  # NaN parts
+    assert any(not f["ids"] for f in frames) and any(-1 in f["ids"] for f in frames)
+    many = cases["more_people_than_tracks"]
+    assert max(len(f["ids"]) for f in many["frames"]) > many["config"]["max_tracks"]
+    smoothed = cases["cross_defaults"]["frames"][-1]
+    assert smoothed["out"] != [[v if v is not None else 0.0 for v in p] for p in smoothed["keypoints"]]
 
 
 def test_preprocess_levels_round_trip_exactly(regenerated):

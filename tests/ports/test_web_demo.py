@@ -42,6 +42,8 @@ def test_javascript_ports_match_golden_vectors():
     decoded = re.search(r"decoder parity over (\d+) cases", done.stdout)
     assert decoded and int(decoded.group(1)) >= 16, "the decode golden cases did not run"
     assert re.search(r"preprocess: \d+/(\d+) cases", done.stdout), "the preprocess golden cases did not run"
+    tracked = re.search(r"tracking parity over (\d+) cases", done.stdout)
+    assert tracked and int(tracked.group(1)) >= 7, "the tracking golden sequences did not run"
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +120,11 @@ def test_page_finds_the_same_people_as_python(browser_run):
     assert all(c.min_oks >= MIN_OKS for c in checks), checks
     assert sum(c.people_python for c in checks) >= 6, "too few people found for the check to mean anything"
     assert all(c.people_python > 0 for c in checks[-CAMERA_FRAMES:]), "a camera frame without people"
+    # the camera is tracked (src/tracking.js): every person has an ID, and IDs carry over between frames
+    camera = browser_run["out"]["camera"]
+    assert all(len(r["track_ids"]) == len(r["people"]) for r in camera)
+    ids = [set(r["track_ids"]) for r in camera]
+    assert all(i >= 0 for s in ids for i in s) and any(a & b for a, b in zip(ids, ids[1:]))
     assert SCREENSHOT.is_file()
 
 

@@ -1,4 +1,5 @@
-// Drawing people on a canvas: one colour per person, the drawn limbs of mln_tf.skeleton.
+// Drawing people on a canvas: one colour per person (per track ID when tracked), the drawn limbs of
+// mln_tf.skeleton; tracked people carry their ID above the head, untracked ones (-1) are grey.
 import { NUM_PARTS, LIMB_A, LIMB_B, DRAWN_LIMBS } from '../src/skeleton.js';
 
 const COLOURS = ['#ff3b30', '#34c759', '#0a84ff', '#ffcc00', '#af52de', '#ff9500', '#5ac8fa', '#ff2d55',
@@ -16,7 +17,8 @@ export function drawPoses(ctx, poses, scale = 1) {
   const lw = Math.max(2, Math.min(ctx.canvas.width, ctx.canvas.height) / 160);
   ctx.lineCap = 'round';
   for (let p = 0; p < poses.count; p++) {
-    const colour = personColour(p);
+    const id = poses.ids ? poses.ids[p] : null;
+    const colour = id === null ? personColour(p) : id < 0 ? '#a0a0a0' : personColour(id);
     ctx.strokeStyle = colour;
     ctx.fillStyle = colour;
     ctx.lineWidth = lw;
@@ -29,12 +31,25 @@ export function drawPoses(ctx, poses, scale = 1) {
       ctx.lineTo((kp[b] + 0.5) * scale, (kp[b + 1] + 0.5) * scale);
       ctx.stroke();
     }
+    let top = Infinity, sx = 0, n = 0;
     for (let j = 0; j < NUM_PARTS; j++) {
       const o = base + j * 3;
       if (!(kp[o + 2] > 0)) continue;
       ctx.beginPath();
       ctx.arc((kp[o] + 0.5) * scale, (kp[o + 1] + 0.5) * scale, lw * 1.2, 0, 2 * Math.PI);
       ctx.fill();
+      top = Math.min(top, kp[o + 1]);
+      sx += kp[o];
+      n++;
+    }
+    if (id !== null && id >= 0 && n > 0) {
+      ctx.font = `bold ${Math.round(lw * 6)}px sans-serif`;
+      ctx.textAlign = 'center';
+      ctx.lineWidth = lw;
+      ctx.strokeStyle = '#000';
+      const x = (sx / n + 0.5) * scale, y = Math.max((top + 0.5) * scale - 2 * lw, lw * 6);
+      ctx.strokeText(String(id), x, y);
+      ctx.fillText(String(id), x, y);
     }
   }
 }

@@ -5,6 +5,7 @@ import { createRunner } from './runtime.js';
 import { drawPoses } from './draw.js';
 import { rgbFromRgba, letterbox } from '../src/preprocess.js';
 import { postprocess } from '../src/postprocess.js';
+import { PoseTracker } from '../src/tracking.js';
 import { NUM_PARTS } from '../src/skeleton.js';
 
 const params = new URLSearchParams(location.search);
@@ -78,8 +79,12 @@ async function loadModel() {
   setStatus(`ready: ${runner.description}, input ${runner.inputH}x${runner.inputW}`);
 }
 
-/** One frame (image, bitmap, video) -> people, drawn on the view canvas; returns the JSON result. */
-async function processFrame(source, width, height, label) {
+/**
+ * One frame (image, bitmap, video) -> people, drawn on the view canvas; returns the JSON result.
+ * With a ``tracker`` (videos and the camera), people keep an ID and their drawn keypoints are smoothed
+ * (src/tracking.js, as mln_tf.tracking); ``people`` in the result stays the decoder's output.
+ */
+async function processFrame(source, width, height, label, tracker = null, timeMs = 0) {
   if (!runner) throw new Error('no model loaded: cannot find people');
   const t0 = performance.now();
   if (work.width !== width || work.height !== height) {
@@ -104,10 +109,12 @@ async function processFrame(source, width, height, label) {
     view.height = height;
   }
   viewCtx.drawImage(work, 0, 0);
-  drawPoses(viewCtx, poses, 1);
+  const tracked = tracker ? tracker.update(poses.keypoints, poses.count, timeMs) : null; // timed as draw
+  drawPoses(viewCtx, tracked ? { ...poses, keypoints: tracked.keypoints, ids: tracked.ids } : poses, 1);
   const t4 = performance.now();
   const ms = { preprocess: t1 - t0, network: t2 - t1, decode: t3 - t2, draw: t4 - t3, total: t4 - t0 };
   const result = { source: label, frame: frameCounter++, width, height, people: peopleJson(poses), ms };
+  if (tracked) result.track_ids = Array.from(tracked.ids);
   result.transform = { ...pre.transform };
   if (demo.keepPixels) result.rgb = base64(image.pixels);
   if (demo.keepMaps) {
@@ -186,10 +193,12 @@ async function videoLoop(label, maxFrames = Infinity) {
   $('stop').disabled = false;
   let n = 0;
   let lastTime = -1;
+  // people keep their IDs across this video's frames (?track=0 turns it off); time = the video's clock
+  const tracker = new URLSearchParams(location.search).get('track') === '0' ? null : new PoseTracker();
   while (!me.stop && n < maxFrames && !video.ended) {
     if (video.readyState >= 2 && video.videoWidth > 0 && video.currentTime !== lastTime) {
       lastTime = video.currentTime;
-      await processFrame(video, video.videoWidth, video.videoHeight, `${label}#${n}`);
+      await processFrame(video, video.videoWidth, video.videoHeight, `${label}#${n}`, tracker, 1000 * lastTime);
       n++;
     }
     await new Promise((r) => (video.requestVideoFrameCallback ? video.requestVideoFrameCallback(() => r())

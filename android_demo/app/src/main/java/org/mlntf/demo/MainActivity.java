@@ -134,8 +134,9 @@ public final class MainActivity extends AppCompatActivity {
             buffer.get(rgba);
             RgbImage frame = RgbImage.fromRgba(rgba, 0, image.getHeight(), image.getWidth(), plane.getRowStride(),
                     plane.getPixelStride()).rotate(image.getImageInfo().getRotationDegrees());
-            PoseEstimator.Result r = estimator.estimate(frame);
-            overlay.show(r.poses, r.frameWidth, r.frameHeight);
+            // the camera's capture time (ns) is the tracker's clock: IDs and smoothing follow real time steps
+            PoseEstimator.Result r = estimator.estimate(frame, image.getImageInfo().getTimestamp() / 1e6);
+            overlay.show(r.poses, r.ids, r.frameWidth, r.frameHeight);
             updateStats(r);
         } catch (RuntimeException e) {
             Log.e(TAG, "frame failed", e);

@@ -19,6 +19,7 @@ public final class OverlayView extends View {
     private final Paint dot = new Paint(Paint.ANTI_ALIAS_FLAG);
     private final int[] drawn = Skeleton.drawnLimbs();
     private Poses poses;
+    private int[] ids;
     private int frameWidth;
     private int frameHeight;
 
@@ -30,9 +31,10 @@ public final class OverlayView extends View {
     }
 
     /** Called from any thread. */
-    public void show(Poses poses, int frameWidth, int frameHeight) {
+    public void show(Poses poses, int[] ids, int frameWidth, int frameHeight) {
         synchronized (this) {
             this.poses = poses;
+            this.ids = ids;
             this.frameWidth = frameWidth;
             this.frameHeight = frameHeight;
         }
@@ -49,9 +51,11 @@ public final class OverlayView extends View {
     protected void onDraw(Canvas canvas) {
         super.onDraw(canvas);
         Poses p;
+        int[] trackIds;
         int fw, fh;
         synchronized (this) {
             p = poses;
+            trackIds = ids;
             fw = frameWidth;
             fh = frameHeight;
         }
@@ -64,7 +68,9 @@ public final class OverlayView extends View {
         float width = Math.max(3f, getWidth() / 180f);
         line.setStrokeWidth(width);
         for (int person = 0; person < p.size(); person++) {
-            int colour = personColour(person);
+            // one colour per track ID, kept from frame to frame; untracked people (-1) grey
+            int id = trackIds != null ? trackIds[person] : person;
+            int colour = id < 0 ? Color.GRAY : personColour(id);
             line.setColor(colour);
             dot.setColor(colour);
             for (int k : drawn) {

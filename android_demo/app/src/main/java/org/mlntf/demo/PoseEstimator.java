@@ -19,6 +19,7 @@ import org.mlntf.decoder.PostprocessConfig;
 import org.mlntf.decoder.Preprocess;
 import org.mlntf.decoder.RgbImage;
 import org.mlntf.decoder.Skeleton;
+import org.mlntf.decoder.Tracker;
 import org.mlntf.decoder.Transform;
 import org.tensorflow.lite.DataType;
 import org.tensorflow.lite.Interpreter;
@@ -40,17 +41,20 @@ final class PoseEstimator implements Closeable {
     static final int CPU_THREADS = 4;
     private static final String SIGNATURE = "serving_default";
 
-    /** One frame's people (in frame pixels) and where the time went. */
+    /** One frame's people (in frame pixels, smoothed), their track IDs, and where the time went. */
     static final class Result {
         final Poses poses;
+        final int[] ids;
         final int frameWidth;
         final int frameHeight;
         final double preprocessMs;
         final double modelMs;
         final double decodeMs;
 
-        Result(Poses poses, int frameWidth, int frameHeight, double preprocessMs, double modelMs, double decodeMs) {
+        Result(Poses poses, int[] ids, int frameWidth, int frameHeight, double preprocessMs, double modelMs,
+               double decodeMs) {
             this.poses = poses;
+            this.ids = ids;
             this.frameWidth = frameWidth;
             this.frameHeight = frameHeight;
             this.preprocessMs = preprocessMs;
@@ -59,6 +63,8 @@ final class PoseEstimator implements Closeable {
         }
     }
 
+    /** People keep their IDs across camera frames, keypoints smoothed (as mln_tf.tracking). */
+    private final Tracker tracker = new Tracker();
     private final Interpreter interpreter;
     private final GpuDelegate gpu;
     /** What runs the model, for the on-screen label. */
@@ -179,7 +185,7 @@ final class PoseEstimator implements Closeable {
     }
 
     /** Letterbox the upright frame into the model input, run the model, decode: people in frame pixels. */
-    Result estimate(RgbImage frame) {
+    Result estimate(RgbImage frame, double timeMs) {
         long t0 = SystemClock.elapsedRealtimeNanos();
         Transform transform = Preprocess.letterboxInto(frame, inputHeight, inputWidth, inputFloats);
         write(inputFloats, input, inputBuffer);
@@ -204,8 +210,11 @@ final class PoseEstimator implements Closeable {
         read(pafsBuffer, pafsTensor, pafs);
         Poses poses = Postprocess.postprocess(heatmaps, Skeleton.NUM_HEATMAPS, pafs, mapHeight, mapWidth, transform,
                 PostprocessConfig.DEFAULT);
+        Tracker.Tracked tracked = tracker.update(poses, timeMs);
+        Poses smoothed = new Poses(tracked.keypoints, poses.scores());
         long t3 = SystemClock.elapsedRealtimeNanos();
-        return new Result(poses, frame.width, frame.height, (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6);
+        return new Result(smoothed, tracked.ids, frame.width, frame.height, (t1 - t0) / 1e6, (t2 - t1) / 1e6,
+                (t3 - t2) / 1e6);
     }
 
     /** float32 input as is; int8/uint8 inputs quantised with the tensor's scale and zero point. */

@@ -18,6 +18,10 @@ final class Parity {
     static long ippValues;
     static long ippDiffering;
     static double ippMaxDiff;
+    static double trackingPx;
+    static int trackingCases;
+    static int trackingFrames;
+    static int trackingPeople;
 
     private Parity() {
     }
@@ -28,10 +32,12 @@ final class Parity {
                         + "person score %s; peaks x/y %s, connection score %s, upsampled maps %s; "
                         + "float resize %s%n"
                         + "preprocess: %d/%d cases bit-exact; IPP cubic model: %d of %d values differ, max %s "
-                        + "(normalised input; 1/256 = one grey level)",
+                        + "(normalised input; 1/256 = one grey level)%n"
+                        + "tracking parity over %d cases, %d frames, %d people: IDs identical, "
+                        + "max |keypoint - python| %s px",
                 decodeCases, people, g(keypointPx), g(keypointScore), g(personScore), g(peakXY),
                 g(connectionScore), g(upsampled), g(resizeF32), exactPreprocess, exactPreprocessTotal, ippDiffering,
-                ippValues, g(ippMaxDiff));
+                ippValues, g(ippMaxDiff), trackingCases, trackingFrames, trackingPeople, g(trackingPx));
     }
 
     private static String g(double v) {
