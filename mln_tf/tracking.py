@@ -15,20 +15,26 @@ golden sequences; ``android_demo/tools/write_golden.py`` writes them):
    goes back, NaN) is taken as the previous one plus ``MIN_STEP_MS``, so filters never see
    dt <= 0.
 2. Tracks unseen for more than ``max_age_ms`` end; their IDs are never given again.
-3. Prediction: each track's parts move with the track's velocity (px/ms, low-passed from
-   its matched frames) from its last sighting to now, so people crossing or hidden for a
-   while are looked for where they went, not where they were.
-4. Similarity: COCO's OKS on 18 parts (``skeleton.OKS_SIGMAS``) between a track's predicted
-   parts and a person's parts, over the parts both have (the track: ever seen), with the
-   track's area (its parts' box, w * h, from its last sighting with at least
-   ``min_shared_parts`` parts). A pair is allowed when it shares at least
-   ``min(min_shared_parts, the person's parts)`` parts and its OKS >= ``min_similarity``.
-5. Assignment over all pairs at once (Hungarian, ``scipy.optimize.linear_sum_assignment`` on
-   ``1 - OKS``, disallowed pairs at a prohibitive cost): most matches first, then the
-   largest total similarity, so in a crowd a lower-scored person cannot lose its own track
-   to a higher-scored neighbour as it can with greedy matching in score order.
+3. Prediction: each track's parts move with the track's velocity (px/ms, low-passed at
+   ``velocity_cutoff`` from its matched frames) from its last sighting to now, so people
+   crossing or hidden for a while are looked for where they went; they are also looked for
+   where they were last seen (a person who stopped or turned while hidden): the better of the two.
+4. Similarity: COCO's OKS on 18 parts (``skeleton.OKS_SIGMAS``) between a track's parts and a
+   person's, averaged over the person's parts (a part the track never saw counts 0, so a
+   track born from a fragment of someone cannot outscore that person's own track). The OKS
+   area is the track's: its parts' box (w * h) at its last sighting, shrinking at most by half
+   per ``AREA_HALF_LIFE_S`` (a box shrinks at once when part of the person leaves the frame,
+   a person does not), and growing with the time unseen by ``(1 + search_growth * s)^2``. A
+   pair is allowed when it shares at least ``min(min_shared_parts, the person's parts)`` parts
+   and its OKS >= ``min_similarity``.
+5. Assignment over all pairs at once (Hungarian, ``scipy.optimize.linear_sum_assignment``):
+   the most allowed pairs, then the most agreeing parts in all (the sum of OKS terms, so a
+   whole person beats a three-part fragment of it), so in a crowd a lower-scored person cannot
+   lose its own track to a higher-scored neighbour as it can with greedy matching in score order.
 6. Matched tracks: per part and axis, a One Euro filter (Casiez et al., CHI 2012) with the
-   real time step since that part was last seen. The filter's speed is measured in person
+   real time step since that part was last seen, run in the frame moving with the person
+   (it starts from where the track's velocity carries the part, so steady walking adds no
+   lag, and only motion relative to the body opens the filter). The filter's speed is measured in person
    sizes per second (size = sqrt(area)), so one set of parameters works at any resolution
    and distance, and bounded by ``max_speed`` so that an outlier jump cannot open the filter
    wide. A part the track did not have at its last sighting starts fresh (at its new
@@ -137,8 +143,12 @@ def box_area(xy: np.ndarray, present: np.ndarray) -> np.ndarray:
 
 def oks_matrix(
     track_xy: np.ndarray, track_known: np.ndarray, track_area: np.ndarray, xy: np.ndarray, present: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """(OKS, shared part count), both (T, N): tracks' parts vs people's, over the parts both have."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(OKS, shared part count, sum of the shared parts' OKS terms), each (T, N): tracks' parts vs people's.
+
+    The OKS is the mean over the person's parts, a part the track never saw counting 0, so that a
+    track born from a fragment of a person (legs only) does not outscore the person's own track.
+    """
     dx = track_xy[:, None, :, 0] - xy[None, :, :, 0]
     dy = track_xy[:, None, :, 1] - xy[None, :, :, 1]
     scale = 1.0 / (2.0 * _VAR * np.maximum(track_area, np.spacing(1))[:, None])  # (T, 18)
@@ -146,16 +156,16 @@ def oks_matrix(
     shared = track_known[:, None] & present[None]
     count = np.count_nonzero(shared, axis=-1)
     total = np.einsum("tnk,tnk->tn", terms, shared.astype(np.float64))
-    return total / np.maximum(count, 1), count
+    return total / np.maximum(present.sum(axis=-1), 1)[None, :], count, total
 
 
-def assign(similarity: np.ndarray, allowed: np.ndarray) -> list[tuple[int, int]]:
-    """(track, person) pairs of the maximum-cardinality, maximum-similarity matching of allowed pairs."""
+def assign(agreement: np.ndarray, allowed: np.ndarray) -> list[tuple[int, int]]:
+    """(track, person) pairs: the most allowed pairs, then the most agreeing parts (sum of OKS terms) in all."""
     if not allowed.any():
         return []
     from scipy.optimize import linear_sum_assignment
 
-    cost = np.where(allowed, 1.0 - similarity, NO_MATCH_COST)
+    cost = np.where(allowed, skeleton.NUM_PARTS - agreement, NO_MATCH_COST)
     rows, cols = linear_sum_assignment(cost)
     return [(int(r), int(c)) for r, c in zip(rows, cols) if allowed[r, c]]
 
@@ -230,18 +240,20 @@ class PoseTracker:
             # the longer a track is unseen, the less sure where it is: its OKS scale grows with the gap
             area = self.area * (1.0 + cfg.search_growth * gap / 1000.0) ** 2
             # and where it was last seen: a person who stopped or turned while unseen is found there
-            both, shared = oks_matrix(
+            both, shared, total = oks_matrix(
                 np.concatenate([predicted, self.xy]),
                 np.concatenate([self.known, self.known]),
                 np.concatenate([area, area]),
                 xy,
                 present,
             )
-            similarity = np.maximum(both[: len(self)], both[len(self) :])
-            shared = shared[: len(self)]
+            t_count = len(self)
+            similarity = np.maximum(both[:t_count], both[t_count:])
+            agreement = np.maximum(total[:t_count], total[t_count:])
+            shared = shared[:t_count]
             needed = np.minimum(cfg.min_shared_parts, present.sum(axis=-1))[None, :]
             allowed = (shared >= np.maximum(needed, 1)) & (similarity >= cfg.min_similarity)
-            pairs = assign(similarity, allowed)
+            pairs = assign(agreement, allowed)
 
         ids = np.full((n_people,), -1, np.int64)
         out = keypoints.astype(np.float32).copy()

@@ -206,13 +206,23 @@ def test_oks_matrix_is_cocos_oks_on_18_parts():
     a, b = person(200, 200), person(203, 198)
     b[:, :2] += rng.normal(0, 2, (18, 2))
     area = 5000.0
-    sim, count = oks_matrix(a[None, :, :2], np.ones((1, 18), bool), np.array([area]), b[None, :, :2], b[None, :, 2] > 0)
+    sim, count, total = oks_matrix(
+        a[None, :, :2], np.ones((1, 18), bool), np.array([area]), b[None, :, :2], b[None, :, 2] > 0
+    )
     want = oks_terms(skeleton.openpose18_to_coco17(b), skeleton.openpose18_to_coco17(a), area, coco_sigmas())[1]
     neck_sigma = skeleton.OKS_SIGMAS[1]
     d2 = np.sum((a[1, :2] - b[1, :2]) ** 2)
     neck = np.exp(-d2 / (2 * (2 * neck_sigma) ** 2 * area))
     assert count[0, 0] == 18
     assert sim[0, 0] == pytest.approx((want.sum() + neck) / 18, rel=1e-6)  # COCO-17 conversion is float32
+    assert total[0, 0] == pytest.approx(want.sum() + neck, rel=1e-6)
+    # a track that never saw the legs: their terms count 0 in the mean over the person's parts
+    legs = np.zeros((1, 18), bool)
+    legs[0, 8:14] = True
+    sim_legs, count_legs, total_legs = oks_matrix(
+        a[None, :, :2], ~legs, np.array([area]), b[None, :, :2], b[None, :, 2] > 0
+    )
+    assert count_legs[0, 0] == 12 and sim_legs[0, 0] == pytest.approx(total_legs[0, 0] / 18)
 
 
 # ------------------------------------------------------------------ metrics on known answers

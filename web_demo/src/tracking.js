@@ -139,8 +139,11 @@ class Track {
   }
 }
 
-/** OKS (over shared parts) and shared part count of a track's parts at ``pos`` vs one person. */
-function oks(pos, known, area, xy, off, present, poff) {
+/**
+ * [OKS, shared part count, sum of the shared parts' terms] of a track's parts at ``pos`` vs one person
+ * of ``parts`` parts; the OKS is the mean over the person's parts (a part the track never saw counts 0).
+ */
+function oks(pos, known, area, xy, off, present, poff, parts) {
   const a = Math.max(area, EPS);
   let total = 0.0, count = 0;
   for (let j = 0; j < NUM_PARTS; j++) {
@@ -149,7 +152,7 @@ function oks(pos, known, area, xy, off, present, poff) {
     total += Math.exp(-(dx * dx + dy * dy) * (1.0 / (2.0 * VAR[j] * a)));
     count++;
   }
-  return [total / Math.max(count, 1), count];
+  return [total / Math.max(parts, 1), count, total];
 }
 
 /** Gives each person a lasting ID and smooths its keypoints; feed frames in time order with ``update``. */
@@ -202,7 +205,7 @@ export class PoseTracker {
     const T = this.tracks.length;
     let pairs = [];
     if (T && count) {
-      const sim = new Float64Array(T * count);
+      const agreement = new Float64Array(T * count);
       const allowed = new Uint8Array(T * count);
       const predicted = new Float64Array(2 * N);
       let any = false;
@@ -216,17 +219,18 @@ export class PoseTracker {
         const g = 1.0 + cfg.search_growth * gap / 1000.0;
         const area = tr.area * (g * g);
         for (let p = 0; p < count; p++) {
-          const [s1, shared] = oks(predicted, tr.known, area, xy, p * N * 2, present, p * N);
-          const [s2] = oks(tr.xy, tr.known, area, xy, p * N * 2, present, p * N);
+          const [s1, shared, a1] = oks(predicted, tr.known, area, xy, p * N * 2, present, p * N, partsOf[p]);
+          const [s2, , a2] = oks(tr.xy, tr.known, area, xy, p * N * 2, present, p * N, partsOf[p]);
           const s = Math.max(s1, s2);
           const needed = Math.max(Math.min(cfg.min_shared_parts, partsOf[p]), 1);
-          sim[i * count + p] = s;
+          agreement[i * count + p] = Math.max(a1, a2);
           if (shared >= needed && s >= cfg.min_similarity) { allowed[i * count + p] = 1; any = true; }
         }
       }
       if (any) {
         const cost = new Float64Array(T * count);
-        for (let k = 0; k < cost.length; k++) cost[k] = allowed[k] ? 1.0 - sim[k] : NO_MATCH_COST;
+        // the most allowed pairs, then the most agreeing parts in all
+        for (let k = 0; k < cost.length; k++) cost[k] = allowed[k] ? NUM_PARTS - agreement[k] : NO_MATCH_COST;
         pairs = linearSumAssignment(cost, T, count).filter(([r, c]) => allowed[r * count + c]);
       }
     }

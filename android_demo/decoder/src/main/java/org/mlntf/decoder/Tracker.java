@@ -153,10 +153,10 @@ public final class Tracker {
         int nTracks = tracks.size();
         int[][] pairs = new int[0][];
         if (nTracks > 0 && count > 0) {
-            double[] sim = new double[nTracks * count];
+            double[] agreement = new double[nTracks * count];
             boolean[] allowed = new boolean[nTracks * count];
             double[] predicted = new double[2 * N];
-            double[] res = new double[2];
+            double[] res = new double[3];
             boolean any = false;
             for (int i = 0; i < nTracks; i++) {
                 Track tr = tracks.get(i);
@@ -168,13 +168,14 @@ public final class Tracker {
                 double g = 1.0 + cfg.searchGrowth * gap / 1000.0;
                 double area = tr.area * (g * g);
                 for (int p = 0; p < count; p++) {
-                    oks(predicted, tr.known, area, xy, p * N * 2, present, p * N, res);
+                    oks(predicted, tr.known, area, xy, p * N * 2, present, p * N, partsOf[p], res);
                     double s1 = res[0];
                     int shared = (int) res[1];
-                    oks(tr.xy, tr.known, area, xy, p * N * 2, present, p * N, res);
+                    double a1 = res[2];
+                    oks(tr.xy, tr.known, area, xy, p * N * 2, present, p * N, partsOf[p], res);
                     double s = Math.max(s1, res[0]);
                     int needed = Math.max(Math.min(cfg.minSharedParts, partsOf[p]), 1);
-                    sim[i * count + p] = s;
+                    agreement[i * count + p] = Math.max(a1, res[2]);
                     if (shared >= needed && s >= cfg.minSimilarity) {
                         allowed[i * count + p] = true;
                         any = true;
@@ -184,7 +185,8 @@ public final class Tracker {
             if (any) {
                 double[] cost = new double[nTracks * count];
                 for (int k = 0; k < cost.length; k++) {
-                    cost[k] = allowed[k] ? 1.0 - sim[k] : NO_MATCH_COST;
+                    // the most allowed pairs, then the most agreeing parts in all
+                    cost[k] = allowed[k] ? N - agreement[k] : NO_MATCH_COST;
                 }
                 List<int[]> kept = new ArrayList<>();
                 for (int[] pair : Assignment.solve(cost, nTracks, count)) {
@@ -344,8 +346,12 @@ public final class Tracker {
         return isFinite(x0) ? (x1 - x0) * (y1 - y0) : 0.0;
     }
 
+    /**
+     * {OKS, shared part count, sum of the shared parts' terms} of a track's parts at {@code pos} vs one person of
+     * {@code parts} parts; the OKS is the mean over the person's parts (a part the track never saw counts 0).
+     */
     private static void oks(double[] pos, boolean[] known, double area, double[] xy, int off, boolean[] present,
-                            int poff, double[] result) {
+                            int poff, int parts, double[] result) {
         double a = Math.max(area, EPS);
         double total = 0.0;
         int count = 0;
@@ -358,8 +364,9 @@ public final class Tracker {
             total += Math.exp(-(dx * dx + dy * dy) * (1.0 / (2.0 * VAR[j] * a)));
             count++;
         }
-        result[0] = total / Math.max(count, 1);
+        result[0] = total / Math.max(parts, 1);
         result[1] = count;
+        result[2] = total;
     }
 
     private static boolean isFinite(double v) {
