@@ -82,6 +82,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/decoder_quality.py
 	$(PY) benchmarks/data_speed.py
 	$(PY) benchmarks/web_speed.py
+	$(PY) benchmarks/tracking_quality.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

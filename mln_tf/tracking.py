@@ -126,10 +126,10 @@ class TrackerConfig:
             raise ValueError("TrackerConfig.smoothing must be a SmoothingConfig or None")
 
 
-def smoothing_alpha(cutoff: np.ndarray | float, dt_s: np.ndarray | float) -> np.ndarray:
+def smoothing_alpha(cutoff: np.ndarray | float, dt_s: np.ndarray | float) -> np.ndarray | float:
     """The exponential smoothing factor of a first-order low-pass at ``cutoff`` Hz over ``dt_s`` seconds."""
-    tau = 1.0 / (2.0 * math.pi * np.asarray(cutoff, np.float64))
-    return 1.0 / (1.0 + tau / np.asarray(dt_s, np.float64))
+    tau = 1.0 / (2.0 * math.pi * cutoff)
+    return 1.0 / (1.0 + tau / dt_s)
 
 
 def box_area(xy: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -159,15 +159,16 @@ def oks_matrix(
     return total / np.maximum(present.sum(axis=-1), 1)[None, :], count, total
 
 
-def assign(agreement: np.ndarray, allowed: np.ndarray) -> list[tuple[int, int]]:
-    """(track, person) pairs: the most allowed pairs, then the most agreeing parts (sum of OKS terms) in all."""
+def assign(agreement: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(tracks, people) index arrays: the most allowed pairs, then the most agreeing parts (sum of OKS terms)."""
     if not allowed.any():
-        return []
+        return np.zeros(0, np.intp), np.zeros(0, np.intp)
     from scipy.optimize import linear_sum_assignment
 
     cost = np.where(allowed, skeleton.NUM_PARTS - agreement, NO_MATCH_COST)
     rows, cols = linear_sum_assignment(cost)
-    return [(int(r), int(c)) for r, c in zip(rows, cols) if allowed[r, c]]
+    keep = allowed[rows, cols]
+    return rows[keep], cols[keep]
 
 
 class PoseTracker:
@@ -233,7 +234,8 @@ class PoseTracker:
 
         # 3-5. predict, compare, assign
         n_people = len(keypoints)
-        pairs: list[tuple[int, int]] = []
+        parts = present.sum(axis=-1)
+        rows = cols = np.zeros(0, np.intp)
         if len(self) and n_people:
             gap = t - self.last_ms
             predicted = self.xy + self.velocity[:, None, :] * gap[:, None, None]
@@ -251,16 +253,13 @@ class PoseTracker:
             similarity = np.maximum(both[:t_count], both[t_count:])
             agreement = np.maximum(total[:t_count], total[t_count:])
             shared = shared[:t_count]
-            needed = np.minimum(cfg.min_shared_parts, present.sum(axis=-1))[None, :]
-            allowed = (shared >= np.maximum(needed, 1)) & (similarity >= cfg.min_similarity)
-            pairs = assign(agreement, allowed)
+            needed = np.maximum(np.minimum(cfg.min_shared_parts, parts), 1)[None, :]
+            allowed = (shared >= needed) & (similarity >= cfg.min_similarity)
+            rows, cols = assign(agreement, allowed)
 
         ids = np.full((n_people,), -1, np.int64)
-        out = keypoints.astype(np.float32).copy()
-        out[~present] = 0.0
-        if pairs:
-            rows = np.array([p[0] for p in pairs])
-            cols = np.array([p[1] for p in pairs])
+        out = np.where(present[..., None], keypoints, 0.0).astype(np.float32)
+        if len(rows):
             self._follow(rows, xy[cols], present[cols], t)
             ids[cols] = self.ids[rows]
             if cfg.smoothing is not None:
@@ -269,10 +268,9 @@ class PoseTracker:
 
         # 7. new tracks
         used = np.zeros(len(self), bool)
-        used[[p[0] for p in pairs]] = True
-        for person in range(n_people):
-            if ids[person] >= 0 or present[person].sum() < cfg.min_shared_parts:
-                continue  # too few parts to start a track (no size to compare with): ID -1
+        used[rows] = True
+        # people with too few parts start no track (no size to compare with): ID -1
+        for person in np.flatnonzero((ids < 0) & (parts >= cfg.min_shared_parts)):
             if len(self) >= cfg.max_tracks:
                 free = np.flatnonzero(~used)
                 if not len(free):
@@ -311,38 +309,38 @@ class PoseTracker:
         cfg = self.config
         smoothing = cfg.smoothing or SmoothingConfig()
         # track velocity (for prediction) from the parts seen both now and at the last sighting
-        both = present & self.present[rows]
+        cont = present & self.present[rows]  # parts that continue: seen now and at the last sighting
+        c = cont[..., None]
+        p = present[..., None]
         gap_ms = t - self.last_ms[rows]
-        moved = np.where(both[..., None], xy - self.raw[rows], 0.0).sum(axis=1)
-        count = both.sum(axis=1)
-        has = count > 0
+        raw = self.raw[rows]
+        moved = np.where(c, xy - raw, 0.0).sum(axis=1)
+        count = cont.sum(axis=1)
+        velocity = self.velocity[rows]
         observed = moved / np.maximum(count, 1)[:, None] / gap_ms[:, None]
         a_v = smoothing_alpha(cfg.velocity_cutoff, gap_ms / 1000.0)[:, None]
-        self.velocity[rows] += np.where(has[:, None], a_v * (observed - self.velocity[rows]), 0.0)
+        velocity += np.where((count > 0)[:, None], a_v * (observed - velocity), 0.0)
+        self.velocity[rows] = velocity
 
         # area (person size): the box of this sighting, but shrinking at most by AREA_HALF_LIFE_S, since a
         # box shrinks at once when part of the person is hidden or outside the frame and a person does not
-        self.area[rows] = np.maximum(
-            box_area(xy, present), self.area[rows] * 0.5 ** (gap_ms / 1000.0 / AREA_HALF_LIFE_S)
-        )
-        size = np.maximum(np.sqrt(self.area[rows]), 1.0)[:, None, None]
+        area = np.maximum(box_area(xy, present), self.area[rows] * 0.5 ** (gap_ms / 1000.0 / AREA_HALF_LIFE_S))
+        self.area[rows] = area
+        size = np.maximum(np.sqrt(area), 1.0)[:, None, None]
 
         # One Euro per part and axis, real time steps, in the frame moving with the person: the filter
         # starts from where the track's velocity carries the part, so steady walking adds no lag
-        cont = present & self.present[rows]
         dt = np.maximum((t - self.part_ms[rows]) / 1000.0, MIN_STEP_MS / 1000.0)[..., None]
         x_prev, dx_prev = self.xy[rows], self.dxy[rows]
-        x_pred = x_prev + self.velocity[rows][:, None, :] * (1000.0 * dt)
+        x_pred = x_prev + velocity[:, None, :] * (1000.0 * dt)
         a_d = smoothing_alpha(smoothing.d_cutoff, dt)
         dx = dx_prev + a_d * ((xy - x_pred) / dt - dx_prev)
         speed = np.minimum(np.abs(dx) / size, smoothing.max_speed)
         a = smoothing_alpha(smoothing.min_cutoff + smoothing.beta * speed, dt)
         x = x_pred + a * (xy - x_pred)
-        c = cont[..., None]
-        p = present[..., None]
         self.xy[rows] = np.where(c, x, np.where(p, xy, x_prev))
         self.dxy[rows] = np.where(c, dx, np.where(p, 0.0, dx_prev))
-        self.raw[rows] = np.where(p, xy, self.raw[rows])
+        self.raw[rows] = np.where(p, xy, raw)
         self.part_ms[rows] = np.where(present, t, self.part_ms[rows])
         self.known[rows] |= present
         self.present[rows] = present

@@ -33,3 +33,17 @@ def test_beats_the_peers_rules_on_identity_and_jitter(table, peer):
     assert ours["IDF1"] > theirs["IDF1"] and ours["MOTA"] > theirs["MOTA"]
     assert ours["switches/1000"] < theirs["switches/1000"]
     assert ours["acc ratio"] < theirs["acc ratio"] and ours["pos ratio"] < theirs["pos ratio"]
+
+
+@pytest.mark.slow
+def test_end_to_end_through_the_pretrained_network_keeps_identities():
+    """(B) on the 4 val photos: affine motion + JPEG, the shipped network, the decoder, the tracker."""
+    table, detect_ms, track_ms = tq.end_to_end(
+        "pretrained:tfpose_mobilenet_thin", frames=12, images=4, input_height=368, config=TrackerConfig()
+    )
+    ours = table["mln_tf (ours)"]
+    assert ours["person-frames"] >= 12 * 10 and ours["det F1"] > 0.9  # the network finds these people
+    assert ours["IDF1 found"] >= tq.GOALS["idf1_B"] and ours["IDF1"] >= 0.9
+    assert ours["switches/1000"] == 0
+    assert ours["acc ratio"] < 0.6  # the network's jitter, smoothed
+    assert track_ms < 0.05 * detect_ms  # tracking costs under 5% of the video loop
