@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import signal
 from pathlib import Path
 
@@ -147,7 +148,15 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         choices=("auto", "default", "mirrored", "multiworker"),
         default=d0["strategy"],
         help="tf.distribute: auto = MirroredStrategy on several GPUs; multiworker = "
-        "MultiWorkerMirroredStrategy configured by TF_CONFIG",
+        "MultiWorkerMirroredStrategy configured by TF_CONFIG (docs/training.md)",
+    )
+    o.add_argument(
+        "--cluster-timeout",
+        type=float,
+        default=d0["cluster_timeout"],
+        metavar="SECONDS",
+        help="multiworker: how long to wait for every worker listed in TF_CONFIG to start before "
+        "failing with the names of those missing (default %(default)s)",
     )
 
     r = p.add_argument_group("checkpoints, evaluation, output")
@@ -242,6 +251,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         deterministic=args.deterministic,
         mixed_precision=args.mixed_precision,
         strategy=args.strategy,
+        cluster_timeout=args.cluster_timeout,
         init_vgg19=args.init_vgg19,
         init_pretrained=args.init_pretrained,
         checkpoint_every=args.checkpoint_every,
@@ -274,6 +284,24 @@ def _error_text(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _cluster_error(exc: BaseException, config: TrainConfig) -> str | None:
+    """One line for a multi-worker run whose peer died or cannot be reached (else None)."""
+    import tensorflow as tf
+
+    lost = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError)
+    if config.strategy != "multiworker" or not isinstance(exc, lost):
+        return None
+    text = str(exc)
+    peer = re.search(r"/job:(\w+)/replica:\d+/task:(\d+)", text)
+    who = f"{peer.group(1)} {peer.group(2)}" if peer else "another worker"
+    detail = re.search(r"(Connection [\w ]+|Socket closed|failed to connect[^\n]*|UNAVAILABLE|DEADLINE_EXCEEDED)", text)
+    return (
+        f"{who} of the cluster stopped or cannot be reached ({detail.group(1) if detail else type(exc).__name__}): "
+        f"training stopped on this worker too; restart every worker with --resume to continue from the "
+        f"chief's last checkpoint in {Path(config.out_dir) / 'checkpoints'}"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Flags -> config, paths checked (and --overwrite applied), train, print the summary."""
     from mln_tf.train.loop import train
@@ -290,7 +318,7 @@ def run(args: argparse.Namespace) -> int:
         import tensorflow as tf
 
         if isinstance(exc, tf.errors.OpError):
-            tool.error(PROG, _error_text(exc))
+            tool.error(PROG, _cluster_error(exc, config) or _error_text(exc))
             return EXIT_FAILED
         raise
     print(summary_table(result, config))

@@ -61,6 +61,7 @@ class TrainConfig:
     deterministic: bool = True
     mixed_precision: bool | None = None
     strategy: str = "auto"
+    cluster_timeout: float = 600.0  # multiworker: seconds to wait for every worker of TF_CONFIG to start
     init_vgg19: str | None = None
     init_pretrained: str | None = None
     checkpoint_every: int = 1000
@@ -94,6 +95,7 @@ class TrainConfig:
             "lr_step must be >= 1": self.lr_step >= 1,
             "strategy must be auto, default, mirrored or multiworker": self.strategy
             in ("auto", "default", "mirrored", "multiworker"),
+            "cluster_timeout must be > 0": self.cluster_timeout > 0,
             "checkpoint_every must be >= 1": self.checkpoint_every >= 1,
             "keep_checkpoints must be >= 1": self.keep_checkpoints >= 1,
             "eval_every must be >= 1": self.eval_every >= 1,

@@ -47,6 +47,26 @@ def _segments(first: int, end: int, per_epoch: int) -> list[tuple[int, int, int]
     return segs
 
 
+def _fit_on_several_workers(model, element_spec) -> None:
+    """Two work-arounds that let Keras 3's ``fit`` run under MultiWorkerMirroredStrategy.
+
+    Keras 3 (3.15; keras-team/keras#20585, the TensorFlow multi-worker tutorial fails the
+    same way) breaks twice with several workers: it builds the model by reducing one
+    distributed batch across workers ("Attempt to convert a value (PerReplica...)"), and it
+    averages each step's scalar logs across workers along an axis 0 they do not have
+    ("Invalid reduction dimension 0"). The build needs only shapes and dtypes, which the
+    dataset's element spec has, so the model is built from them and fit's own build is
+    skipped; the logs leave the step as 1-element vectors, which reduce to the workers' mean.
+    Weights are unaffected: gradients are all-reduced by the strategy as usual.
+    """
+    import tensorflow as tf
+
+    model._symbolic_build(data_batch=element_spec)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    step = model.train_step
+    model.train_step = lambda data: {k: tf.reshape(v, [1]) for k, v in step(data).items()}
+
+
 def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
     """Run (or resume) training as configured; see the module docstring for artifacts.
 
@@ -58,7 +78,7 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
     from mln_tf.losses import pose_losses
     from mln_tf.pretrained import PRETRAINED, load_pretrained_weights, load_vgg19_trunk
 
-    strategy = make_strategy(config.strategy)
+    strategy = make_strategy(config.strategy, config.cluster_timeout)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
         raise ValueError(
@@ -162,7 +182,7 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
             )
         )
 
-    def dataset_from(step: int):
+    def dataset_from(step: int, distributed: bool = True):
         common = dict(
             config=data_config,
             output_names=model.output_names,
@@ -174,6 +194,8 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
         )
         if config.strategy != "multiworker":
             return training_dataset(source, **common)
+        if not distributed:  # one replica's batches, for their shapes
+            return training_dataset(source, replica_batch=config.batch_size // replicas, **common)
 
         def per_worker(ctx):
             return training_dataset(
@@ -185,6 +207,9 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
             )
 
         return strategy.distribute_datasets_from_function(per_worker)
+
+    if config.strategy == "multiworker":
+        _fit_on_several_workers(model, dataset_from(first_step, distributed=False).element_spec)
 
     if config.verbose:
         log.info(
