@@ -99,13 +99,21 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"image file not found: {path}")
-    data = np.fromfile(path, dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    return decode_image(np.fromfile(path, dtype=np.uint8), str(path))
+
+
+def decode_image(data: bytes | np.ndarray, name: str = "image") -> np.ndarray:
+    """An encoded image (JPEG, PNG, ... bytes) as uint8 RGB (H, W, 3), as :func:`read_image` reads files.
+
+    Corrupt or non-image data is a ValueError naming ``name``.
+    """
+    buf = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
     if img is None:
-        raise ValueError(f"cannot decode image file {path}: not an image or corrupt")
+        raise ValueError(f"cannot decode image file {name}: not an image or corrupt")
     if img.ndim == 3 and img.shape[2] >= 3:  # OpenCV decodes to BGR(A)
         img = img[:, :, [2, 1, 0] + ([3] if img.shape[2] == 4 else [])]
-    return as_rgb(img, name=str(path))
+    return as_rgb(img, name=name)
 
 
 def preprocess(

@@ -62,6 +62,34 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         default=None,
         help="show a live window (default: for --camera when a display exists; opencv-python-headless has none)",
     )
+    b = p.add_argument_group("batch on Apache Beam (pip install 'mln_tf[beam]'; docs/cli.md)")
+    b.add_argument(
+        "--beam",
+        action="store_true",
+        help="run as an Apache Beam pipeline (images only; inputs may be globs on any Beam filesystem, "
+        "e.g. gs://bucket/*.jpg): per-image JSON, coco_results.json and failed.txt in --out",
+    )
+    b.add_argument(
+        "--runner",
+        default="DirectRunner",
+        choices=("DirectRunner", "FlinkRunner", "SparkRunner", "DataflowRunner"),
+        help="the Beam runner (default DirectRunner: local processes)",
+    )
+    b.add_argument(
+        "--beam-workers",
+        type=flags.positive_int,
+        default=2,
+        metavar="N",
+        help="DirectRunner: worker processes, each loading the model once (default 2)",
+    )
+    b.add_argument(
+        "--beam-option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a further Beam pipeline option, e.g. project=my-project, region=europe-west1, "
+        "flink_master=host:8081 (repeatable)",
+    )
     flags.add_limit(p)
     flags.add_overwrite(p, "result files already in --out (without it the run stops before loading the model)")
     flags.add_quiet(p)
@@ -86,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
     )
 
     inputs = list(args.inputs) + list(args.images or [])
+    if args.beam:
+        return run_beam(args, inputs)
     if not inputs and args.camera is None:
         raise UsageError("give images, folders or videos (positional or --images), or --camera")
     if inputs and args.camera is not None:
@@ -140,6 +170,79 @@ def run(args: argparse.Namespace) -> int:
         done = sum(s.frames for s in writer.stats.values())
         raise tool.Interrupted(done, total, "frames", f"their results are in {out}/")
     return status
+
+
+def run_beam(args: argparse.Namespace, inputs: list[str]) -> int:
+    """--beam: the same poses as a Beam pipeline (mln_tf.beam); checks first, then the job, then a summary."""
+    if args.camera is not None or not inputs:
+        raise UsageError("--beam reads image files, folders or globs (positional or --images), not --camera")
+    try:
+        from mln_tf import beam
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+    from mln_tf.runners import check_model_path
+
+    options = {}
+    for item in args.beam_option:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--beam-option {item!r}: expected NAME=VALUE")
+        options[name] = value
+    out = args.out
+    if "://" not in out:
+        path = Path(out)
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"--out {out} exists and is not a folder")
+        there = sorted(path.glob("*_keypoints.json")) + [p for p in (path / beam.COCO_RESULTS,) if p.exists()]
+        if there and not args.overwrite:
+            raise UsageError(
+                f"{len(there)} result file(s) already in {out}/ (first: {there[0].name}); "
+                "pass --overwrite to replace them, or choose another --out"
+            )
+        tool.check_writable(path)
+        missing = [i for i in inputs if "://" not in i and not any(c in i for c in "*?[") and not Path(i).exists()]
+        if missing:
+            raise UsageError(f"input not found: {missing[0]}")
+    check_model_path(args.model)
+    try:
+        job = beam.BeamJob(
+            model=args.model,
+            inputs=tuple(inputs),
+            out=out,
+            runner=args.runner,
+            input_height=args.input_height,
+            threads=args.threads,
+            arch=args.arch,
+            width=args.width,
+            workers=args.beam_workers,
+            options=options,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    summary = beam.run_job(job)
+    if not args.quiet:
+        print(
+            format_table(
+                ["runner", "images", "people", "failed", "s", "images/s"],
+                [
+                    (
+                        args.runner,
+                        summary.images,
+                        summary.people,
+                        len(summary.failed),
+                        summary.seconds,
+                        summary.images / max(summary.seconds, 1e-9),
+                    )
+                ],
+                align="lrrrrr",
+            )
+        )
+        print(f"{summary.images} image(s): per-image *_keypoints.json and {beam.COCO_RESULTS} in {out}/")
+    for path, reason in summary.failed:
+        print(f"failed: {path}: {reason}", file=sys.stderr)
+    if summary.failed:
+        print(f"{len(summary.failed)} image(s) could not be read: listed in {out}/{beam.FAILED}", file=sys.stderr)
+    return EXIT_FAILED if summary.failed or not summary.images else EXIT_OK
 
 
 def tracker_config(args: argparse.Namespace):

@@ -1,0 +1,249 @@
+"""Batch pose estimation as an Apache Beam pipeline: the same poses as ``mln-pose infer``, on any runner.
+
+    from mln_tf.beam import BeamJob, run_job
+
+    summary = run_job(BeamJob(model="pose.tflite", inputs=["gs://bucket/photos/*.jpg"], out="gs://bucket/poses",
+                              runner="DataflowRunner", options={"project": "...", "region": "..."}))
+
+Read files (local paths, folders or globs on any Beam filesystem) -> decode
+(``mln_tf.inference.decode_image``, as ``read_image``) -> ``RunInference`` with
+:class:`PoseModelHandler` (``mln_tf.inference.estimate_poses``: the same preprocessing and
+decoder as every other path; the model is loaded once per worker process) -> per image
+``OUT/<stem>_keypoints.json`` (``mln_tf.outputs.openpose_json``, as ``mln-pose infer`` writes
+it) and the COCO results of all images, written in shards and merged into
+``OUT/coco_results.json`` at the end. Images that cannot be read or decoded go to a dead-letter
+output, merged into ``OUT/failed.txt`` (file, tab, reason), instead of failing the job.
+
+apache-beam is an optional extra (``pip install 'mln_tf[beam]'``); importing this module
+without it is an ImportError saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from mln_tf.files import IMAGE_SUFFIXES
+
+
+def _not_beam_noise(record: logging.LogRecord) -> bool:
+    """Beam's notes on optional parts we do not use (GCP clients, memory metrics), logged on the root logger."""
+    text = str(record.msg)
+    return not (record.name == "root" and ("apitools not found" in text or "Resource module" in text))
+
+
+logging.getLogger().addFilter(_not_beam_noise)
+logging.getLogger("apache_beam").setLevel(logging.ERROR)  # its INFO/WARNING lines are per bundle and worker
+try:
+    import apache_beam as beam
+    from apache_beam.io import fileio
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.ml.inference.base import ModelHandler, RunInference
+except ImportError as exc:  # pragma: no cover - exercised by the CLI test without the extra
+    raise ImportError(
+        "the Beam pipeline needs apache-beam: pip install 'mln_tf[beam]' (or apache-beam==2.77.0)"
+    ) from exc
+
+
+log = logging.getLogger(__name__)
+RUNNERS = ("DirectRunner", "FlinkRunner", "SparkRunner", "DataflowRunner")
+COCO_RESULTS = "coco_results.json"
+FAILED = "failed.txt"
+
+
+@dataclass(frozen=True)
+class BeamJob:
+    """What to run: a model, inputs (files, folders, globs; any Beam filesystem), an output folder, a runner.
+
+    ``options``: further Beam pipeline options by name (``direct_num_workers``, ``project``...).
+    """
+
+    model: str
+    inputs: tuple[str, ...]
+    out: str
+    runner: str = "DirectRunner"
+    input_height: int = 368
+    threads: int | None = None
+    arch: str | None = None
+    width: str | None = None
+    workers: int = 2  # DirectRunner: worker processes
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.runner not in RUNNERS:
+            raise ValueError(f"runner must be one of {', '.join(RUNNERS)}, got {self.runner!r}")
+        if not self.inputs:
+            raise ValueError("give at least one input (file, folder or glob)")
+        if self.workers < 1 or self.input_height < 8:
+            raise ValueError("workers must be >= 1 and input_height >= 8")
+
+
+@dataclass
+class BeamSummary:
+    """What a finished job did."""
+
+    images: int
+    people: int
+    failed: list[tuple[str, str]]
+    seconds: float
+    coco_results: str
+
+
+class PoseModelHandler(ModelHandler):
+    """``RunInference`` handler for our runners (.keras, SavedModel, .tflite, ``pretrained:NAME``).
+
+    Elements are ``(key, rgb)``; predictions ``(key, Poses)``. Beam calls ``load_model`` once
+    per worker process and shares the model between its threads.
+    """
+
+    def __init__(self, model: str, input_height: int = 368, threads: int | None = None, arch=None, width=None):
+        super().__init__()
+        self.model, self.input_height, self.threads, self.arch, self.width = model, input_height, threads, arch, width
+
+    def load_model(self):
+        """The runner, loaded on the worker."""
+        from mln_tf.runners import load_runner
+
+        start = time.perf_counter()
+        runner = load_runner(self.model, arch=self.arch, config=self.width, threads=self.threads)
+        log.info("loaded %s on a worker in %.1f s", self.model, time.perf_counter() - start)
+        return runner
+
+    def run_inference(self, batch: Sequence[tuple[str, np.ndarray]], model, inference_args=None) -> Iterable:
+        """People in each image of the batch (images differ in size: one network call each)."""
+        from mln_tf.inference import estimate_poses
+
+        for key, rgb in batch:
+            yield key, estimate_poses(model, rgb, self.input_height)
+
+    def batch_elements_kwargs(self) -> dict:
+        return {"min_batch_size": 1, "max_batch_size": 8}
+
+    def get_metrics_namespace(self) -> str:
+        return "mln_tf"
+
+
+class DecodeImage(beam.DoFn):
+    """A matched file -> ``(path, rgb)``; unreadable or corrupt files -> the ``failed`` output."""
+
+    def process(self, readable):
+        from mln_tf.inference import decode_image
+
+        path = readable.metadata.path
+        try:
+            yield path, decode_image(readable.read(), path)
+        except Exception as exc:  # noqa: BLE001 - any reason a file cannot be read goes to the dead letters
+            beam.metrics.Metrics.counter("mln_tf", "failed_images").inc()
+            yield beam.pvalue.TaggedOutput("failed", (path, str(exc).splitlines()[0] if str(exc) else repr(exc)))
+
+
+class WritePoses(beam.DoFn):
+    """``(path, Poses)`` -> ``OUT/<stem>_keypoints.json`` (atomically), then the image's COCO results."""
+
+    def __init__(self, out: str) -> None:
+        self.out = out
+
+    def process(self, element):
+        from mln_tf.outputs import coco_results, openpose_json
+
+        path, poses = element
+        stem = PurePosixPath(path).stem
+        _write_atomic(FileSystems.join(self.out, f"{stem}_keypoints.json"), json.dumps(openpose_json(poses)).encode())
+        beam.metrics.Metrics.counter("mln_tf", "images").inc()
+        beam.metrics.Metrics.counter("mln_tf", "people").inc(len(poses))
+        image_id = int(stem) if stem.isdigit() else -1
+        for result in coco_results(image_id, poses):
+            yield json.dumps({**result, "file_name": PurePosixPath(path).name})
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    """Write through a temporary name and a rename, on any Beam filesystem."""
+    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+    with FileSystems.create(tmp) as f:
+        f.write(data)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    FileSystems.rename([tmp], [path])
+
+
+def _patterns(inputs: Iterable[str]) -> list[str]:
+    """Local folders become globs of their images; everything else is given to Beam's matcher."""
+    patterns = []
+    for item in inputs:
+        if "://" not in item and os.path.isdir(item):
+            patterns += [os.path.join(item, f"*{suffix}") for suffix in sorted(IMAGE_SUFFIXES)]
+        else:
+            patterns.append(item)
+    return patterns
+
+
+def pipeline_options(job: BeamJob):
+    """Beam's PipelineOptions for the job (DirectRunner: ``workers`` processes)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    # the SDK workers' own INFO lines (one per start, bundle and exit) are noise for a user
+    options: dict[str, Any] = {"runner": job.runner, "default_sdk_harness_log_level": "ERROR"}
+    if job.runner == "DirectRunner":
+        options.update(direct_running_mode="multi_processing", direct_num_workers=job.workers)
+    options.update(job.options)
+    return PipelineOptions(**options)
+
+
+def build(pipeline, job: BeamJob, shards: str):
+    """Add the job's transforms to ``pipeline``; shard outputs go under the ``shards`` folder."""
+    matched = (
+        pipeline
+        | "Inputs" >> beam.Create(_patterns(job.inputs))
+        | "Match" >> fileio.MatchAll(empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
+        | "Images only" >> beam.Filter(lambda m: PurePosixPath(m.path).suffix.lower() in IMAGE_SUFFIXES)
+        | "Read" >> fileio.ReadMatches()
+    )
+    decoded = matched | "Decode" >> beam.ParDo(DecodeImage()).with_outputs("failed", main="images")
+    handler = PoseModelHandler(job.model, job.input_height, job.threads, job.arch, job.width)
+    results = decoded.images | "Poses" >> RunInference(handler) | "Write" >> beam.ParDo(WritePoses(job.out))
+    results | "COCO shards" >> beam.io.WriteToText(FileSystems.join(shards, "coco"), file_name_suffix=".jsonl")
+    (
+        decoded.failed
+        | "Failed lines" >> beam.MapTuple(lambda path, reason: f"{path}\t{reason}")
+        | "Failed shards" >> beam.io.WriteToText(FileSystems.join(shards, "failed"), file_name_suffix=".txt")
+    )
+
+
+def _read_shards(pattern: str) -> list[str]:
+    lines = []
+    for match in FileSystems.match([pattern])[0].metadata_list:
+        with FileSystems.open(match.path) as f:
+            lines += [line for line in f.read().decode().splitlines() if line]
+    return lines
+
+
+def run_job(job: BeamJob) -> BeamSummary:
+    """Run the pipeline to the end, then merge the shards into ``coco_results.json`` and ``failed.txt``."""
+    start = time.perf_counter()
+    shards = FileSystems.join(job.out, f".beam-{uuid.uuid4().hex[:8]}")
+    with beam.Pipeline(options=pipeline_options(job)) as pipeline:
+        build(pipeline, job, shards)
+    results = [json.loads(line) for line in _read_shards(FileSystems.join(shards, "coco*"))]
+    results.sort(key=lambda r: (r["file_name"], -r["score"]))
+    failed = sorted(tuple(line.split("\t", 1)) for line in _read_shards(FileSystems.join(shards, "failed*")))
+    coco_path = FileSystems.join(job.out, COCO_RESULTS)
+    _write_atomic(coco_path, json.dumps(results).encode())
+    if failed:
+        _write_atomic(FileSystems.join(job.out, FAILED), "".join(f"{p}\t{r}\n" for p, r in failed).encode())
+    FileSystems.delete([shards])
+    written = FileSystems.match([FileSystems.join(job.out, "*_keypoints.json")])[0].metadata_list
+    return BeamSummary(
+        images=len(written),
+        people=len(results),
+        failed=failed,
+        seconds=time.perf_counter() - start,
+        coco_results=coco_path,
+    )
