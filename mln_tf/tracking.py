@@ -91,6 +91,9 @@ class SmoothingConfig:
             raise ValueError(f"SmoothingConfig.beta must be >= 0, got {self.beta!r}")
 
 
+DEFAULT_SMOOTHING = SmoothingConfig()
+
+
 @dataclass(frozen=True)
 class TrackerConfig:
     """Tracker parameters (defaults chosen on the synthetic sequences, docs/tracking.md).
@@ -307,7 +310,7 @@ class PoseTracker:
     def _follow(self, rows: np.ndarray, xy: np.ndarray, present: np.ndarray, t: float) -> None:
         """Steps 6 and the track's velocity, area and memory, for the tracks ``rows`` matched to ``xy``."""
         cfg = self.config
-        smoothing = cfg.smoothing or SmoothingConfig()
+        smoothing = cfg.smoothing or DEFAULT_SMOOTHING  # without smoothing the state still follows (prediction)
         # track velocity (for prediction) from the parts seen both now and at the last sighting
         cont = present & self.present[rows]  # parts that continue: seen now and at the last sighting
         c = cont[..., None]

@@ -193,13 +193,7 @@ def run_beam(args: argparse.Namespace, inputs: list[str]) -> int:
         path = Path(out)
         if path.exists() and not path.is_dir():
             raise UsageError(f"--out {out} exists and is not a folder")
-        there = sorted(path.glob("*_keypoints.json")) + [p for p in (path / beam.COCO_RESULTS,) if p.exists()]
-        if there and not args.overwrite:
-            raise UsageError(
-                f"{len(there)} result file(s) already in {out}/ (first: {there[0].name}); "
-                "pass --overwrite to replace them, or choose another --out"
-            )
-        tool.check_writable(path)
+        _check_writable(path, sorted(path.glob("*_keypoints.json")) + [path / beam.COCO_RESULTS], args.overwrite)
         missing = [i for i in inputs if "://" not in i and not any(c in i for c in "*?[") and not Path(i).exists()]
         if missing:
             raise UsageError(f"input not found: {missing[0]}")
