@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from mln_tf import skeleton  # noqa: E402
 from mln_tf.bundled import ANNOTATIONS, TRAIN_DIR, VAL_DIR  # noqa: E402
 from mln_tf.tables import format_table  # noqa: E402
-from mln_tf.tracking import PoseTracker, SmoothingConfig, TrackerConfig, box_area, smoothing_alpha  # noqa: E402
+from mln_tf.tracking import OKS_VAR, PoseTracker, SmoothingConfig, TrackerConfig, box_area, smoothing_alpha  # noqa: E402
 from mln_tf.tracking_metrics import Frame, frame_matches, mot_metrics, motion_errors  # noqa: E402
 
 FPS = 30.0
@@ -326,9 +326,8 @@ class GreedyTracker:
         if both.sum() < 4:
             return 0.0
         area = max(float(box_area(tr["kp"][:, :2], tr["present"])), 1e-9)
-        var = (2 * np.asarray(skeleton.OKS_SIGMAS)) ** 2
         d2 = ((kp[:, :2] - tr["kp"][:, :2]) ** 2).sum(-1)
-        return float(np.exp(-d2 / (2 * area * var))[both].mean())
+        return float(np.exp(-d2 / (2 * area * OKS_VAR))[both].mean())
 
 
 def _box(xy, present):
@@ -351,7 +350,6 @@ class OneFrameTracker:
     def update(self, keypoints: np.ndarray, t: float):
         ids = np.full(len(keypoints), -1, np.int64)
         out = keypoints.copy()
-        var = (2 * np.asarray(skeleton.OKS_SIGMAS)) ** 2
         current, taken = [], set()
         for i, kp in enumerate(keypoints):
             present = kp[:, 2] > 0
@@ -362,7 +360,7 @@ class OneFrameTracker:
                 both = present & prev["present"]
                 area = max(float(box_area(kp[:, :2], present)), float(box_area(prev["kp"][:, :2], prev["present"])))
                 d2 = ((kp[:, :2] - prev["kp"][:, :2]) ** 2).sum(-1)
-                count = int((both & (np.exp(-d2 / (2 * max(area, 1e-9) * var)) > 0.5)).sum())
+                count = int((both & (np.exp(-d2 / (2 * max(area, 1e-9) * OKS_VAR)) > 0.5)).sum())
                 if count > best_count:
                     best, best_count = k, count
             if best is not None and best_count >= 3:
@@ -625,11 +623,11 @@ def clip_figures(
     """On a real video without labels: tracks started per person-second, and the jitter (frame-to-frame
     acceleration, in person sizes) of people standing nearly still, raw vs smoothed."""
     from mln_tf.runners import load_runner
-    from mln_tf.stream import PoseStream, frames_from
+    from mln_tf.stream import PoseStream, frames_from, video_info
 
     stream = PoseStream(load_runner(model), input_height, tracking=TrackerConfig(smoothing=None))
     smooth = PoseTracker()
-    fps = None
+    fps = video_info(path)[1]
     history: dict[int, list] = {}
     person_frames = frames = 0
     shots = []
@@ -639,7 +637,6 @@ def clip_figures(
             from mln_tf.draw import draw_poses
 
             shots.append(draw_poses(frame.rgb, smoothed))
-        fps = fps or (1000.0 / frame.time_ms if frame.time_ms else None)
         frames += 1
         person_frames += len(raw)
         for i, track in enumerate(raw.ids):
@@ -666,7 +663,7 @@ def clip_figures(
 
         strip = np.concatenate([cv2.resize(a, (a.shape[1] // 2, a.shape[0] // 2), cv2.INTER_AREA) for a in shots], 1)
         write_image(overlay, strip)
-    person_seconds = person_frames / (FPS if fps is None else fps)
+    person_seconds = person_frames / fps
     return {
         "frames": frames,
         "tracks": smooth.next_id,

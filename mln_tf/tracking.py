@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 MIN_STEP_MS = 1.0  # the step taken for a time stamp that does not increase
 AREA_HALF_LIFE_S = 1.0  # a track's area halves at most this fast (s)
 NO_MATCH_COST = 1e6  # cost of a disallowed pair: far above any number of allowed ones (each <= 1)
-_VAR = (2.0 * np.asarray(skeleton.OKS_SIGMAS, np.float64)) ** 2  # COCO's (2 sigma)^2 per part
+OKS_VAR = (2.0 * np.asarray(skeleton.OKS_SIGMAS, np.float64)) ** 2  # COCO's (2 sigma)^2 per part
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ def oks_matrix(
     """
     dx = track_xy[:, None, :, 0] - xy[None, :, :, 0]
     dy = track_xy[:, None, :, 1] - xy[None, :, :, 1]
-    scale = 1.0 / (2.0 * _VAR * np.maximum(track_area, np.spacing(1))[:, None])  # (T, 18)
+    scale = 1.0 / (2.0 * OKS_VAR * np.maximum(track_area, np.spacing(1))[:, None])  # (T, 18)
     terms = np.exp(-(dx * dx + dy * dy) * scale[:, None, :])  # (T, N, 18)
     shared = track_known[:, None] & present[None]
     count = np.count_nonzero(shared, axis=-1)

@@ -18,9 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from mln_tf import skeleton
-
-_VAR = (2.0 * np.asarray(skeleton.OKS_SIGMAS, np.float64)) ** 2
+from mln_tf.tracking import OKS_VAR
 
 
 @dataclass(frozen=True)
@@ -59,7 +57,7 @@ def oks_similarity(labels: Frame, output: Frame) -> np.ndarray:
     labelled = g[:, None, :, 2] > 0
     d2 = np.sum((g[:, None, :, :2] - h[None, :, :, :2]) ** 2, axis=-1)
     area = np.asarray(labels.areas, np.float64)[:, None, None] + np.spacing(1)
-    terms = np.where(h[None, :, :, 2] > 0, np.exp(-d2 / (2.0 * _VAR * area)), 0.0)
+    terms = np.where(h[None, :, :, 2] > 0, np.exp(-d2 / (2.0 * OKS_VAR * area)), 0.0)
     count = labelled.sum(-1)
     return np.where(count > 0, np.where(labelled, terms, 0.0).sum(-1) / np.maximum(count, 1), 0.0)
 
