@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv test test-fast lint format java-test web-deps web-test web-demo android-model demo bench clean
+.PHONY: venv test test-fast lint format java-test web-deps web-test web-demo android-model android-apk android-golden demo bench clean
 
 venv: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip check
 	touch $(STAMP)
 
-test: $(STAMP) web-deps lint
+test: $(STAMP) web-deps lint android-apk
 	$(PY) -m pytest -q tests
 	@$(MAKE) --no-print-directory java-test
 
@@ -67,9 +67,23 @@ web-demo: $(STAMP) web-deps
 
 # The Android app's default model: the shipped COCO-trained network, fp16 (for the GPU delegate;
 # see android_demo/README.md for the int8 CPU variant), 4:3 input for the camera.
-ANDROID_MODEL := android_demo/app/src/main/assets/mln.tflite
+ANDROID_MODEL ?= android_demo/app/src/main/assets/mln.tflite
 android-model: $(STAMP)
 	$(VENV)/bin/mln-pose export tflite pretrained:tfpose_mobilenet_thin $(ANDROID_MODEL) --mode fp16 --input 256x320 --overwrite
+
+# The signed debug APK (android_demo/build/mln-demo-debug.apk) without Gradle: Debian's aapt2,
+# zipalign and apksigner, jars and AARs from Maven Central by `mvn` (versions: android_demo/gradle/
+# libs.versions.toml, which the Gradle build reads too). Without the tools it says what to install
+# (and the APK tests report SKIPPED); .ci/run installs them. The model is made once when missing.
+android-apk: $(STAMP)
+	@test -f $(ANDROID_MODEL) || $(MAKE) --no-print-directory android-model
+	@$(PY) android_demo/tools/build_apk.py --model $(ANDROID_MODEL); status=$$?; \
+	    if [ $$status -eq 3 ] && [ -n "$(filter test,$(MAKECMDGOALS))" ]; then status=0; fi; exit $$status
+
+# The golden camera frames of the app's JVM frame-path test, from the APK's model on LiteRT.
+android-golden: $(STAMP)
+	@test -f $(ANDROID_MODEL) || $(MAKE) --no-print-directory android-model
+	$(PY) android_demo/tools/write_frame_golden.py --model $(ANDROID_MODEL)
 
 demo: $(STAMP)
 	$(VENV)/bin/mln-pose demo --overwrite

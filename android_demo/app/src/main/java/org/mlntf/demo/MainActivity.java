@@ -1,50 +1,43 @@
 package org.mlntf.demo;
 
 import android.Manifest;
+import android.app.Activity;
 import android.content.pm.PackageManager;
+import android.graphics.Matrix;
+import android.graphics.SurfaceTexture;
 import android.os.Bundle;
+import android.os.Handler;
+import android.os.HandlerThread;
 import android.os.SystemClock;
 import android.util.Log;
 import android.util.Size;
+import android.view.TextureView;
 import android.widget.TextView;
-import androidx.annotation.NonNull;
-import androidx.appcompat.app.AppCompatActivity;
-import androidx.camera.core.CameraSelector;
-import androidx.camera.core.ImageAnalysis;
-import androidx.camera.core.ImageProxy;
-import androidx.camera.core.Preview;
-import androidx.camera.core.resolutionselector.AspectRatioStrategy;
-import androidx.camera.core.resolutionselector.ResolutionSelector;
-import androidx.camera.core.resolutionselector.ResolutionStrategy;
-import androidx.camera.lifecycle.ProcessCameraProvider;
-import androidx.camera.view.PreviewView;
-import androidx.core.app.ActivityCompat;
-import androidx.core.content.ContextCompat;
-import com.google.common.util.concurrent.ListenableFuture;
 import java.io.FileNotFoundException;
-import java.nio.ByteBuffer;
-import java.util.Locale;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import org.mlntf.decoder.FramePipeline;
+import org.mlntf.decoder.Overlay;
 import org.mlntf.decoder.RgbImage;
+import org.mlntf.decoder.StatusText;
 
 /**
- * CameraX preview -> LiteRT model -> plain-Java decoder -> skeleton overlay, with the backend
- * (GPU delegate or XNNPACK CPU), FPS and per-stage latency on screen. All pose logic lives in
- * org.mlntf.decoder (android_demo/decoder), tested against the Python reference.
+ * Camera2 preview -> TFLite model -> plain-Java decoder and tracker -> skeleton overlay, with
+ * the backend (GPU delegate or XNNPACK CPU), FPS and per-stage latency on screen. A plain
+ * framework Activity (no androidx); all pose logic is org.mlntf.decoder ({@link FramePipeline}),
+ * tested on the JVM against the Python reference.
  */
-public final class MainActivity extends AppCompatActivity {
+public final class MainActivity extends Activity implements CameraSource.Listener {
     static final String MODEL_ASSET = "mln.tflite";
     private static final String TAG = "MlnDemo";
     private static final int PERMISSION_REQUEST = 1;
 
-    private final ExecutorService analysis = Executors.newSingleThreadExecutor();
-    private PreviewView preview;
+    private TextureView preview;
     private OverlayView overlay;
     private TextView stats;
-    private PoseEstimator estimator; // used on the analysis thread only
-    private String loadError;
-    private byte[] rgba = new byte[0];
+    private HandlerThread thread;
+    private Handler handler; // model loading, camera callbacks and frames: one background thread
+    private CameraSource camera;
+    private FramePipeline pipeline; // used on the background thread only
+    private boolean permitted;
     private double fps;
     private double preMs;
     private double modelMs;
@@ -55,112 +48,167 @@ public final class MainActivity extends AppCompatActivity {
     protected void onCreate(Bundle savedInstanceState) {
         super.onCreate(savedInstanceState);
         setContentView(R.layout.activity_main);
-        preview = findViewById(R.id.preview);
-        overlay = findViewById(R.id.overlay);
-        stats = findViewById(R.id.stats);
-        analysis.execute(this::loadModel);
-        if (ContextCompat.checkSelfPermission(this, Manifest.permission.CAMERA) == PackageManager.PERMISSION_GRANTED) {
-            startCamera();
-        } else {
-            ActivityCompat.requestPermissions(this, new String[] {Manifest.permission.CAMERA}, PERMISSION_REQUEST);
+        preview = (TextureView) findViewById(R.id.preview);
+        overlay = (OverlayView) findViewById(R.id.overlay);
+        stats = (TextView) findViewById(R.id.stats);
+        thread = new HandlerThread("mln-camera");
+        thread.start();
+        handler = new Handler(thread.getLooper());
+        camera = new CameraSource(this, handler, this);
+        handler.post(new Runnable() {
+            @Override
+            public void run() {
+                loadModel();
+            }
+        });
+        preview.setSurfaceTextureListener(new TextureView.SurfaceTextureListener() {
+            @Override
+            public void onSurfaceTextureAvailable(SurfaceTexture texture, int width, int height) {
+                startCamera();
+            }
+
+            @Override
+            public void onSurfaceTextureSizeChanged(SurfaceTexture texture, int width, int height) {
+                fitPreview();
+            }
+
+            @Override
+            public boolean onSurfaceTextureDestroyed(SurfaceTexture texture) {
+                return true;
+            }
+
+            @Override
+            public void onSurfaceTextureUpdated(SurfaceTexture texture) {
+            }
+        });
+        permitted = checkSelfPermission(Manifest.permission.CAMERA) == PackageManager.PERMISSION_GRANTED;
+        if (!permitted) {
+            requestPermissions(new String[] {Manifest.permission.CAMERA}, PERMISSION_REQUEST);
         }
     }
 
     @Override
-    public void onRequestPermissionsResult(int requestCode, @NonNull String[] permissions, @NonNull int[] results) {
+    public void onRequestPermissionsResult(int requestCode, String[] permissions, int[] results) {
         super.onRequestPermissionsResult(requestCode, permissions, results);
-        if (requestCode == PERMISSION_REQUEST && results.length > 0 && results[0] == PackageManager.PERMISSION_GRANTED) {
+        if (requestCode != PERMISSION_REQUEST) {
+            return;
+        }
+        permitted = results.length > 0 && results[0] == PackageManager.PERMISSION_GRANTED;
+        if (permitted) {
             startCamera();
         } else {
-            stats.setText(R.string.no_camera_permission);
+            stats.setText(StatusText.permissionDenied());
         }
+    }
+
+    @Override
+    protected void onResume() {
+        super.onResume();
+        startCamera();
+    }
+
+    @Override
+    protected void onPause() {
+        handler.post(new Runnable() {
+            @Override
+            public void run() {
+                camera.stop();
+            }
+        });
+        super.onPause();
+    }
+
+    /** Starts the camera once the permission is granted and the preview surface exists. */
+    private void startCamera() {
+        final SurfaceTexture texture = preview.getSurfaceTexture();
+        if (!permitted || texture == null) {
+            return;
+        }
+        handler.post(new Runnable() {
+            @Override
+            public void run() {
+                camera.stop();
+                camera.start(texture);
+                runOnUiThread(new Runnable() {
+                    @Override
+                    public void run() {
+                        fitPreview();
+                    }
+                });
+            }
+        });
+    }
+
+    /** The preview fills the view, centred, without stretching: the overlay maps keypoints the same way. */
+    private void fitPreview() {
+        Size frame = camera.uprightSize();
+        int vw = preview.getWidth(), vh = preview.getHeight();
+        if (frame == null || vw == 0 || vh == 0) {
+            return;
+        }
+        Overlay.FillCenter fill = new Overlay.FillCenter(frame.getWidth(), frame.getHeight(), vw, vh);
+        Matrix m = new Matrix(); // the TextureView stretches the upright buffer to the view; undo, then fill
+        m.setScale(frame.getWidth() * fill.scale / vw, frame.getHeight() * fill.scale / vh, vw / 2f, vh / 2f);
+        preview.setTransform(m);
     }
 
     private void loadModel() {
+        String text;
         try {
-            estimator = new PoseEstimator(this, MODEL_ASSET);
+            LiteRtModel model = new LiteRtModel(this, MODEL_ASSET);
+            pipeline = new FramePipeline(model);
+            text = MODEL_ASSET + " " + model.inputHeight() + "x" + model.inputWidth() + "\n" + model.backend()
+                    + "\nwaiting for frames…";
         } catch (FileNotFoundException e) {
-            loadError = "No model: run `make android-model` (or copy a .tflite from `mln-pose export tflite`) to\n"
-                    + "android_demo/app/src/main/assets/" + MODEL_ASSET + " and rebuild.";
+            text = StatusText.modelMissing(MODEL_ASSET);
         } catch (Exception e) {
-            loadError = "Cannot use " + MODEL_ASSET + ":\n" + e.getMessage();
             Log.e(TAG, "model load failed", e);
+            text = StatusText.modelUnusable(MODEL_ASSET, String.valueOf(e.getMessage()));
         }
-        final String text = loadError != null ? loadError
-                : "Model " + MODEL_ASSET + " " + estimator.inputHeight + "x" + estimator.inputWidth + "\n"
-                        + estimator.backend + "\nwaiting for frames…";
-        runOnUiThread(() -> stats.setText(text));
+        if (!permitted) {
+            text = text + "\n" + StatusText.permissionDenied();
+        }
+        show(text);
     }
 
-    private void startCamera() {
-        ListenableFuture<ProcessCameraProvider> future = ProcessCameraProvider.getInstance(this);
-        future.addListener(() -> {
-            try {
-                ProcessCameraProvider provider = future.get();
-                ResolutionSelector selector = new ResolutionSelector.Builder()
-                        .setAspectRatioStrategy(AspectRatioStrategy.RATIO_4_3_FALLBACK_AUTO_STRATEGY)
-                        .setResolutionStrategy(new ResolutionStrategy(new Size(640, 480),
-                                ResolutionStrategy.FALLBACK_RULE_CLOSEST_HIGHER_THEN_LOWER))
-                        .build();
-                Preview previewCase = new Preview.Builder().setResolutionSelector(selector).build();
-                previewCase.setSurfaceProvider(preview.getSurfaceProvider());
-                ImageAnalysis analysisCase = new ImageAnalysis.Builder()
-                        .setResolutionSelector(selector)
-                        .setOutputImageFormat(ImageAnalysis.OUTPUT_IMAGE_FORMAT_RGBA_8888)
-                        .setBackpressureStrategy(ImageAnalysis.STRATEGY_KEEP_ONLY_LATEST)
-                        .setOutputImageRotationEnabled(true) // frames arrive upright
-                        .build();
-                analysisCase.setAnalyzer(analysis, this::analyze);
-                provider.unbindAll();
-                provider.bindToLifecycle(this, CameraSelector.DEFAULT_BACK_CAMERA, previewCase, analysisCase);
-            } catch (Exception e) {
-                Log.e(TAG, "camera start failed", e);
-                stats.setText("Cannot start the camera: " + e.getMessage());
-            }
-        }, ContextCompat.getMainExecutor(this));
-    }
-
-    private void analyze(ImageProxy image) {
+    @Override
+    public void onFrame(RgbImage upright, double timeMs) {
+        if (pipeline == null) {
+            return; // the label says why (no model, or an unusable one)
+        }
         try {
-            if (estimator == null) {
-                return;
+            FramePipeline.Result r = pipeline.process(upright, timeMs);
+            overlay.show(Overlay.of(r.poses, r.ids, r.frameWidth, r.frameHeight, overlay.getWidth(),
+                    overlay.getHeight()));
+            long now = SystemClock.elapsedRealtime();
+            if (lastFrame > 0) {
+                double instant = 1000.0 / Math.max(1, now - lastFrame);
+                fps = fps == 0 ? instant : 0.9 * fps + 0.1 * instant; // smoothed over ~10 frames
             }
-            ImageProxy.PlaneProxy plane = image.getPlanes()[0];
-            ByteBuffer buffer = plane.getBuffer();
-            buffer.rewind();
-            if (rgba.length != buffer.remaining()) {
-                rgba = new byte[buffer.remaining()];
-            }
-            buffer.get(rgba);
-            RgbImage frame = RgbImage.fromRgba(rgba, 0, image.getHeight(), image.getWidth(), plane.getRowStride(),
-                    plane.getPixelStride()).rotate(image.getImageInfo().getRotationDegrees());
-            // the camera's capture time (ns) is the tracker's clock: IDs and smoothing follow real time steps
-            PoseEstimator.Result r = estimator.estimate(frame, image.getImageInfo().getTimestamp() / 1e6);
-            overlay.show(r.poses, r.ids, r.frameWidth, r.frameHeight);
-            updateStats(r);
+            lastFrame = now;
+            preMs = smooth(preMs, r.preprocessMs);
+            modelMs = smooth(modelMs, r.modelMs);
+            decodeMs = smooth(decodeMs, r.decodeMs);
+            show(StatusText.running(MODEL_ASSET, pipeline.model(), fps, r.poses.size(), modelMs, decodeMs, preMs));
         } catch (RuntimeException e) {
             Log.e(TAG, "frame failed", e);
-            runOnUiThread(() -> stats.setText("Frame failed: " + e.getMessage()));
-        } finally {
-            image.close();
+            show("Frame failed: " + e.getMessage());
         }
     }
 
-    private void updateStats(PoseEstimator.Result r) {
-        long now = SystemClock.elapsedRealtime();
-        if (lastFrame > 0) {
-            double instant = 1000.0 / Math.max(1, now - lastFrame);
-            fps = fps == 0 ? instant : 0.9 * fps + 0.1 * instant; // smoothed over ~10 frames
-        }
-        lastFrame = now;
-        preMs = smooth(preMs, r.preprocessMs);
-        modelMs = smooth(modelMs, r.modelMs);
-        decodeMs = smooth(decodeMs, r.decodeMs);
-        final String text = String.format(Locale.ROOT,
-                "%s %dx%d\n%s\n%.1f FPS  %d people\nmodel %.1f ms  decoder %.1f ms  pre %.1f ms",
-                MODEL_ASSET, estimator.inputHeight, estimator.inputWidth, estimator.backend, fps, r.poses.size(),
-                modelMs, decodeMs, preMs);
-        runOnUiThread(() -> stats.setText(text));
+    @Override
+    public void onError(String message) {
+        Log.e(TAG, message);
+        show(message);
+    }
+
+    private void show(final String text) {
+        runOnUiThread(new Runnable() {
+            @Override
+            public void run() {
+                stats.setText(text);
+            }
+        });
     }
 
     private static double smooth(double average, double value) {
@@ -169,13 +217,17 @@ public final class MainActivity extends AppCompatActivity {
 
     @Override
     protected void onDestroy() {
-        super.onDestroy();
-        analysis.execute(() -> {
-            if (estimator != null) {
-                estimator.close();
-                estimator = null;
+        handler.post(new Runnable() {
+            @Override
+            public void run() {
+                camera.stop();
+                if (pipeline != null) {
+                    pipeline.model().close();
+                    pipeline = null;
+                }
             }
         });
-        analysis.shutdown();
+        thread.quitSafely();
+        super.onDestroy();
     }
 }

@@ -70,7 +70,15 @@ public final class Assignment {
                 pairs[k++] = transpose ? new int[] {j - 1, p[j] - 1} : new int[] {p[j] - 1, j - 1};
             }
         }
-        Arrays.sort(pairs, 0, k, (a, b) -> Integer.compare(a[0], b[0]));
+        Arrays.sort(pairs, 0, k, BY_FIRST);
         return Arrays.copyOf(pairs, k);
     }
+
+    /** Pairs by their first index (a class, not a lambda: the Android build's dx does not desugar lambdas). */
+    private static final java.util.Comparator<int[]> BY_FIRST = new java.util.Comparator<int[]>() {
+        @Override
+        public int compare(int[] a, int[] b) {
+            return Integer.compare(a[0], b[0]);
+        }
+    };
 }

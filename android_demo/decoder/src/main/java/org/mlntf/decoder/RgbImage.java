@@ -118,6 +118,15 @@ public final class RgbImage {
         return new RgbImage(out, oh, ow);
     }
 
+    /**
+     * A camera frame made upright: rotated clockwise by the sensor's orientation, then mirrored
+     * for a front camera (whose preview is a mirror image).
+     */
+    public RgbImage upright(int rotationDegrees, boolean mirror) {
+        RgbImage rotated = rotate(rotationDegrees);
+        return mirror ? rotated.mirror() : rotated;
+    }
+
     /** This image mirrored left-right (front cameras). */
     public RgbImage mirror() {
         byte[] out = new byte[pixels.length];

@@ -147,7 +147,12 @@ public final class Tracker {
         final double t = time(tMs);
 
         // 2. tracks that ended
-        tracks.removeIf(tr -> t - tr.lastMs > cfg.maxAgeMs);
+        // (a loop, not removeIf with a lambda: the Android build's dx dexer does not desugar lambdas)
+        for (java.util.Iterator<Track> it = tracks.iterator(); it.hasNext(); ) {
+            if (t - it.next().lastMs > cfg.maxAgeMs) {
+                it.remove();
+            }
+        }
 
         // 3-5. predict, compare, assign
         int nTracks = tracks.size();

@@ -22,6 +22,12 @@ final class Parity {
     static int trackingCases;
     static int trackingFrames;
     static int trackingPeople;
+    static int framePathFrames;
+    static int framePathPeople;
+    static int framePathPoints;
+    static double framePathKeypointPx;
+    static double framePathViewPx;
+    static int yuvCases;
 
     private Parity() {
     }
@@ -34,10 +40,14 @@ final class Parity {
                         + "preprocess: %d/%d cases bit-exact; IPP cubic model: %d of %d values differ, max %s "
                         + "(normalised input; 1/256 = one grey level)%n"
                         + "tracking parity over %d cases, %d frames, %d people: IDs identical, "
-                        + "max |keypoint - python| %s px",
+                        + "max |keypoint - python| %s px%n"
+                        + "frame path (YUV -> RGB -> preprocess -> replayed LiteRT maps -> decoder -> tracker -> "
+                        + "overlay) over %d frames, %d people, %d drawn points: RGB and input identical, IDs identical, "
+                        + "max |keypoint - python| %s px, drawn points %s px; YUV cases bit-exact: %d",
                 decodeCases, people, g(keypointPx), g(keypointScore), g(personScore), g(peakXY),
                 g(connectionScore), g(upsampled), g(resizeF32), exactPreprocess, exactPreprocessTotal, ippDiffering,
-                ippValues, g(ippMaxDiff), trackingCases, trackingFrames, trackingPeople, g(trackingPx));
+                ippValues, g(ippMaxDiff), trackingCases, trackingFrames, trackingPeople, g(trackingPx), framePathFrames, framePathPeople,
+                framePathPoints, g(framePathKeypointPx), g(framePathViewPx), yuvCases);
     }
 
     private static String g(double v) {
