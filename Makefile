@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv test test-fast lint format java-test web-deps web-test web-demo android-model android-apk android-golden demo bench clean
+.PHONY: venv test test-fast lint format java-test web-deps web-test web-demo android-model android-apk android-robolectric android-golden demo bench clean
 
 venv: $(STAMP)
 
@@ -79,6 +79,12 @@ android-apk: $(STAMP)
 	@test -f $(ANDROID_MODEL) || $(MAKE) --no-print-directory android-model
 	@$(PY) android_demo/tools/build_apk.py --model $(ANDROID_MODEL); status=$$?; \
 	    if [ $$status -eq 3 ] && [ -n "$(filter test,$(MAKECMDGOALS))" ]; then status=0; fi; exit $$status
+
+# The app's Activity on Robolectric (the framework of targetSdk on the JVM) with the APK's resources:
+# starts, asks for the camera, says what is wrong, draws the people of replayed camera frames.
+# Also run by `make test` (tests/ports/test_android_apk.py).
+android-robolectric: android-apk
+	@$(PY) android_demo/tools/robolectric_test.py
 
 # The golden camera frames of the app's JVM frame-path test, from the APK's model on LiteRT.
 android-golden: $(STAMP)

@@ -200,6 +200,11 @@ def merged_manifest(config: Config, source: Path = APP / "AndroidManifest.xml") 
     )
 
 
+def intermediates_of(apk: Path) -> Path:
+    """The folder beside ``apk`` with what it was built from: classes, linked resources, manifest, assets."""
+    return apk.parent / f"{apk.stem}-intermediates"
+
+
 def java_sources() -> list[Path]:
     """The decoder's and the app's sources (the app uses the decoder unchanged)."""
     return sorted(DECODER.rglob("*.java")) + sorted((APP / "java").rglob("*.java"))
@@ -358,8 +363,17 @@ def build(out: Path = APK, model: Path = MODEL, config: Config | None = None) ->
         )
         out.parent.mkdir(parents=True, exist_ok=True)
         os.replace(signed, out)
+        # what the JVM tests of the app (Robolectric) load: its classes, resources, manifest, assets
+        kept = intermediates_of(out)
+        shutil.rmtree(kept, ignore_errors=True)
+        kept.mkdir()
+        shutil.copytree(work / "classes", kept / "classes")
+        shutil.copytree(work / "assets", kept / "assets")
+        shutil.copyfile(work / "base.apk", kept / "resources.ap_")
+        shutil.copyfile(work / "AndroidManifest.xml", kept / "AndroidManifest.xml")
     return {
         "apk": out,
+        "intermediates": kept,
         "bytes": out.stat().st_size,
         "sources": len(java_sources()),
         "libs": libs,

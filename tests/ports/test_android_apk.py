@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from android_demo.tools import build_apk, write_frame_golden
+from android_demo.tools import build_apk, robolectric_test, write_frame_golden
 from mln_tf.export.compare import match_people
 from mln_tf.grouping import Poses
 from mln_tf.inference import postprocess, preprocess
@@ -207,6 +207,15 @@ def test_golden_frames_are_what_litert_finds_on_the_shipped_model(model):
                 pairs = match_people(golden, poses)
                 assert len(pairs) == len(golden), f"{key}: LiteRT now finds other people than the golden frame"
                 assert min(oks for _, _, oks in pairs) > 0.95, f"{key}: {pairs}"
+
+
+def test_the_activity_on_robolectric_draws_the_people_of_replayed_camera_frames(apk):
+    """The app's Activity on the framework of targetSdk (Robolectric) with the APK's own resources."""
+    out = robolectric_test.run_tests(apk)
+    assert "OK (3 tests)" in out, out
+    drawn = re.search(r"robolectric: (\d+) replayed frames, (\d+) drawn points", out)
+    assert drawn and int(drawn.group(1)) >= 2 and int(drawn.group(2)) >= 20, out
+    print(drawn.group(0))
 
 
 def test_missing_tools_and_model_are_one_line(tmp_path):

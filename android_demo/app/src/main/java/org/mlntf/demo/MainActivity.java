@@ -14,8 +14,10 @@ import android.util.Size;
 import android.view.TextureView;
 import android.widget.TextView;
 import java.io.FileNotFoundException;
+import java.io.IOException;
 import org.mlntf.decoder.FramePipeline;
 import org.mlntf.decoder.Overlay;
+import org.mlntf.decoder.PoseModel;
 import org.mlntf.decoder.RgbImage;
 import org.mlntf.decoder.StatusText;
 
@@ -25,7 +27,7 @@ import org.mlntf.decoder.StatusText;
  * framework Activity (no androidx); all pose logic is org.mlntf.decoder ({@link FramePipeline}),
  * tested on the JVM against the Python reference.
  */
-public final class MainActivity extends Activity implements CameraSource.Listener {
+public class MainActivity extends Activity implements CameraSource.Listener {
     static final String MODEL_ASSET = "mln.tflite";
     private static final String TAG = "MlnDemo";
     private static final int PERMISSION_REQUEST = 1;
@@ -34,10 +36,11 @@ public final class MainActivity extends Activity implements CameraSource.Listene
     private OverlayView overlay;
     private TextView stats;
     private HandlerThread thread;
-    private Handler handler; // model loading, camera callbacks and frames: one background thread
+    Handler handler; // (tests wait on it) model loading, camera callbacks and frames: one background thread
     private CameraSource camera;
     private FramePipeline pipeline; // used on the background thread only
-    private boolean permitted;
+    private volatile boolean permitted; // read on the background thread
+    private volatile String modelStatus; // what loading the model gave; null while it loads
     private double fps;
     private double preMs;
     private double modelMs;
@@ -55,6 +58,7 @@ public final class MainActivity extends Activity implements CameraSource.Listene
         thread.start();
         handler = new Handler(thread.getLooper());
         camera = new CameraSource(this, handler, this);
+        permitted = checkSelfPermission(Manifest.permission.CAMERA) == PackageManager.PERMISSION_GRANTED;
         handler.post(new Runnable() {
             @Override
             public void run() {
@@ -81,7 +85,6 @@ public final class MainActivity extends Activity implements CameraSource.Listene
             public void onSurfaceTextureUpdated(SurfaceTexture texture) {
             }
         });
-        permitted = checkSelfPermission(Manifest.permission.CAMERA) == PackageManager.PERMISSION_GRANTED;
         if (!permitted) {
             requestPermissions(new String[] {Manifest.permission.CAMERA}, PERMISSION_REQUEST);
         }
@@ -97,7 +100,7 @@ public final class MainActivity extends Activity implements CameraSource.Listene
         if (permitted) {
             startCamera();
         } else {
-            stats.setText(StatusText.permissionDenied());
+            stats.setText(status());
         }
     }
 
@@ -152,23 +155,26 @@ public final class MainActivity extends Activity implements CameraSource.Listene
         preview.setTransform(m);
     }
 
+    /** The network the frames go through: the APK's asset on TFLite (tests replay Python's maps instead). */
+    protected PoseModel openModel() throws IOException {
+        return new LiteRtModel(this, MODEL_ASSET);
+    }
+
     private void loadModel() {
         String text;
         try {
-            LiteRtModel model = new LiteRtModel(this, MODEL_ASSET);
+            PoseModel model = openModel();
             pipeline = new FramePipeline(model);
             text = MODEL_ASSET + " " + model.inputHeight() + "x" + model.inputWidth() + "\n" + model.backend()
                     + "\nwaiting for frames…";
         } catch (FileNotFoundException e) {
             text = StatusText.modelMissing(MODEL_ASSET);
-        } catch (Exception e) {
+        } catch (Exception | LinkageError e) { // LinkageError: no TFLite native library for this CPU
             Log.e(TAG, "model load failed", e);
             text = StatusText.modelUnusable(MODEL_ASSET, String.valueOf(e.getMessage()));
         }
-        if (!permitted) {
-            text = text + "\n" + StatusText.permissionDenied();
-        }
-        show(text);
+        modelStatus = text;
+        show(status());
     }
 
     @Override
@@ -200,6 +206,12 @@ public final class MainActivity extends Activity implements CameraSource.Listene
     public void onError(String message) {
         Log.e(TAG, message);
         show(message);
+    }
+
+    /** The label before frames arrive: the model's state, and a denied permission (either may come first). */
+    private String status() {
+        String model = modelStatus != null ? modelStatus : getString(R.string.loading);
+        return permitted ? model : model + "\n" + StatusText.permissionDenied();
     }
 
     private void show(final String text) {

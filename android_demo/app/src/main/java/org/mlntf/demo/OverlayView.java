@@ -28,6 +28,11 @@ public final class OverlayView extends View {
         postInvalidate();
     }
 
+    /** What is drawn now (null before the first frame). */
+    synchronized Overlay current() {
+        return overlay;
+    }
+
     @Override
     protected void onDraw(Canvas canvas) {
         super.onDraw(canvas);

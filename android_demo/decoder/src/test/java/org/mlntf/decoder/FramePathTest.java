@@ -4,14 +4,11 @@ import static org.junit.Assert.assertArrayEquals;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertTrue;
 
-import java.io.File;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.util.List;
 import java.util.Map;
 import java.util.zip.CRC32;
 import org.junit.Test;
+import org.mlntf.decoder.GoldenFrames.ReplayModel;
 
 /**
  * The app's whole frame path on the JVM against Python (android_demo/tools/write_frame_golden.py):
@@ -20,86 +17,14 @@ import org.junit.Test;
  * -> {@link Overlay}: the same RGB, network input, people, IDs, keypoints and drawn points.
  */
 public class FramePathTest {
-    static final String RELATIVE = "android_demo/decoder/src/test/resources/frames";
     private static Map<String, Object> index;
-    private static Map<String, Npy> arrays;
 
-    @SuppressWarnings("unchecked")
     private static synchronized void load() throws IOException {
-        if (index == null) {
-            File dir = new File(Golden.get().root, RELATIVE);
-            String text = new String(Files.readAllBytes(new File(dir, "frames.json").toPath()), StandardCharsets.UTF_8);
-            index = (Map<String, Object>) Json.parse(text);
-            assertEquals("frame golden format", 1, Golden.integer(index, "format"));
-            arrays = Npy.loadNpz(new File(dir, "frames.npz"));
-        }
+        index = GoldenFrames.index();
     }
 
     private static Npy array(String name) {
-        Npy a = arrays.get(name);
-        if (a == null) {
-            throw new IllegalStateException("frames.npz has no " + name);
-        }
-        return a;
-    }
-
-    /** Replays Python's maps for one frame at a time, after checking it was given Python's network input. */
-    static final class ReplayModel implements PoseModel {
-        private final int height;
-        private final int width;
-        private float[] heatmaps;
-        private float[] pafs;
-        private long inputCrc;
-        int runs;
-        boolean closed;
-
-        ReplayModel(int height, int width) {
-            this.height = height;
-            this.width = width;
-        }
-
-        void next(float[] heatmaps, float[] pafs, long inputCrc) {
-            this.heatmaps = heatmaps;
-            this.pafs = pafs;
-            this.inputCrc = inputCrc;
-        }
-
-        @Override
-        public int inputHeight() {
-            return height;
-        }
-
-        @Override
-        public int inputWidth() {
-            return width;
-        }
-
-        @Override
-        public String backend() {
-            return "replay of Python LiteRT maps";
-        }
-
-        @Override
-        public void run(float[] input, float[] outHeatmaps, float[] outPafs) {
-            assertEquals("network input size", height * width * 3, input.length);
-            byte[] levels = new byte[input.length];
-            for (int i = 0; i < input.length; i++) { // x = level / 256 - 0.5 exactly
-                float level = (input[i] + 0.5f) * 256f;
-                assertEquals("input value " + i + " is a grey level", Math.rint(level), level, 0);
-                levels[i] = (byte) (int) level;
-            }
-            CRC32 crc = new CRC32();
-            crc.update(levels);
-            assertEquals("network input (crc32 of its grey levels) equals Python's preprocess", inputCrc, crc.getValue());
-            System.arraycopy(heatmaps, 0, outHeatmaps, 0, outHeatmaps.length);
-            System.arraycopy(pafs, 0, outPafs, 0, outPafs.length);
-            runs++;
-        }
-
-        @Override
-        public void close() {
-            closed = true;
-        }
+        return GoldenFrames.array(name);
     }
 
     @Test
@@ -113,28 +38,18 @@ public class FramePathTest {
         for (Object o : Golden.list(index, "sequences")) {
             Map<String, Object> seq = (Map<String, Object>) o;
             String name = (String) seq.get("name");
-            int[] sensor = Golden.ints(seq, "sensor_hw");
-            int rotation = Golden.integer(seq, "rotation");
-            boolean mirror = (Boolean) seq.get("mirror");
             ReplayModel model = new ReplayModel(inputHw[0], inputHw[1]);
             FramePipeline pipeline = new FramePipeline(model); // the app's settings
-            for (Object f : Golden.list(seq, "frames")) {
-                Map<String, Object> frame = (Map<String, Object>) f;
-                String key = (String) frame.get("key");
-                RgbImage rgb = Yuv420.toRgb(
-                        new Yuv420.Plane(array(key + "_y").bytes(), 0, Golden.integer(seq, "y_row"), 1),
-                        new Yuv420.Plane(array(key + "_u").bytes(), 0, Golden.integer(seq, "uv_row"),
-                                Golden.integer(seq, "uv_pixel")),
-                        new Yuv420.Plane(array(key + "_v").bytes(), 0, Golden.integer(seq, "uv_row"),
-                                Golden.integer(seq, "uv_pixel")),
-                        sensor[0], sensor[1]).upright(rotation, mirror);
+            for (GoldenFrames.Frame golden : GoldenFrames.frames(name)) {
+                String key = golden.key;
+                Map<String, Object> frame = golden.fields;
+                RgbImage rgb = golden.upright;
                 CRC32 crc = new CRC32();
                 crc.update(rgb.pixels);
                 assertEquals(key + ": upright RGB (crc32) equals OpenCV's", ((Number) frame.get("rgb_crc32")).longValue(),
                         crc.getValue());
-                model.next(array(key + "_heatmaps").floats(), array(key + "_pafs").floats(),
-                        ((Number) frame.get("input_crc32")).longValue());
-                FramePipeline.Result r = pipeline.process(rgb, Golden.num(frame, "time_ms"));
+                golden.replayOn(model);
+                FramePipeline.Result r = pipeline.process(rgb, golden.timeMs);
                 int want = Golden.integer(frame, "people");
                 assertEquals(key + ": people", want, r.poses.size());
                 assertArrayEquals(key + ": track IDs", array(key + "_ids").ints(), r.ids);
