@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 
 from mln_tf import skeleton
-from mln_tf.grouping import Poses
 from mln_tf.inference import as_rgb
+from mln_tf.poses import Poses
 
 UNTRACKED = (160, 160, 160)  # people without a track ID (over the tracker's cap)
 

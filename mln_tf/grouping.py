@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mln_tf import skeleton
+from mln_tf.poses import Poses  # re-exported: its home was here
 
 MAP_LIMIT = 1e6  # map values are clipped to [-MAP_LIMIT, MAP_LIMIT] before grouping
 
@@ -86,27 +87,6 @@ class Peaks:
     x: np.ndarray
     y: np.ndarray
     score: np.ndarray
-
-
-@dataclass(frozen=True)
-class Poses:
-    """People found in one image.
-
-    ``keypoints`` float32 (P, 18, 3): OpenPose-18 (x, y, score), score 0 = part missing;
-    ``scores`` float32 (P,), highest first; ``ids`` int64 (P,) track IDs when a
-    ``mln_tf.tracking.PoseTracker`` gave them (-1: untracked), else None.
-    """
-
-    keypoints: np.ndarray
-    scores: np.ndarray
-    ids: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return len(self.scores)
-
-    @classmethod
-    def empty(cls) -> "Poses":
-        return cls(np.zeros((0, skeleton.NUM_PARTS, 3), np.float32), np.zeros((0,), np.float32))
 
 
 def _check_maps(heatmaps: np.ndarray, pafs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,8 @@ import cv2
 import numpy as np
 
 from mln_tf.coords import DEFAULT_STRIDE, input_to_map, map_to_input
-from mln_tf.grouping import GroupingConfig, Poses, group_people
+from mln_tf.grouping import GroupingConfig, group_people
+from mln_tf.poses import Poses
 from mln_tf.skeleton import flip_maps
 
 DEFAULT_INPUT_HEIGHT = 368

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mln_tf import skeleton
-from mln_tf.grouping import Poses
+from mln_tf.poses import Poses
 
 PERSON_CATEGORY = 1
 

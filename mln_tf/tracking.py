@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mln_tf import skeleton
-from mln_tf.grouping import Poses
+from mln_tf.poses import Poses
 
 log = logging.getLogger(__name__)
 
