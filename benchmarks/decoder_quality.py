@@ -33,6 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mln_tf.estimator import decoder_config  # noqa: E402
 from mln_tf.evaluate import evaluate_coco, load_coco  # noqa: E402
 from mln_tf.grouping import GroupingConfig  # noqa: E402
 from mln_tf.inference import PostprocessConfig, Transform, postprocess  # noqa: E402
@@ -69,35 +70,8 @@ COLUMNS = ("AP", "AP50", "AP75", "AR")
 
 
 def parse_overrides(items: list[str]) -> PostprocessConfig:
-    """``["smooth_sigma=1.0", "upsample=2"]`` -> a PostprocessConfig; unknown names are errors."""
-    post_fields = {f.name: f for f in dataclasses.fields(PostprocessConfig) if f.name != "grouping"}
-    group_fields = {f.name: f for f in dataclasses.fields(GroupingConfig)}
-    post, group = {}, {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise ValueError(f"expected NAME=VALUE, got {item!r}")
-        field = post_fields.get(name) or group_fields.get(name)
-        if field is None:
-            raise ValueError(f"unknown setting {name!r}; known: {sorted(post_fields) + sorted(group_fields)}")
-        default = getattr(PostprocessConfig(), name) if name in post_fields else getattr(GroupingConfig(), name)
-        value = _parse_value(text.strip(), type(default), name)
-        (post if name in post_fields else group)[name] = value
-    return PostprocessConfig(grouping=GroupingConfig(**group), **post)
-
-
-def _parse_value(text: str, kind: type, name: str):
-    if kind is bool:
-        if text.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"{name}: expected true/false, got {text!r}")
-    try:
-        return kind(text)
-    except ValueError:
-        raise ValueError(f"{name}: expected {kind.__name__}, got {text!r}") from None
+    """``["smooth_sigma=1.0", "upsample=2"]`` -> a PostprocessConfig (the library's ``--decoder`` parser)."""
+    return decoder_config(items)
 
 
 def load_maps(dev: DevSet, gt) -> list[tuple[int, np.ndarray, np.ndarray, Transform]]:

@@ -60,6 +60,7 @@ def export(mode: str, hw: str, out: Path) -> Path:
 def measure(files: dict, limit: int | None, threads: int | None, gpu: str) -> dict:
     """{mode: {hw: {set: {statistic: value}}}} of every file against the Keras reference (this process's
     ISA), and with ``gpu`` ('also', 'only') ``mln-pose check gpu``'s statistics under the set name 'gpu'."""
+    from mln_tf.estimator import Estimator
     from mln_tf.export.compare import collect_images, compare
     from mln_tf.export.gpu_check import try_gpu
     from mln_tf.export.tflite_ops import precision, read_ops
@@ -78,7 +79,7 @@ def measure(files: dict, limit: int | None, threads: int | None, gpu: str) -> di
                 results.setdefault(mode, {}).setdefault(hw, {})["gpu"] = values
             for name, folder in SETS.items() if gpu != "only" else ():
                 images = collect_images([str(folder)], limit)
-                report = compare(runner, reference, images, folder / "person_keypoints.json", progress=False)
+                report = compare(Estimator(runner), reference, images, folder / "person_keypoints.json", progress=False)
                 ref, got = report.people
                 values = {attr: getattr(report, attr) for _, attr, _, _ in STATS if hasattr(report, attr)}
                 values["people_ratio"] = got / ref if ref else float("nan")

@@ -559,10 +559,10 @@ def end_to_end(model: str, frames: int, images: int | None, input_height: int, c
     """
     import cv2
 
-    from mln_tf.inference import estimate_poses
+    from mln_tf.estimator import Estimator, EstimatorConfig
     from mln_tf.runners import load_runner
 
-    runner = load_runner(model)
+    estimator = Estimator(load_runner(model), EstimatorConfig(input_height))
     clips = []
     files = []
     for folder in (VAL_DIR, TRAIN_DIR):
@@ -578,7 +578,7 @@ def end_to_end(model: str, frames: int, images: int | None, input_height: int, c
         detections = []
         for k, frame in enumerate(rgb):
             start = time.perf_counter()
-            detections.append(estimate_poses(runner, frame, input_height))
+            detections.append(estimator.estimate(frame))
             if k:
                 detect_ms.append((time.perf_counter() - start) * 1e3)
         clips.append((labels, boxes, detections))
@@ -622,10 +622,13 @@ def clip_figures(
 ) -> dict:
     """On a real video without labels: tracks started per person-second, and the jitter (frame-to-frame
     acceleration, in person sizes) of people standing nearly still, raw vs smoothed."""
+    from mln_tf.estimator import Estimator, EstimatorConfig
     from mln_tf.runners import load_runner
     from mln_tf.stream import PoseStream, frames_from, video_info
 
-    stream = PoseStream(load_runner(model), input_height, tracking=TrackerConfig(smoothing=None))
+    stream = PoseStream(
+        Estimator(load_runner(model), EstimatorConfig(input_height)), tracking=TrackerConfig(smoothing=None)
+    )
     smooth = PoseTracker()
     fps = video_info(path)[1]
     history: dict[int, list] = {}

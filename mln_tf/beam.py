@@ -5,14 +5,17 @@
     summary = run_job(BeamJob(model="pose.tflite", inputs=["gs://bucket/photos/*.jpg"], out="gs://bucket/poses",
                               runner="DataflowRunner", options={"project": "...", "region": "..."}))
 
-Read files (local paths, folders or globs on any Beam filesystem) -> decode
+Match the inputs (local paths, folders or globs on any Beam filesystem) in infer's order, at
+most ``limit``, and name each image's results as infer does (``mln_tf.stream.unique_name``:
+two ``x.jpg`` in different folders give ``x`` and ``x_2``) -> read and decode
 (``mln_tf.inference.decode_image``, as ``read_image``) -> ``RunInference`` with
-:class:`PoseModelHandler` (``mln_tf.inference.estimate_poses``: the same preprocessing and
-decoder as every other path; the model is loaded once per worker process) -> per image
-``OUT/<stem>_keypoints.json`` (``mln_tf.outputs.openpose_json``, as ``mln-pose infer`` writes
-it) and the COCO results of all images, written in shards and merged into
-``OUT/coco_results.json`` at the end. Images that cannot be read or decoded go to a dead-letter
-output, merged into ``OUT/failed.txt`` (file, tab, reason), instead of failing the job.
+:class:`PoseModelHandler` (an ``mln_tf.estimator.Estimator`` with the job's
+``EstimatorConfig``: the same input, scales, flip and decoder as every other path; the model is
+loaded once per worker process) -> per image ``OUT/<name>_keypoints.json``
+(``mln_tf.outputs.openpose_json``, as ``mln-pose infer`` writes it) and the COCO results of all
+images, written in shards and merged into ``OUT/coco_results.json`` at the end. Images that
+cannot be read or decoded go to a dead-letter output, merged into ``OUT/failed.txt`` (file, tab,
+reason), instead of failing the job.
 
 apache-beam is an optional extra (``pip install 'mln_tf[beam]'``); importing this module
 without it is an ImportError saying so.
@@ -31,6 +34,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from mln_tf.estimator import Estimator, EstimatorConfig
 from mln_tf.files import IMAGE_SUFFIXES
 
 
@@ -44,7 +48,6 @@ logging.getLogger().addFilter(_not_beam_noise)
 logging.getLogger("apache_beam").setLevel(logging.ERROR)  # its INFO/WARNING lines are per bundle and worker
 try:
     import apache_beam as beam
-    from apache_beam.io import fileio
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.ml.inference.base import ModelHandler, RunInference
 except ImportError as exc:  # pragma: no cover - exercised by the CLI test without the extra
@@ -70,7 +73,8 @@ class BeamJob:
     inputs: tuple[str, ...]
     out: str
     runner: str = "DirectRunner"
-    input_height: int = 368
+    config: EstimatorConfig = field(default_factory=EstimatorConfig)
+    limit: int | None = None  # at most this many images, the first in infer's order
     threads: int | None = None
     arch: str | None = None
     width: str | None = None
@@ -82,8 +86,12 @@ class BeamJob:
             raise ValueError(f"runner must be one of {', '.join(RUNNERS)}, got {self.runner!r}")
         if not self.inputs:
             raise ValueError("give at least one input (file, folder or glob)")
-        if self.workers < 1 or self.input_height < 8:
-            raise ValueError("workers must be >= 1 and input_height >= 8")
+        if self.workers < 1:
+            raise ValueError("workers must be >= 1")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError("limit must be >= 1")
+        if not isinstance(self.config, EstimatorConfig):
+            raise ValueError("config must be an mln_tf.estimator.EstimatorConfig")
 
 
 @dataclass
@@ -98,31 +106,29 @@ class BeamSummary:
 
 
 class PoseModelHandler(ModelHandler):
-    """``RunInference`` handler for our runners (.keras, SavedModel, .tflite, ``pretrained:NAME``).
+    """``RunInference`` handler for our models (.keras, SavedModel, .tflite, ``pretrained:NAME``).
 
     Elements are ``(key, rgb)``; predictions ``(key, Poses)``. Beam calls ``load_model`` once
-    per worker process and shares the model between its threads.
+    per worker process (an ``Estimator``: the model with ``config``) and shares it between threads.
     """
 
-    def __init__(self, model: str, input_height: int = 368, threads: int | None = None, arch=None, width=None):
+    def __init__(
+        self, model: str, config: EstimatorConfig | None = None, threads: int | None = None, arch=None, width=None
+    ):
         super().__init__()
-        self.model, self.input_height, self.threads, self.arch, self.width = model, input_height, threads, arch, width
+        self.model, self.config, self.threads, self.arch, self.width = model, config, threads, arch, width
 
-    def load_model(self):
-        """The runner, loaded on the worker."""
-        from mln_tf.runners import load_runner
-
+    def load_model(self) -> Estimator:
+        """The Estimator, loaded on the worker."""
         start = time.perf_counter()
-        runner = load_runner(self.model, arch=self.arch, config=self.width, threads=self.threads)
+        estimator = Estimator.load(self.model, self.config, threads=self.threads, arch=self.arch, width=self.width)
         log.info("loaded %s on a worker in %.1f s", self.model, time.perf_counter() - start)
-        return runner
+        return estimator
 
-    def run_inference(self, batch: Sequence[tuple[str, np.ndarray]], model, inference_args=None) -> Iterable:
+    def run_inference(self, batch: Sequence[tuple[Any, np.ndarray]], model: Estimator, inference_args=None) -> Iterable:
         """People in each image of the batch (images differ in size: one network call each)."""
-        from mln_tf.inference import estimate_poses
-
         for key, rgb in batch:
-            yield key, estimate_poses(model, rgb, self.input_height)
+            yield key, model.estimate(rgb)
 
     def batch_elements_kwargs(self) -> dict:
         return {"min_batch_size": 1, "max_batch_size": 8}
@@ -132,21 +138,23 @@ class PoseModelHandler(ModelHandler):
 
 
 class DecodeImage(beam.DoFn):
-    """A matched file -> ``(path, rgb)``; unreadable or corrupt files -> the ``failed`` output."""
+    """``(path, name)`` -> ``((path, name), rgb)``; unreadable or corrupt files -> the ``failed`` output."""
 
-    def process(self, readable):
+    def process(self, element):
         from mln_tf.inference import decode_image
 
-        path = readable.metadata.path
+        path, name = element
         try:
-            yield path, decode_image(readable.read(), path)
+            with FileSystems.open(path) as f:
+                data = f.read()
+            yield (path, name), decode_image(data, path)
         except Exception as exc:  # noqa: BLE001 - any reason a file cannot be read goes to the dead letters
             beam.metrics.Metrics.counter("mln_tf", "failed_images").inc()
             yield beam.pvalue.TaggedOutput("failed", (path, str(exc).splitlines()[0] if str(exc) else repr(exc)))
 
 
 class WritePoses(beam.DoFn):
-    """``(path, Poses)`` -> ``OUT/<stem>_keypoints.json`` (atomically), then the image's COCO results."""
+    """``((path, name), Poses)`` -> ``OUT/<name>_keypoints.json`` (atomically), then the image's COCO results."""
 
     def __init__(self, out: str) -> None:
         self.out = out
@@ -154,9 +162,9 @@ class WritePoses(beam.DoFn):
     def process(self, element):
         from mln_tf.outputs import coco_results, openpose_json
 
-        path, poses = element
+        (path, name), poses = element
         stem = PurePosixPath(path).stem
-        _write_atomic(FileSystems.join(self.out, f"{stem}_keypoints.json"), json.dumps(openpose_json(poses)).encode())
+        _write_atomic(FileSystems.join(self.out, f"{name}_keypoints.json"), json.dumps(openpose_json(poses)).encode())
         beam.metrics.Metrics.counter("mln_tf", "images").inc()
         beam.metrics.Metrics.counter("mln_tf", "people").inc(len(poses))
         image_id = int(stem) if stem.isdigit() else -1
@@ -174,15 +182,34 @@ def _write_atomic(path: str, data: bytes) -> None:
     FileSystems.rename([tmp], [path])
 
 
-def _patterns(inputs: Iterable[str]) -> list[str]:
-    """Local folders become globs of their images; everything else is given to Beam's matcher."""
-    patterns = []
+def match_images(inputs: Iterable[str], limit: int | None = None) -> list[str]:
+    """The image files of ``inputs`` in infer's order (each input in turn; a folder's or glob's files sorted).
+
+    Local folders are globbed for their images; everything else goes to Beam's matcher (any
+    filesystem). ``limit``: the first that many. None at all is a ValueError naming the inputs.
+    """
+    paths: list[str] = []
     for item in inputs:
-        if "://" not in item and os.path.isdir(item):
-            patterns += [os.path.join(item, f"*{suffix}") for suffix in sorted(IMAGE_SUFFIXES)]
-        else:
-            patterns.append(item)
-    return patterns
+        local_dir = "://" not in item and os.path.isdir(item)
+        patterns = [os.path.join(item, f"*{suffix}") for suffix in sorted(IMAGE_SUFFIXES)] if local_dir else [item]
+        found = {
+            m.path
+            for result in FileSystems.match(patterns)
+            for m in result.metadata_list
+            if PurePosixPath(m.path).suffix.lower() in IMAGE_SUFFIXES
+        }
+        paths += sorted(found)
+    if not paths:
+        raise ValueError(f"no images in {', '.join(inputs)} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    return paths[:limit]
+
+
+def output_names(paths: Sequence[str]) -> list[tuple[str, str]]:
+    """``(path, name)`` for each image: the names ``mln-pose infer`` gives (``mln_tf.stream.unique_name``)."""
+    from mln_tf.stream import unique_name
+
+    used: set[str] = set()
+    return [(path, unique_name(path, used)) for path in paths]
 
 
 def pipeline_options(job: BeamJob):
@@ -199,15 +226,10 @@ def pipeline_options(job: BeamJob):
 
 def build(pipeline, job: BeamJob, shards: str):
     """Add the job's transforms to ``pipeline``; shard outputs go under the ``shards`` folder."""
-    matched = (
-        pipeline
-        | "Inputs" >> beam.Create(_patterns(job.inputs))
-        | "Match" >> fileio.MatchAll(empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
-        | "Images only" >> beam.Filter(lambda m: PurePosixPath(m.path).suffix.lower() in IMAGE_SUFFIXES)
-        | "Read" >> fileio.ReadMatches()
-    )
-    decoded = matched | "Decode" >> beam.ParDo(DecodeImage()).with_outputs("failed", main="images")
-    handler = PoseModelHandler(job.model, job.input_height, job.threads, job.arch, job.width)
+    named = output_names(match_images(job.inputs, job.limit))
+    images = pipeline | "Images" >> beam.Create(named) | "Spread" >> beam.Reshuffle()
+    decoded = images | "Decode" >> beam.ParDo(DecodeImage()).with_outputs("failed", main="images")
+    handler = PoseModelHandler(job.model, job.config, job.threads, job.arch, job.width)
     results = decoded.images | "Poses" >> RunInference(handler) | "Write" >> beam.ParDo(WritePoses(job.out))
     results | "COCO shards" >> beam.io.WriteToText(FileSystems.join(shards, "coco"), file_name_suffix=".jsonl")
     (

@@ -17,7 +17,7 @@ import io
 import json
 import logging
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -181,24 +181,20 @@ def format_table(stats: dict[str, float], images: int | None = None) -> str:
 
 
 def predict_dataset(
-    runner,
+    estimator,
     annotations: Any,
     images_dir: str | Path,
-    input_height: int = 368,
-    config=None,
-    scales: tuple[float, ...] = (1.0,),
-    flip: bool = False,
     image_ids: Iterable[int] | None = None,
     progress: bool = True,
 ) -> tuple[list[dict], list[int], list[str]]:
-    """Run a model over a COCO image set -> (COCO results, evaluated image ids, failures).
+    """Run an ``Estimator`` over a COCO image set -> (COCO results, evaluated image ids, failures).
 
     An image that is missing or unreadable is skipped with a warning and listed in the
-    failures (``"file: reason"``); it is left out of the evaluated ids.
+    failures (``mln_tf.images.BadFiles.lines``); it is left out of the evaluated ids.
     """
     from tqdm import tqdm
 
-    from mln_tf.inference import estimate_poses, read_image
+    from mln_tf.images import BadFiles, iter_images
     from mln_tf.outputs import coco_results
 
     gt = load_coco(annotations)
@@ -206,45 +202,42 @@ def predict_dataset(
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise ValueError(f"image folder not found: {images_dir}")
+    id_of = {images_dir / gt.imgs[i]["file_name"]: i for i in ids}
     results: list[dict] = []
     done: list[int] = []
-    failures: list[str] = []
-    for image_id in tqdm(ids, desc="evaluating", unit="img", disable=not progress):
-        path = images_dir / gt.imgs[image_id]["file_name"]
-        try:
-            image = read_image(path)
-        except ValueError as exc:
-            failures.append(f"{path.name}: {exc}")
-            log.warning("skipping %s", exc)
-            continue
-        poses = estimate_poses(runner, image, input_height, config, scales, flip)
-        results.extend(coco_results(image_id, poses))
-        done.append(image_id)
-    return results, done, failures
+    bad = BadFiles()
+    with tqdm(total=len(ids), desc="evaluating", unit="img", disable=not progress) as bar:
+        for path, image in iter_images(_counted(id_of, bar), bad):
+            poses = estimator.estimate(image)
+            results.extend(coco_results(id_of[path], poses))
+            done.append(id_of[path])
+    return results, done, bad.lines()
+
+
+def _counted(items: Iterable, bar) -> Iterator:
+    """``items``, ticking ``bar`` as each is taken (read or not)."""
+    for item in items:
+        yield item
+        bar.update()
 
 
 def evaluate_model(
-    runner,
+    estimator,
     annotations: Any,
     images_dir: str | Path,
-    input_height: int = 368,
-    config=None,
-    scales: tuple[float, ...] = (1.0,),
-    flip: bool = False,
     progress: bool = True,
     verbose: bool = True,
     image_ids: Iterable[int] | None = None,
 ) -> dict[str, Any]:
-    """COCO keypoint AP of a model (any ``mln_tf.runners.Runner``) on an annotated image set.
+    """COCO keypoint AP of an ``Estimator`` (a model and how it runs) on an annotated image set.
 
-    ``image_ids`` restricts it to those images (default: all of the annotations).
+    ``image_ids`` restricts it to those images (default: all of the annotations). The result
+    holds the COCO stats, ``images``, ``failures``, ``results`` and the ``settings`` used.
     """
     gt = load_coco(annotations)
-    results, done, failures = predict_dataset(
-        runner, gt, images_dir, input_height, config, scales, flip, image_ids=image_ids, progress=progress
-    )
+    results, done, failures = predict_dataset(estimator, gt, images_dir, image_ids=image_ids, progress=progress)
     if not done:
         raise ValueError(f"none of the {len(image_ids or gt.getImgIds())} images could be read: {failures[:3]}")
     stats: dict[str, Any] = evaluate_coco(results, gt, done, verbose=verbose)
-    stats.update(images=len(done), failures=failures, results=results)
+    stats.update(images=len(done), failures=failures, results=results, settings=estimator.settings())
     return stats

@@ -1,7 +1,8 @@
 """From an image to people: the one ``preprocess`` and the one ``postprocess``.
 
 Every runner (Keras model, SavedModel, .tflite on a server or a phone) goes through these
-two functions, so that the same image gives the same people everywhere:
+two functions, so that the same image gives the same people everywhere
+(``mln_tf.estimator.Estimator`` is the one object that runs a model on an image with them):
 
     x, transform = preprocess(rgb_image)              # resize, pad to 8, pixel/256 - 0.5
     heatmaps, pafs = <any runner>(x[None])             # stride-8 maps
@@ -212,17 +213,19 @@ def predict_maps(
     scales: tuple[float, ...] = (1.0,),
     flip: bool = False,
     stride: int = DEFAULT_STRIDE,
+    input_hw: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Transform]:
     """Run ``runner`` on one RGB image -> (heatmaps, pafs, transform) for :func:`postprocess`.
 
     ``runner`` is any ``mln_tf.runners.Runner`` (or callable with its contract). With several
     ``scales`` (multiples of ``input_height``) and/or ``flip`` (the mirrored input, its maps
     mirrored back with left/right channels swapped and PAF x negated), the maps are
-    resampled exactly onto the first scale's grid and averaged. A fixed-size runner (``runner.input_hw``) gets
-    the image letterboxed into that size and supports only scale 1.
+    resampled exactly onto the first scale's grid and averaged. A fixed-size runner
+    (``runner.input_hw``), or a fixed ``input_hw``, gets the image letterboxed into that size
+    and supports only scale 1. ``mln_tf.estimator.Estimator`` is the one caller to use.
     """
     rgb = as_rgb(image)
-    fixed = getattr(runner, "input_hw", None)
+    fixed = getattr(runner, "input_hw", None) or input_hw
     if fixed is not None and tuple(scales) != (1.0,):
         raise ValueError(f"a fixed-size model ({fixed[0]}x{fixed[1]}) supports only scales=(1.0,)")
     if not scales or min(scales) <= 0:
@@ -271,16 +274,3 @@ def _grid_warp(base: Transform, other: Transform, stride: int) -> np.ndarray:
     mapped = input_to_map(other.image_to_input(image_xy), stride)
     scale = mapped[1] - mapped[0]
     return np.array([[scale[0], 0, mapped[0, 0]], [0, scale[1], mapped[0, 1]]], np.float64)
-
-
-def estimate_poses(
-    runner,
-    image: np.ndarray,
-    input_height: int = DEFAULT_INPUT_HEIGHT,
-    config: PostprocessConfig | None = None,
-    scales: tuple[float, ...] = (1.0,),
-    flip: bool = False,
-) -> Poses:
-    """One RGB image -> people in its pixels: ``predict_maps`` then ``postprocess``."""
-    heatmaps, pafs, transform = predict_maps(runner, image, input_height, scales, flip)
-    return postprocess(heatmaps, pafs, transform, config)

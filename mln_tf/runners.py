@@ -106,10 +106,10 @@ def keras_runner(model: Any, path: str = "<in memory>") -> Runner:
     return Runner("keras", path, shape if None not in shape else None, run)
 
 
-def load_keras_model(path: str | Path, arch: str | None = None, config: Any = None):
-    """A Keras pose model from ``.keras``, or from ``.weights.h5`` built as ``arch``/``config``.
+def load_keras_model(path: str | Path, arch: str | None = None, width: Any = None):
+    """A Keras pose model from ``.keras``, or from ``.weights.h5`` built as ``arch``/``width``.
 
-    ``config`` is a builder config object or a named width ('paper', 'small', 'tiny'); both
+    ``width`` is a named width ('paper', 'small', 'tiny') or a builder config object; both
     only matter for ``.weights.h5`` (default mln, paper): a ``.keras`` model carries its own
     architecture and width (:func:`model_identity`), so they are not used for one.
     """
@@ -125,8 +125,7 @@ def load_keras_model(path: str | Path, arch: str | None = None, config: Any = No
     if path.name.endswith(".weights.h5"):
         arch = arch or "mln"
         entry = m.architecture(arch)
-        if config is None or isinstance(config, str):
-            config = entry.config(config or "paper")
+        config = entry.config(width or "paper") if width is None or isinstance(width, str) else width
         net = entry.builder(config, name=arch)
         try:
             net.load_weights(path)
@@ -149,8 +148,8 @@ def model_identity(model: Any, path: str | Path | None = None) -> tuple[str, str
     return identity
 
 
-def _load_keras(path: Path, arch: str | None, config: Any) -> Runner:
-    model = load_keras_model(path, arch, config)
+def _load_keras(path: Path, arch: str | None, width: Any) -> Runner:
+    model = load_keras_model(path, arch, width)
     runner = keras_runner(model, str(path))
     runner.identity = model_identity(model, path)
     return runner
@@ -207,12 +206,12 @@ def _load_tflite(path: Path, threads: int | None) -> Runner:
     return Runner("tflite", str(path), shape, run)
 
 
-def load_runner(path: str | Path, arch: str | None = None, config: Any = None, threads: int | None = None) -> Runner:
+def load_runner(path: str | Path, arch: str | None = None, width: Any = None, threads: int | None = None) -> Runner:
     """Load a .keras / .weights.h5 / SavedModel dir / .tflite pose model as a :class:`Runner`.
 
     ``pretrained:NAME`` loads a pretrained model shipped with the repository
     (``mln_tf.pretrained.PRETRAINED``, e.g. ``pretrained:tfpose_mobilenet_thin``).
-    ``arch`` and ``config`` only matter for ``.weights.h5`` files (no architecture inside;
+    ``arch`` and ``width`` only matter for ``.weights.h5`` files (no architecture inside;
     default mln at paper width);
     ``threads`` only for ``.tflite`` (LiteRT CPU threads; None = LiteRT's default).
     """
@@ -227,7 +226,7 @@ def load_runner(path: str | Path, arch: str | None = None, config: Any = None, t
     if name.endswith(".tflite"):
         return _load_tflite(path, threads)
     if name.endswith(".keras") or name.endswith(".weights.h5"):
-        return _load_keras(path, arch, config)
+        return _load_keras(path, arch, width)
     raise ValueError(
         f"unsupported model file {path.name!r}: use .keras, .weights.h5, a SavedModel directory or .tflite"
     )

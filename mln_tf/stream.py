@@ -1,15 +1,15 @@
 """Frames in, poses out: images, folders, videos and cameras through one loop, usable from Python.
 
-    from mln_tf.runners import load_runner
+    from mln_tf.estimator import Estimator
     from mln_tf.stream import PoseStream, frames_from
 
-    stream = PoseStream(load_runner("model.tflite"))
+    stream = PoseStream(Estimator.load("model.tflite"))
     for frame, poses in stream.run(frames_from(["photos/", "clip.mp4"])):
         print(frame.source, frame.index, len(poses), poses.ids)  # ids: video/camera track IDs
 
 :func:`frames_from` reads image files, folders of images/videos and video files;
 :func:`camera_frames` reads an OpenCV capture device (``0``) or stream URL. Inputs that cannot
-be read are reported in :attr:`PoseStream.failures` (``"file: reason"``) and skipped.
+be read are reported in :attr:`PoseStream.failures` (``mln_tf.images.BadFiles``) and skipped.
 :class:`ResultWriter` writes what ``mln-pose infer`` writes (OpenPose JSON per image or frame,
 overlays, an overlay video per video), atomically; :class:`LiveWindow` shows frames on a
 display. Video and camera frames are tracked and smoothed (``mln_tf.tracking``) unless
@@ -23,14 +23,14 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator
 
 import numpy as np
 
 from mln_tf.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, collect_files
 from mln_tf.grouping import Poses
-from mln_tf.inference import DEFAULT_INPUT_HEIGHT, PostprocessConfig, estimate_poses
+from mln_tf.images import BadFiles
 from mln_tf.tracking import PoseTracker, TrackerConfig
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ def _frames(files: list[Path], limit: int | None) -> Iterator[Frame | Failure]:
 
 @dataclass
 class PoseStream:
-    """Runs a model (any ``mln_tf.runners.Runner``) over frames: ``run(frames)`` yields (frame, poses).
+    """Runs an ``Estimator`` (a model and how it runs) over frames: ``run(frames)`` yields (frame, poses).
 
     Video and camera frames are tracked (``mln_tf.tracking``: IDs in ``poses.ids``, smoothed
     keypoints) with ``tracking`` (None: each frame alone), one tracker per source; images
@@ -191,13 +191,9 @@ class PoseStream:
     tracing and warm-up), ``frame_ms`` every later call, so that latency excludes the warm-up.
     """
 
-    runner: object
-    input_height: int = DEFAULT_INPUT_HEIGHT
-    scales: tuple[float, ...] = (1.0,)
-    flip: bool = False
-    config: PostprocessConfig | None = None
+    estimator: object  # mln_tf.estimator.Estimator (imported lazily: it may load TensorFlow's runners)
     tracking: TrackerConfig | None = field(default_factory=TrackerConfig)
-    failures: list[str] = field(default_factory=list)
+    failures: BadFiles = field(default_factory=BadFiles)
     first_ms: float | None = None
     frame_ms: list[tuple[str, float]] = field(default_factory=list)  # (source, ms) after the first call
     tracks: dict[str, int] = field(default_factory=dict)  # source -> track IDs started
@@ -206,7 +202,7 @@ class PoseStream:
     def estimate(self, rgb: np.ndarray, source: str = "") -> Poses:
         """People in one RGB frame (timed)."""
         start = time.perf_counter()
-        poses = estimate_poses(self.runner, rgb, self.input_height, self.config, self.scales, self.flip)
+        poses = self.estimator.estimate(rgb)
         ms = (time.perf_counter() - start) * 1e3
         if self.first_ms is None:
             self.first_ms = ms
@@ -218,8 +214,7 @@ class PoseStream:
         """(frame, poses) for every readable frame; failures are logged and kept in ``failures``."""
         for item in frames:
             if isinstance(item, Failure):
-                log.warning("skipping %s", item.reason)
-                self.failures.append(f"{Path(item.source).name}: {item.reason}")
+                self.failures.add(item.source, item.reason)
                 continue
             poses = self.estimate(item.rgb, item.source)
             yield item, self.track(item, poses)
@@ -252,6 +247,21 @@ class SourceStats:
     written: list[str] = field(default_factory=list)
 
 
+def unique_name(source: str, used: set[str]) -> str:
+    """The output name of ``source`` (its stem; ``_2``, ``_3`` when taken), added to ``used``.
+
+    Every writer of per-image results (``ResultWriter``, the Beam pipeline) names them so:
+    two ``x.jpg`` in different folders never overwrite each other, and both paths agree.
+    """
+    stem = PurePosixPath(source).stem if not source.startswith("camera") else source
+    name, n = stem, 1
+    while name in used:
+        n += 1
+        name = f"{stem}_{n}"
+    used.add(name)
+    return name
+
+
 class ResultWriter:
     """Writes OpenPose JSON (and overlays) per image and per video/camera frame, atomically.
 
@@ -272,13 +282,7 @@ class ResultWriter:
 
     def _name(self, source: str) -> str:
         if source not in self._names:
-            stem = Path(source).stem if not source.startswith("camera") else source
-            name, n = stem, 1
-            while name in self._used:
-                n += 1
-                name = f"{stem}_{n}"
-            self._used.add(name)
-            self._names[source] = name
+            self._names[source] = unique_name(source, self._used)
         return self._names[source]
 
     def _paths(self, name: str, image: bool) -> tuple[Path, Path]:

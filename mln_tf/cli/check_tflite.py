@@ -78,6 +78,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     ):
         side = "below" if field.startswith("min") else "above"
         parser.add_argument(flag, type=float, help=f"fail when {what} is {side} this (default: {_defaults(field)})")
+    flags.add_decoder(parser)
     parser.add_argument("--out", metavar="FILE", help="also write the report as JSON (atomically)")
     flags.add_overwrite(parser, "an existing --out file")
     flags.add_quiet(parser)
@@ -86,6 +87,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Check every path (and the report's), load both models, compare, print, write the report."""
+    from mln_tf.estimator import Estimator, EstimatorConfig
     from mln_tf.files import write_json_atomic
     from mln_tf.runners import check_model_path, load_runner
 
@@ -99,10 +101,11 @@ def run(args: argparse.Namespace) -> int:
         tool.check_output(args.out, args.overwrite, (".json",))
     try:
         images = collect_images(args.images, args.limit)
+        config = EstimatorConfig().with_decoder(args.decoder)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    tflite = load_runner(args.tflite, threads=args.threads)
-    reference = load_runner(args.reference, arch=args.arch, config=args.width)
+    tflite = Estimator(load_runner(args.tflite, threads=args.threads), config)
+    reference = load_runner(args.reference, arch=args.arch, width=args.width)
     report = compare(
         tflite,
         reference,
@@ -125,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
             {
                 **asdict(report),
                 "thresholds": asdict(limits),
+                "settings": tflite.settings(),
                 "summary": {
                     "max_map_error": report.max_map_error,
                     "mean_map_error": report.mean_map_error,

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -69,25 +68,20 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     return p
 
 
-def _overlays(runner, annotations: Path, images: Path, out: Path, input_height: int, quiet: bool = False) -> list[Path]:
+def _overlays(estimator, annotations: Path, images: Path, out: Path, quiet: bool = False) -> list[Path]:
     """One overlay per annotated image, drawn with mln_tf.draw from the one postprocess."""
     from tqdm import tqdm
 
     from mln_tf.draw import draw_poses, write_image
     from mln_tf.evaluate import load_coco
-    from mln_tf.inference import estimate_poses, read_image
+    from mln_tf.images import iter_images
 
     coco = load_coco(annotations)
+    files = [images / coco.imgs[i]["file_name"] for i in sorted(coco.getImgIds())]
     written = []
-    for image_id in tqdm(sorted(coco.getImgIds()), desc=f"overlays {images.name}", unit="img", disable=quiet):
-        name = coco.imgs[image_id]["file_name"]
-        try:
-            rgb = read_image(images / name)
-        except ValueError as exc:
-            print(f"warning: skipping {exc}", file=sys.stderr)
-            continue
-        poses = estimate_poses(runner, rgb, input_height)
-        path = out / f"{Path(name).stem}.jpg"
+    for path, rgb in tqdm(iter_images(files), total=len(files), desc=f"overlays {images.name}", disable=quiet):
+        poses = estimator.estimate(rgb)
+        path = out / f"{path.stem}.jpg"
         write_image(path, draw_poses(rgb, poses))
         written.append(path)
     return written
@@ -95,12 +89,12 @@ def _overlays(runner, annotations: Path, images: Path, out: Path, input_height: 
 
 def _check_on_val(tflite_path: Path, runner):
     """mln_tf.export.compare's comparison of a .tflite with the Keras runner on the 4 val images."""
+    from mln_tf.estimator import Estimator
     from mln_tf.export.compare import compare
     from mln_tf.files import collect_files
-    from mln_tf.runners import load_runner
 
     return compare(
-        load_runner(tflite_path),
+        Estimator.load(tflite_path),
         runner,
         collect_files(VAL),
         VAL / "person_keypoints.json",
@@ -135,6 +129,7 @@ def _export(model, runner, out: Path, tflite_hw: tuple[int, int]) -> list[tuple[
 
 def _pretrained_part(out: Path, tflite_hw: tuple[int, int], quiet: bool = False) -> list[tuple[str, str]]:
     """The shipped COCO-trained network through evaluation, overlays, export and the .tflite check."""
+    from mln_tf.estimator import Estimator, EstimatorConfig
     from mln_tf.evaluate import evaluate_model, format_table
     from mln_tf.export.saved_model import export_saved_model
     from mln_tf.export.tflite import export_tflite
@@ -144,16 +139,13 @@ def _pretrained_part(out: Path, tflite_hw: tuple[int, int], quiet: bool = False)
     print(f"\nquickstart: the shipped COCO-trained network ({PRETRAINED}, mln_tf.pretrained)")
     model = load_pretrained(PRETRAINED)
     runner = keras_runner(model, str(pretrained_model_path(PRETRAINED)))
+    estimator = Estimator(runner, EstimatorConfig(input_height=PRETRAINED_HEIGHT))
     rows, stats = [], {}
     for name, folder in (("val", VAL), ("train", TRAIN)):
-        stats[name] = evaluate_model(
-            runner, folder / "person_keypoints.json", folder, PRETRAINED_HEIGHT, progress=False, verbose=False
-        )
+        stats[name] = evaluate_model(estimator, folder / "person_keypoints.json", folder, progress=False, verbose=False)
         print(format_table(stats[name], stats[name]["images"]) + f"   ({folder.name})")
-    overlays = _overlays(runner, VAL / "person_keypoints.json", VAL, out / "overlays" / "val", PRETRAINED_HEIGHT, quiet)
-    overlays += _overlays(
-        runner, TRAIN / "person_keypoints.json", TRAIN, out / "overlays" / "train", PRETRAINED_HEIGHT, quiet
-    )
+    overlays = _overlays(estimator, VAL / "person_keypoints.json", VAL, out / "overlays" / "val", quiet)
+    overlays += _overlays(estimator, TRAIN / "person_keypoints.json", TRAIN, out / "overlays" / "train", quiet)
     saved = export_saved_model(model, out / "saved_model", overwrite=True)
     tflite = export_tflite(model, out / f"{PRETRAINED}_fp32.tflite", "fp32", tflite_hw)
     report = _check_on_val(tflite.path, runner)
@@ -194,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise UsageError(f"bundled data missing: {path} (see mln_tf/bundled/README.md)")
 
+    from mln_tf.estimator import Estimator, EstimatorConfig
     from mln_tf.evaluate import evaluate_model, format_table
     from mln_tf.model import DEFAULT_INPUT_HW
     from mln_tf.runners import keras_runner, load_keras_model
@@ -260,21 +253,16 @@ def run(args: argparse.Namespace) -> int:
     model_path = Path(result.artifacts["model"])
     model = load_keras_model(model_path)  # loaded once: evaluation, export and overlays
     runner = keras_runner(model, str(model_path))
+    estimator = Estimator(runner, EstimatorConfig(input_height=args.input_height))
     print("\nCOCOeval on the training images (the model has seen them):")
     seen = result.last_eval
     print(format_table(seen, 36))
     print("\nCOCOeval on the 4 held-out val2017 images:")
-    held_out = evaluate_model(
-        runner, VAL / "person_keypoints.json", VAL, args.input_height, progress=False, verbose=False
-    )
+    held_out = evaluate_model(estimator, VAL / "person_keypoints.json", VAL, progress=False, verbose=False)
     print(format_table(held_out, held_out["images"]))
     exports = _export(model, runner, out, tflite_hw)
-    overlays = _overlays(
-        runner, TRAIN / "person_keypoints.json", TRAIN, out / "overlays" / "train", args.input_height, args.quiet
-    )
-    overlays += _overlays(
-        runner, VAL / "person_keypoints.json", VAL, out / "overlays" / "val", args.input_height, args.quiet
-    )
+    overlays = _overlays(estimator, TRAIN / "person_keypoints.json", TRAIN, out / "overlays" / "train", args.quiet)
+    overlays += _overlays(estimator, VAL / "person_keypoints.json", VAL, out / "overlays" / "val", args.quiet)
     pretrained_rows = _pretrained_part(out / "pretrained", pretrained_hw, args.quiet)
 
     rows = [

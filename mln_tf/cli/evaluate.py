@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from mln_tf.cli import flags, tool
-from mln_tf.cli.infer import load_model
 from mln_tf.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 HELP = "COCO keypoint AP of a model on an annotated image folder"
@@ -49,20 +48,12 @@ def run(args: argparse.Namespace) -> int:
         gt = load_coco(args.annotations)  # checked before the model is loaded
     except ValueError as exc:
         raise UsageError(f"--annotations: {exc}") from None
+    config = flags.estimator_config(args)
     check_model_path(args.model)
     ids = sorted(gt.getImgIds())[: args.limit] if args.limit else None
-    runner = load_model(args)
-    stats = evaluate_model(
-        runner,
-        gt,
-        images,
-        args.input_height,
-        scales=args.scales,
-        flip=args.flip,
-        progress=not args.quiet,
-        verbose=False,
-        image_ids=ids,
-    )
+    estimator = flags.load_estimator(args, config)
+    stats = evaluate_model(estimator, gt, images, progress=not args.quiet, verbose=False, image_ids=ids)
+    print(f"{args.model}: {estimator.config.describe()}")
     print(coco_table(stats, stats["images"]))
     if stats["results"] == []:
         print("0 people detected: every score is 0", file=sys.stderr)

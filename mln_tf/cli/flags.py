@@ -12,9 +12,12 @@ Exit codes and errors: ``mln_tf.cli.tool.run_tool`` (codes in ``mln_tf.errors``)
 from __future__ import annotations
 
 import argparse
+import logging
 
 from mln_tf.inference import DEFAULT_INPUT_HEIGHT
 from mln_tf.model import ARCHITECTURES, ARCHS, DEFAULT_INPUT_HW, WIDTHS, parse_hw
+
+log = logging.getLogger(__name__)
 
 
 def hw(text: str) -> tuple[int, int]:
@@ -196,6 +199,12 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     )
     add_arch_arguments(p)
     add_input_height(p)
+    add_input(
+        p,
+        default=None,
+        what="instead of --input-height, letterbox every image into this fixed network input "
+        "(a fixed-size .tflite model brings its own)",
+    )
     p.add_argument(
         "--accurate",
         action="store_const",
@@ -214,9 +223,71 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
         help="comma-separated multiples of --input-height for multi-scale testing (default 1)",
     )
     p.add_argument("--flip", action="store_true", help="also run the mirrored image and average (flip test)")
+    add_decoder(p)
     p.add_argument(
         "--threads",
         type=positive_int,
         default=None,
         help="LiteRT CPU threads for .tflite models (default: LiteRT's)",
     )
+
+
+def add_decoder(p: argparse.ArgumentParser) -> None:
+    """``--decoder NAME=VALUE`` (repeatable): a decoder setting (PostprocessConfig / GroupingConfig)."""
+    from mln_tf.estimator import decoder_settings
+
+    known = ", ".join(f"{k}={v}" for k, v in decoder_settings().items())
+    p.add_argument(
+        "--decoder",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"a decoder setting, repeatable (docs/decoder.md); the settings used are written with the results. "
+        f"Defaults: {known}",
+    )
+
+
+def estimator_config(args: argparse.Namespace):
+    """The one place flags become an ``EstimatorConfig``: --input-height/--input, --scales, --flip, --decoder.
+
+    An invalid combination is a UsageError naming the flags, before any model is loaded.
+    """
+    from mln_tf.errors import UsageError
+    from mln_tf.estimator import EstimatorConfig
+
+    try:
+        config = EstimatorConfig(
+            input_height=args.input_height,
+            input_hw=getattr(args, "input", None),
+            scales=tuple(args.scales),
+            flip=bool(args.flip),
+        )
+        return config.with_decoder(getattr(args, "decoder", None) or [])
+    except ValueError as exc:
+        text = str(exc).replace("input_hw", "--input").replace("drop the scales", "drop --scales/--accurate")
+        raise UsageError(text) from None
+
+
+def load_estimator(args: argparse.Namespace, config=None):
+    """The model of --model (with --arch/--width/--threads) and ``config`` (default: from the flags) as an Estimator.
+
+    A model that cannot honour the settings (a fixed-size .tflite with --scales) is a UsageError.
+    """
+    from mln_tf.errors import UsageError
+    from mln_tf.estimator import Estimator
+    from mln_tf.runners import load_runner
+
+    config = config or estimator_config(args)
+    runner = load_runner(args.model, arch=args.arch, width=args.width, threads=getattr(args, "threads", None))
+    given = (args.arch, args.width)
+    if runner.identity and any(g is not None and g != have for g, have in zip(given, runner.identity)):
+        log.warning(
+            "%s is %s at width %s (recorded in the model); --arch/--width are only for .weights.h5 "
+            "files and were ignored",
+            args.model,
+            *runner.identity,
+        )
+    try:
+        return Estimator(runner, config)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None

@@ -9,10 +9,12 @@ from pathlib import Path
 
 from mln_tf.cli import flags, tool
 from mln_tf.errors import EXIT_FAILED, EXIT_OK, UsageError
+from mln_tf.files import write_json_atomic
 from mln_tf.tables import format_table
 
 HELP = "people in images, folders, videos and cameras -> JSON and overlays"
 PROG = "mln-pose infer"
+RUN_JSON = "run.json"  # the model and settings of the latest run into --out, with its counts
 WARMUP = {"keras": "graph tracing", "tflite": "interpreter set-up", "savedmodel": "graph loading"}
 log = logging.getLogger("mln_tf.cli")
 
@@ -114,8 +116,9 @@ def run(args: argparse.Namespace) -> int:
     )
 
     inputs = list(args.inputs) + list(args.images or [])
+    config = flags.estimator_config(args)  # a bad combination of settings is refused before anything else
     if args.beam:
-        return run_beam(args, inputs)
+        return run_beam(args, inputs, config)
     if not inputs and args.camera is None:
         raise UsageError("give images, folders or videos (positional or --images), or --camera")
     if inputs and args.camera is not None:
@@ -148,8 +151,8 @@ def run(args: argparse.Namespace) -> int:
             "--show: no display (DISPLAY unset) or this OpenCV has no GUI "
             "(opencv-python-headless); results are written to --out instead"
         )
-    runner = load_model(args)
-    stream = PoseStream(runner, args.input_height, args.scales, args.flip, tracking=tracker_config(args))
+    estimator = flags.load_estimator(args, config)
+    stream = PoseStream(estimator, tracking=tracker_config(args))
     window = LiveWindow() if show else None
     interrupted = False
     try:
@@ -172,10 +175,17 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
-def run_beam(args: argparse.Namespace, inputs: list[str]) -> int:
-    """--beam: the same poses as a Beam pipeline (mln_tf.beam); checks first, then the job, then a summary."""
+def run_beam(args: argparse.Namespace, inputs: list[str], config) -> int:
+    """--beam: the same poses as a Beam pipeline (mln_tf.beam); checks first, then the job, then a summary.
+
+    Every setting of plain infer reaches the workers (``config``: --input-height/--input,
+    --scales/--accurate, --flip, --decoder; --limit). It writes the JSON results, not overlays;
+    --show is refused.
+    """
     if args.camera is not None or not inputs:
         raise UsageError("--beam reads image files, folders or globs (positional or --images), not --camera")
+    if args.show:
+        raise UsageError("--show: a Beam job has no window; drop --show or --beam")
     try:
         from mln_tf import beam
     except ImportError as exc:
@@ -198,22 +208,32 @@ def run_beam(args: argparse.Namespace, inputs: list[str]) -> int:
         if missing:
             raise UsageError(f"input not found: {missing[0]}")
     check_model_path(args.model)
+    if str(args.model).lower().endswith(".tflite") and config.scales != (1.0,):
+        raise UsageError(
+            f"{args.model} takes a fixed input, which runs at one scale: drop --accurate/--scales, "
+            "or give the .keras/SavedModel form"
+        )
     try:
         job = beam.BeamJob(
             model=args.model,
             inputs=tuple(inputs),
             out=out,
             runner=args.runner,
-            input_height=args.input_height,
+            config=config,
+            limit=args.limit,
             threads=args.threads,
             arch=args.arch,
             width=args.width,
             workers=args.beam_workers,
             options=options,
         )
+        beam.match_images(job.inputs, job.limit)  # no images at all is said now, before the job starts
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     summary = beam.run_job(job)
+    if "://" not in out and summary.images:
+        record = {"model": args.model, **config.settings(), "images": summary.images, "people": summary.people}
+        write_json_atomic(Path(out) / RUN_JSON, record)
     if not args.quiet:
         print(
             format_table(
@@ -275,7 +295,7 @@ def _report(stream, writer, out: Path, quiet: bool) -> int:
     frames = sum(r[2] for r in rows)
     people = sum(r[3] for r in rows)
     if stream.first_ms is not None and not quiet:
-        warmup = WARMUP.get(stream.runner.kind, "set-up")
+        warmup = WARMUP.get(getattr(stream.estimator.runner, "kind", None), "set-up")
         timing = (
             f"first call {stream.first_ms:.0f} ms (warm-up: {warmup}; not in ms/frame); "
             f"median {stream.median_ms():.1f} ms/frame over the other {len(stream.frame_ms)}"
@@ -289,27 +309,12 @@ def _report(stream, writer, out: Path, quiet: bool) -> int:
             f"{people} {'person' if people == 1 else 'people'} in {frames} frame(s); {written} file(s) "
             f"written to {out}/ (OpenPose-style *_keypoints.json" + (", *_pose overlays)" if writer.overlay else ")")
         )
+        write_json_atomic(out / RUN_JSON, {**stream.estimator.settings(), "frames": frames, "people": people})
     else:
         print("nothing written: no input could be read", file=sys.stderr)
-    for failure in stream.failures:
+    for failure in stream.failures.lines():
         print(f"failed: {failure}", file=sys.stderr)
     return EXIT_FAILED if stream.failures or not written else EXIT_OK
-
-
-def load_model(args: argparse.Namespace):
-    """The runner of --model (--arch/--width only matter for .weights.h5 files; a note if they were ignored)."""
-    from mln_tf.runners import load_runner
-
-    runner = load_runner(args.model, arch=args.arch, config=args.width, threads=args.threads)
-    given = (args.arch, args.width)
-    if runner.identity and any(g is not None and g != have for g, have in zip(given, runner.identity)):
-        log.warning(
-            "%s is %s at width %s (recorded in the model); --arch/--width are only for .weights.h5 "
-            "files and were ignored",
-            args.model,
-            *runner.identity,
-        )
-    return runner
 
 
 main = tool.entry(build_parser, run, PROG)  # main(argv=None, prog=PROG) -> exit status

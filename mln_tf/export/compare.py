@@ -335,39 +335,46 @@ def compare(
     reference,
     images: Sequence[Path],
     annotations: Any = None,
-    postprocess_config=None,
     progress: bool = True,
     tflite_name: str = "tflite",
     reference_name: str = "reference",
 ) -> Report:
-    """Run both runners over ``images`` through the shared preprocess/postprocess; see module doc."""
+    """Run both over ``images`` through the shared preprocess/postprocess; see module doc.
+
+    ``tflite`` is the ``Estimator`` of the .tflite file (its decoder settings decode both);
+    ``reference`` the runner of the float model it was exported from, fed the same input.
+    """
     from tqdm import tqdm
 
     from mln_tf.evaluate import evaluate_coco, load_coco
     from mln_tf.export.tflite_ops import precision, read_ops
-    from mln_tf.inference import preprocess, read_image
+    from mln_tf.images import BadFiles, iter_images
+    from mln_tf.inference import preprocess
     from mln_tf.outputs import coco_results
 
-    if getattr(tflite, "kind", None) != "tflite" or tflite.input_hw is None:
-        raise ValueError(f"{tflite_name} is not a .tflite runner (mln_tf.runners.load_runner('x.tflite'))")
-    report = Report(str(tflite_name), str(reference_name), precision(read_ops(tflite.path)), tuple(tflite.input_hw))
+    runner = tflite.runner
+    if getattr(runner, "kind", None) != "tflite" or runner.input_hw is None:
+        raise ValueError(f"{tflite_name} is not a .tflite model (mln_tf.estimator.Estimator.load('x.tflite'))")
+    if tflite.config.flip:
+        raise ValueError("the check compares one network call per image: it runs without --flip")
+    postprocess_config = tflite.config.postprocess
+    report = Report(str(tflite_name), str(reference_name), precision(read_ops(runner.path)), tuple(runner.input_hw))
     gt = load_coco(annotations) if annotations is not None else None
     ids_by_name = {im["file_name"]: im["id"] for im in gt.dataset["images"]} if gt is not None else {}
     results = {"reference": [], "tflite": []}
     heatmaps: dict[str, list[Maps]] = {"reference": [], "tflite": []}  # for Report.heatmap_error
     evaluated: list[int] = []
-    warm = np.zeros((1, *tflite.input_hw, 3), np.float32)
-    tflite(warm)
+    warm = np.zeros((1, *runner.input_hw, 3), np.float32)
+    runner(warm)
     reference(warm)
-    for path in tqdm(list(images), desc="checking", unit="img", disable=not progress):
-        try:
-            image = read_image(path)
-        except ValueError as exc:
-            report.failures.append(str(exc))
-            continue
-        x, transform = preprocess(image, input_hw=tflite.input_hw)
+    bad = BadFiles()
+    images = list(images)
+    for path, image in tqdm(
+        iter_images(images, bad), total=len(images), desc="checking", unit="img", disable=not progress
+    ):
+        x, transform = preprocess(image, input_hw=runner.input_hw)
         start = time.perf_counter()
-        maps_t = tflite(x[None])
+        maps_t = runner(x[None])
         ms_t = (time.perf_counter() - start) * 1e3
         start = time.perf_counter()
         maps_r = reference(x[None])
@@ -383,6 +390,7 @@ def compare(
             evaluated.append(image_id)
             results["tflite"].extend(coco_results(image_id, poses_t))
             results["reference"].extend(coco_results(image_id, poses_r))
+    report.failures = bad.lines()
     if report.images:
         report.heatmap_error = heatmap_error(heatmaps["reference"], heatmaps["tflite"])
     if gt is not None:

@@ -100,22 +100,18 @@ def _coco_evaluation_class(keras):
             step = self.counter.step
             if not self.chief or self.last_step == step:
                 return None
+            from mln_tf.estimator import Estimator, EstimatorConfig
             from mln_tf.evaluate import STAT_NAMES, evaluate_coco, load_coco, predict_dataset
             from mln_tf.runners import keras_runner
 
             if self.runner is None:
-                self.runner = keras_runner(self.model)
+                self.runner = Estimator(keras_runner(self.model), EstimatorConfig(self.config.eval_input_height))
             if self.gt is None:  # parsed once per run, not at every evaluation
                 self.gt = load_coco(self.config.val_json)
             gt = self.gt
             ids = sorted(gt.getImgIds())[: self.config.eval_images or None]
             results, done, failures = predict_dataset(
-                self.runner,
-                gt,
-                self.config.val_images,
-                self.config.eval_input_height,
-                image_ids=ids,
-                progress=self.config.verbose > 0,
+                self.runner, gt, self.config.val_images, image_ids=ids, progress=self.config.verbose > 0
             )
             if not done:
                 raise ValueError(f"no validation image could be read: {failures[:3]}")

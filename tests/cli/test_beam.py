@@ -69,3 +69,42 @@ def test_without_apache_beam_beam_says_how_to_get_it(tmp_path):
     assert done.returncode == 2, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "pip install 'mln_tf[beam]'" in lines[0], done.stderr
+
+
+@pytest.mark.slow
+def test_beam_honours_every_setting_and_names_same_named_images_as_infer(tflite, tmp_path, capsys):
+    """a/x.jpg and b/x.jpg give x and x_2 on both paths; --limit and --decoder reach the job; the settings are kept."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    photos = sorted(VAL_DIR.glob("*.jpg"))
+    shutil.copy(photos[0], a / "x.jpg")
+    shutil.copy(photos[1], b / "x.jpg")  # another photo under the same name
+    shutil.copy(photos[2], b / "y.jpg")
+    ref, out = tmp_path / "ref", tmp_path / "beam"
+    decoder = ["--decoder", "min_parts=5"]
+    assert main(["infer", "--model", str(tflite), str(a), str(b), "--out", str(ref), "--no-overlay", "--quiet",
+                 "--limit", "2", *decoder]) == 0  # fmt: skip
+    assert main(["infer", "--beam", "--beam-workers", "1", "--model", str(tflite), str(a), str(b), "--out", str(out),
+                 "--quiet", "--limit", "2", *decoder]) == 0  # fmt: skip
+    names = sorted(p.name for p in ref.glob("*_keypoints.json"))
+    assert names == ["x_2_keypoints.json", "x_keypoints.json"]  # --limit 2: y.jpg is not read
+    assert sorted(p.name for p in out.glob("*_keypoints.json")) == names
+    for name in names:
+        assert (out / name).read_bytes() == (ref / name).read_bytes(), name
+    assert json.loads((ref / "x_keypoints.json").read_text()) != json.loads((ref / "x_2_keypoints.json").read_text())
+    for folder in (ref, out):
+        run = json.loads((folder / "run.json").read_text())
+        assert run["decoder"]["grouping"]["min_parts"] == 5, folder
+
+
+def test_beam_refuses_what_a_fixed_size_model_cannot_run_before_any_work(tflite, tmp_path, capsys):
+    for flag in (["--accurate"], ["--scales", "1,1.5"]):
+        code = main(["infer", "--beam", "--model", str(tflite), str(VAL_DIR), "--out", str(tmp_path / "o"), *flag])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and "runs at one scale" in err[0], err
+    assert not (tmp_path / "o").exists()
+    code = main(["infer", "--beam", "--model", str(tflite), str(tmp_path), "--out", str(tmp_path / "o")])
+    assert code == 2 and "no images in" in capsys.readouterr().err
+    code = main(["infer", "--model", str(tflite), str(VAL_DIR), "--out", str(tmp_path / "o"), "--decoder", "x=1"])
+    assert code == 2 and "unknown decoder setting 'x'" in capsys.readouterr().err

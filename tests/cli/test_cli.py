@@ -10,6 +10,7 @@ import pytest
 from helpers import VAL
 from mln_tf import model as m
 from mln_tf.cli.main import main
+from mln_tf.estimator import Estimator, EstimatorConfig
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +35,12 @@ def test_infer_writes_json_and_overlays_and_reports_a_corrupt_image(tmp_path, ti
         "000000000785_pose.jpg",
         "000000040083_keypoints.json",
         "000000040083_pose.jpg",
+        "run.json",
     ]
     assert json.loads((out / "000000000785_keypoints.json").read_text())["people"] == []
+    run = json.loads((out / "run.json").read_text())  # the settings used, with the counts
+    assert run["input_height"] == 128 and run["scales"] == [1.0] and run["frames"] == 2
+    assert run["decoder"]["grouping"]["min_parts"] == 3 and run["model"] == str(tiny_model)
     captured = capsys.readouterr()
     assert "broken.jpg" in captured.err and "people" in captured.out
 
@@ -204,7 +209,7 @@ def test_stream_library_frames_in_poses_out(tiny_model, tmp_path):
     from mln_tf.stream import PoseStream, frames_from
 
     clip = _clip(tmp_path / "c.mp4", frames=2)
-    stream = PoseStream(load_runner(tiny_model), input_height=64)
+    stream = PoseStream(Estimator(load_runner(tiny_model), EstimatorConfig(input_height=64)))
     got = [(f.kind, f.index, len(p)) for f, p in stream.run(frames_from([clip, VAL / "000000000785.jpg"]))]
     assert got == [("video", 0, 0), ("video", 1, 0), ("image", 0, 0)]
     assert stream.first_ms is not None and len(stream.frame_ms) == 2  # the first call is kept apart
@@ -342,7 +347,7 @@ def test_videos_are_tracked_person_ids_in_json_and_untracked_with_no_track(tmp_p
     writer.release()
     flags = ["x.jpg", "--model", "m.tflite", "--out", "o"]
     args = build_parser().parse_args(flags)
-    stream = PoseStream(_MovingOracle(image, people, 6), input_height=184, tracking=tracker_config(args))
+    stream = PoseStream(Estimator(_MovingOracle(image, people, 6), EstimatorConfig(184)), tracking=tracker_config(args))
     out = ResultWriter(tmp_path / "out")
     times, ids = [], []
     for frame, poses in stream.run(frames_from([clip])):
@@ -356,5 +361,5 @@ def test_videos_are_tracked_person_ids_in_json_and_untracked_with_no_track(tmp_p
     assert [p["person_id"] for p in written["people"]] == [[0]]
     assert tracker_config(build_parser().parse_args([*flags, "--no-track"])) is None
     assert tracker_config(build_parser().parse_args([*flags, "--no-smooth"])).smoothing is None
-    stream = PoseStream(_MovingOracle(image, people, 6), input_height=184, tracking=None)
+    stream = PoseStream(Estimator(_MovingOracle(image, people, 6), EstimatorConfig(184)), tracking=None)
     assert [p.ids for _, p in stream.run(frames_from([clip]))] == [None] * 6

@@ -27,6 +27,8 @@ DEFAULT_EXCEPTIONS = {
     ("demo", "--input-height"): 224,
     ("convert tfpose", "--input"): (184, 216),  # a random probe image, not a network input to choose
     ("export savedmodel", "--input"): None,  # a SavedModel takes any multiple of 8 unless fixed
+    ("infer", "--input"): None,  # none: --input-height (a fixed-size .tflite brings its own)
+    ("eval", "--input"): None,
 }
 SHARED = {  # flag -> what every tool that has it must agree on
     "--input": dict(type=flags.hw, default=DEFAULT_INPUT_HW, metavar="HxW"),

@@ -38,4 +38,4 @@ def test_bad_settings_are_usage_errors(bench, capsys):
         with pytest.raises(SystemExit) as exc:
             bench.main(["--runs", "0", *bad])
         assert exc.value.code == 2, bad
-    assert "unknown setting" in capsys.readouterr().err
+    assert "unknown decoder setting 'nonsense'" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import pytest
 
 from helpers import VAL, OracleRunner, coco, gt_people
 from mln_tf import skeleton
+from mln_tf.estimator import Estimator
 from mln_tf.evaluate import evaluate_coco, evaluate_model, load_coco, predict_dataset
 from mln_tf.grouping import Poses
 from mln_tf.outputs import coco_results
@@ -85,9 +86,11 @@ def test_evaluate_model_skips_a_corrupt_image(tmp_path):
     for f in VAL.glob("*.jpg"):
         shutil.copy(f, tmp_path / f.name)
     (tmp_path / "000000040083.jpg").write_bytes(b"corrupt")
-    stats = evaluate_model(_GtRunner(gt), VAL / "person_keypoints.json", tmp_path, progress=False, verbose=False)
+    stats = evaluate_model(
+        Estimator(_GtRunner(gt)), VAL / "person_keypoints.json", tmp_path, progress=False, verbose=False
+    )
     assert stats["images"] == 3 and len(stats["failures"]) == 1
     assert "000000040083.jpg" in stats["failures"][0]
     assert stats["AP"] > 0.95
-    results, done, failures = predict_dataset(_GtRunner(gt), gt, VAL, progress=False)
+    results, done, failures = predict_dataset(Estimator(_GtRunner(gt)), gt, VAL, progress=False)
     assert len(done) == 4 and not failures and len(results) >= 12

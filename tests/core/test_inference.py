@@ -6,9 +6,10 @@ import pytest
 
 from helpers import PEER_MAPS, PEER_MAPS_TRAIN, TRAIN, VAL, OracleRunner, coco, gt_people, oracle_maps
 from mln_tf import skeleton
+from mln_tf.estimator import Estimator, EstimatorConfig
 from mln_tf.evaluate import evaluate_coco
 from mln_tf.files import write_json_atomic
-from mln_tf.inference import Transform, as_rgb, estimate_poses, postprocess, predict_maps, preprocess, read_image
+from mln_tf.inference import Transform, as_rgb, postprocess, predict_maps, preprocess, read_image
 from mln_tf.outputs import coco_results, openpose_json
 
 
@@ -137,9 +138,9 @@ def test_flip_test_is_consistent():
     image_id = 196141
     image = read_image(VAL / gt.imgs[image_id]["file_name"])
     people = gt_people(gt, image_id)
-    plain = estimate_poses(OracleRunner(image, people), image)
+    plain = Estimator(OracleRunner(image, people)).estimate(image)
     runner = OracleRunner(image, people)
-    flipped = estimate_poses(runner, image, flip=True)
+    flipped = Estimator(runner, EstimatorConfig(flip=True)).estimate(image)
     assert runner.calls == [(2, 368, 552, 3)]  # image and mirror in one batch
     assert len(flipped) == len(plain) == len(people)
     np.testing.assert_allclose(flipped.keypoints, plain.keypoints, atol=0.05)
@@ -153,8 +154,8 @@ def test_multi_scale_averaging_keeps_people_in_place():
     gt = coco(VAL)
     image = read_image(VAL / gt.imgs[785]["file_name"])
     people = gt_people(gt, 785)
-    one = estimate_poses(OracleRunner(image, people), image)
-    two = estimate_poses(OracleRunner(image, people), image, scales=(1.0, 0.5), flip=True)
+    one = Estimator(OracleRunner(image, people)).estimate(image)
+    two = Estimator(OracleRunner(image, people), EstimatorConfig(scales=(1.0, 0.5), flip=True)).estimate(image)
     assert len(one) == len(two) == 1
     ok = one.keypoints[0, :, 2] > 0
     assert np.abs(one.keypoints[0, ok, :2] - two.keypoints[0, ok, :2]).max() < 3.0  # image pixels

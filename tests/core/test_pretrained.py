@@ -8,6 +8,7 @@ from mln_tf import skeleton
 from mln_tf.bundled import TRAIN_DIR, VAL_DIR
 from mln_tf.cli.convert import main as convert_main
 from mln_tf.convert_tfpose import convert_graph, read_graph_def, run_graph
+from mln_tf.estimator import Estimator
 from mln_tf.inference import postprocess, preprocess, read_image
 from mln_tf.pretrained import PRETRAINED, load_pretrained, load_pretrained_weights, pretrained_model_path
 from mln_tf.runners import keras_runner, load_runner
@@ -103,14 +104,8 @@ def test_port_equals_the_graph_on_real_images(data_dir, graph_def, pretrained, i
 def test_pretrained_finds_the_people_of_the_val_images(data_dir):
     from mln_tf.evaluate import evaluate_model
 
-    runner = load_runner(f"pretrained:{NAME}")
     stats = evaluate_model(
-        runner,
-        VAL_DIR / "person_keypoints.json",
-        VAL_DIR,
-        368,
-        progress=False,
-        verbose=False,
+        Estimator.pretrained(NAME), VAL_DIR / "person_keypoints.json", VAL_DIR, progress=False, verbose=False
     )
     assert stats["AP"] >= 0.5 and stats["AP50"] >= 0.85  # measured 0.552 / 0.877
 

@@ -22,6 +22,7 @@ from helpers import TRAIN, VAL, coco
 from mln_tf import model as m
 from mln_tf.cli import check_gpu, export_savedmodel, export_tflite
 from mln_tf.cli import check_tflite as check_cli
+from mln_tf.estimator import Estimator
 from mln_tf.export import compare, gpu_check, saved_model, tflite
 from mln_tf.export.models import float32_model, is_float32
 from mln_tf.export.tflite_ops import precision, read_ops, unsupported_ops
@@ -264,7 +265,7 @@ def test_same_people_after_grouping_fp32_fp16_and_int8_oks_floor(trained, traine
     reference = keras_runner(net)
     images = sorted(VAL.glob("*.jpg"))
     reports = {
-        mode: compare.compare(load_runner(p), reference, images, VAL_JSON, progress=False)
+        mode: compare.compare(Estimator(load_runner(p)), reference, images, VAL_JSON, progress=False)
         for mode, p in trained_tflite.items()
     }
     people = sum(r.people_reference for r in reports["fp32"].images)

@@ -23,6 +23,7 @@ from exported import Q_HW
 from helpers import VAL
 from mln_tf.bundled import PRETRAINED_DIR
 from mln_tf.cli import check_tflite as check_cli
+from mln_tf.estimator import Estimator
 from mln_tf.export import compare, tflite
 from mln_tf.export.compare import Thresholds
 from mln_tf.runners import keras_runner, load_runner
@@ -35,7 +36,7 @@ GOOD = ("fp32", "fp16", "int8")
 def _check(path, reference) -> compare.Report:
     """The check's report of ``path`` against the Keras ``reference`` on the val images."""
     images = sorted(VAL.glob("*.jpg"))
-    return compare.compare(load_runner(path), keras_runner(reference), images, VAL_JSON, progress=False)
+    return compare.compare(Estimator(load_runner(path)), keras_runner(reference), images, VAL_JSON, progress=False)
 
 
 def _verdict(report: compare.Report) -> list[str]:

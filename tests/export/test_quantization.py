@@ -14,6 +14,7 @@ from exported import Q_HW
 from helpers import TRAIN, VAL
 from mln_tf.bundled import PRETRAINED_DIR
 from mln_tf.cli import check_tflite as check_cli
+from mln_tf.estimator import Estimator
 from mln_tf.export import compare, gpu_check, tflite
 from mln_tf.export.compare import ImageResult, Report, Thresholds, agreement, heatmap_error
 from mln_tf.export.int8 import DEFAULT_MIN_AGREEMENT, branches, partner, stage_ends
@@ -39,7 +40,11 @@ def test_int8_of_the_pretrained_network_finds_the_float_models_people(pretrained
     assert a.people[0] >= 8 and not a.verdict(Thresholds.export_gate(DEFAULT_MIN_AGREEMENT + 0.1)), a
     assert a.heatmap_error < 0.05, a
     report = compare.compare(
-        load_runner(result.path), keras_runner(pretrained), sorted(VAL.glob("*.jpg")), VAL_JSON, progress=False
+        Estimator(load_runner(result.path)),
+        keras_runner(pretrained),
+        sorted(VAL.glob("*.jpg")),
+        VAL_JSON,
+        progress=False,
     )
     people = sum(r.people_reference for r in report.images)
     assert people >= 8, f"the float model finds only {people} people at {Q_HW}: the test would prove nothing"

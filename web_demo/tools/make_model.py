@@ -53,7 +53,7 @@ def parse_hw(text: str) -> tuple[int, int]:
 
 def _sources(model: str) -> list[Path]:
     """Files whose change makes a generated .tflite stale."""
-    files = [ROOT / "mln_tf" / "model.py", Path(__file__)]
+    files = [*sorted((ROOT / "mln_tf" / "model").glob("*.py")), Path(__file__)]
     if model == "pretrained":
         files += [ROOT / "mln_tf" / "pretrained.py", ROOT / "mln_tf" / "bundled" / "pretrained" / f"{PRETRAINED}.keras"]
     return [p for p in files if p.exists()]

@@ -189,8 +189,9 @@ class FrameCheck:
 
 def compare_frame(runner, result: dict) -> FrameCheck:
     """Run mln_tf.inference on the page's pixels and compare maps and people with the page's."""
+    from mln_tf.estimator import Estimator
     from mln_tf.export.compare import match_people
-    from mln_tf.inference import estimate_poses, predict_maps
+    from mln_tf.inference import predict_maps
 
     rgb = frame_rgb(result)
     hm, pf, _ = predict_maps(runner, rgb)
@@ -201,7 +202,7 @@ def compare_frame(runner, result: dict) -> FrameCheck:
         rows, cols = -(-t["contentH"] // 8), -(-t["contentW"] // 8)
         bhm, bpf = frame_maps(result)
         map_diff = float(max(np.abs(bhm - hm)[:rows, :cols].max(), np.abs(bpf - pf)[:rows, :cols].max()))
-    ours = estimate_poses(runner, rgb)
+    ours = Estimator(runner).estimate(rgb)
     theirs = page_poses(result)
     pairs = match_people(ours, theirs)
     oks = {r: o for r, _, o in pairs}
