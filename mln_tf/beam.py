@@ -23,6 +23,7 @@ without it is an ImportError saying so.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -30,7 +31,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -44,8 +45,6 @@ def _not_beam_noise(record: logging.LogRecord) -> bool:
     return not (record.name == "root" and ("apitools not found" in text or "Resource module" in text))
 
 
-logging.getLogger().addFilter(_not_beam_noise)
-logging.getLogger("apache_beam").setLevel(logging.ERROR)  # its INFO/WARNING lines are per bundle and worker
 try:
     import apache_beam as beam
     from apache_beam.io.filesystems import FileSystems
@@ -247,11 +246,25 @@ def _read_shards(pattern: str) -> list[str]:
     return lines
 
 
+@contextlib.contextmanager
+def _quiet_beam() -> Iterator[None]:
+    """While a job runs: Beam's per-bundle and per-worker notes hidden, and put back as they were after."""
+    root, beam_log = logging.getLogger(), logging.getLogger("apache_beam")
+    level = beam_log.level
+    root.addFilter(_not_beam_noise)
+    beam_log.setLevel(logging.ERROR)  # its INFO/WARNING lines are per bundle and worker
+    try:
+        yield
+    finally:
+        root.removeFilter(_not_beam_noise)
+        beam_log.setLevel(level)
+
+
 def run_job(job: BeamJob) -> BeamSummary:
     """Run the pipeline to the end, then merge the shards into ``coco_results.json`` and ``failed.txt``."""
     start = time.perf_counter()
     shards = FileSystems.join(job.out, f".beam-{uuid.uuid4().hex[:8]}")
-    with beam.Pipeline(options=pipeline_options(job)) as pipeline:
+    with _quiet_beam(), beam.Pipeline(options=pipeline_options(job)) as pipeline:
         build(pipeline, job, shards)
     results = [json.loads(line) for line in _read_shards(FileSystems.join(shards, "coco*"))]
     results.sort(key=lambda r: (r["file_name"], -r["score"]))

@@ -108,3 +108,14 @@ def test_beam_refuses_what_a_fixed_size_model_cannot_run_before_any_work(tflite,
     assert code == 2 and "no images in" in capsys.readouterr().err
     code = main(["infer", "--model", str(tflite), str(VAL_DIR), "--out", str(tmp_path / "o"), "--decoder", "x=1"])
     assert code == 2 and "unknown decoder setting 'x'" in capsys.readouterr().err
+
+
+def test_importing_the_pipeline_changes_no_logging_state():
+    code = (
+        "import logging; root = logging.getLogger(); before = (list(root.filters), root.level, "
+        "logging.getLogger('apache_beam').level); import mln_tf.beam; "
+        "after = (list(root.filters), root.level, logging.getLogger('apache_beam').level); "
+        "print(before == after)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "True"
