@@ -52,7 +52,7 @@ web-deps:
 
 # Only the web demo's tests (also part of `make test`): JS ports vs golden vectors, page in Chromium.
 web-test: $(STAMP) web-deps
-	$(PY) -m pytest -q tests/test_web_demo.py
+	$(PY) -m pytest -q tests/ports/test_web_demo.py
 
 # The web demo on http://127.0.0.1:$(WEB_PORT)/ : exports the default .tflite into web_demo/models/
 # (the pretrained network when this checkout has it) and serves the page with COOP/COEP headers.

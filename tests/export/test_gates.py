@@ -81,23 +81,15 @@ def test_good_exports_pass_with_the_reference_on_avx2(quantized, tmp_path):
     )
 
 
-@pytest.mark.slow
-def test_collapsed_int8_fails(pretrained, calibration, tmp_path):
+def _collapsed_int8(pretrained, calibration, folder):
     """Plain integer conversion (no equalisation, no float layers): AP 0 on the full network."""
     options = tflite.Int8Options(equalize=False, bias_correction=False, float_layers=())
-    path = tflite.export_tflite(
-        pretrained, tmp_path / "collapsed.tflite", "int8", Q_HW, calibration[:4], progress=False, int8=options
+    return tflite.export_tflite(
+        pretrained, folder / "collapsed.tflite", "int8", Q_HW, calibration[:4], progress=False, int8=options
     ).path
-    report = _check(path, pretrained)
-    failed = _verdict(report)
-    assert report.precision == "int8" and any("people agreement" in f or "finds" in f for f in failed), failed
-    assert any("heatmap error" in f for f in failed), (failed, report.heatmap_error)
-    code = check_cli.main([str(path), "--reference", str(REFERENCE), "--images", str(VAL), "--quiet"])
-    assert code == 1
 
 
-@pytest.mark.slow
-def test_perturbed_weights_fail(pretrained, tmp_path):
+def _perturbed_fp16(pretrained, folder):
     """Every kernel moved by noise of 25% of its own spread: an fp16 file that loses people."""
     rng = np.random.default_rng(0)
     broken = keras.models.clone_model(pretrained)
@@ -107,15 +99,10 @@ def test_perturbed_weights_fail(pretrained, tmp_path):
             for w in pretrained.get_weights()
         ]
     )
-    path = tflite.export_tflite(broken, tmp_path / "perturbed.tflite", "fp16", Q_HW, progress=False).path
-    report = _check(path, pretrained)
-    failed = _verdict(report)
-    assert report.precision == "fp16" and report.agreement < 0.95, (report.agreement, failed)
-    assert any("people agreement" in f for f in failed) and any("p99.9 map error" in f for f in failed), failed
+    return tflite.export_tflite(broken, folder / "perturbed.tflite", "fp16", Q_HW, progress=False).path
 
 
-@pytest.mark.slow
-def test_wrong_input_normalisation_fails(pretrained, tmp_path):
+def _wrong_input_fp32(pretrained, folder):
     """An fp32 file whose network sees pixel/255 where it was trained on pixel/256 - 0.5."""
     x = keras.Input((*Q_HW, 3), name="image")
     pixels01 = keras.layers.Rescaling(256 / 255, offset=128 / 255)(x)  # (p/256 - 0.5) -> p/255
@@ -128,11 +115,65 @@ def test_wrong_input_normalisation_fails(pretrained, tmp_path):
             "pafs": keras.layers.Activation("linear", name="pafs")(pafs),
         },
     )
-    path = tflite.export_tflite(wrapped, tmp_path / "wrong_input.tflite", "fp32", Q_HW, progress=False).path
-    report = _check(path, pretrained)
+    return tflite.export_tflite(wrapped, folder / "wrong_input.tflite", "fp32", Q_HW, progress=False).path
+
+
+@pytest.fixture(scope="module")
+def broken(pretrained, calibration, tmp_path_factory):
+    """{name: path} of the three broken exports, made once for both CPU kinds' checks."""
+    folder = tmp_path_factory.mktemp("broken")
+    return {
+        "collapsed int8": _collapsed_int8(pretrained, calibration, folder),
+        "perturbed fp16": _perturbed_fp16(pretrained, folder),
+        "wrong input fp32": _wrong_input_fp32(pretrained, folder),
+    }
+
+
+@pytest.mark.slow
+def test_collapsed_int8_fails(pretrained, broken):
+    report = _check(broken["collapsed int8"], pretrained)
+    failed = _verdict(report)
+    assert report.precision == "int8" and any("people agreement" in f or "finds" in f for f in failed), failed
+    assert any("heatmap error" in f for f in failed), (failed, report.heatmap_error)
+    path = broken["collapsed int8"]
+    code = check_cli.main([str(path), "--reference", str(REFERENCE), "--images", str(VAL), "--quiet"])
+    assert code == 1
+
+
+@pytest.mark.slow
+def test_perturbed_weights_fail(pretrained, broken):
+    report = _check(broken["perturbed fp16"], pretrained)
+    failed = _verdict(report)
+    assert report.precision == "fp16" and report.agreement < 0.95, (report.agreement, failed)
+    assert any("people agreement" in f for f in failed) and any("p99.9 map error" in f for f in failed), failed
+
+
+@pytest.mark.slow
+def test_wrong_input_normalisation_fails(pretrained, broken):
+    report = _check(broken["wrong input fp32"], pretrained)
     failed = _verdict(report)
     assert report.precision == "fp32" and any("p99.9 map error" in f for f in failed), failed
     assert any("heatmap error" in f for f in failed), failed
+
+
+@pytest.mark.slow
+def test_broken_exports_fail_with_the_reference_on_avx2(broken, tmp_path):
+    """The same three files through ``mln-pose check tflite`` in a child whose TensorFlow runs AVX2 kernels only."""
+    out = {name: tmp_path / f"{i}.json" for i, name in enumerate(broken)}
+    script = (
+        "import sys\nfrom mln_tf.cli import check_tflite\ncodes = []\n"
+        + "".join(
+            f"codes.append(check_tflite.main([{str(path)!r}, '--reference', {str(REFERENCE)!r}, "
+            f"'--images', {str(VAL)!r}, '--quiet', '--out', {str(out[name])!r}]))\n"
+            for name, path in broken.items()
+        )
+        + "print(codes)\n"
+    )
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "ONEDNN_VERBOSE": "0"}
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0 and run.stdout.strip().splitlines()[-1] == "[1, 1, 1]", (run.stdout, run.stderr[-2000:])
+    for name in broken:
+        assert json.loads(out[name].read_text())["failed"], name
 
 
 def test_limits_are_validated_and_only_stable_statistics_are_checked_by_default():
