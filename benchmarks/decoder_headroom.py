@@ -40,21 +40,15 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from decoder_quality import SETS, load_maps, parse_overrides  # noqa: E402
 
-from mln_tf.evaluate import evaluate_coco, load_coco, oks_terms  # noqa: E402
+from mln_tf.evaluate import coco_sigmas, evaluate_coco, load_coco  # noqa: E402
 from mln_tf.inference import PostprocessConfig, postprocess  # noqa: E402
+from mln_tf.oks import oks  # noqa: E402
 from mln_tf.outputs import coco_results  # noqa: E402
 from mln_tf.tables import format_table  # noqa: E402
 
 ORACLES = ("decoded", "rank", "no-FP", "fill", "fix")
 CENSUS = ("right", "missing", "near miss", "far")
 TERM_OK = 0.5  # a part is right when its OKS term is at least this
-
-
-def coco_sigmas() -> np.ndarray:
-    """COCOeval's per-keypoint OKS sigmas (17,)."""
-    from pycocotools.cocoeval import Params
-
-    return np.asarray(Params(iouType="keypoints").kpt_oks_sigmas, np.float64)
 
 
 def labelled_people(gt, image_id: int) -> list[dict]:
@@ -67,7 +61,7 @@ def best_match(det: np.ndarray, people: list[dict], sigmas: np.ndarray) -> tuple
     """(index, OKS, terms) of the labelled person most similar to ``det``; (-1, 0, zeros) if none."""
     best = (-1, 0.0, np.zeros(len(sigmas)))
     for i, a in enumerate(people):
-        value, terms = oks_terms(det, np.reshape(a["keypoints"], (-1, 3)), a["area"], sigmas)
+        value, terms = oks(det, np.reshape(a["keypoints"], (-1, 3)), a["area"], sigmas)
         if value > best[1]:
             best = (i, value, terms)
     return best
@@ -110,7 +104,7 @@ def census(results: list[dict], gt, match: float, sigmas: np.ndarray) -> Counter
     for image_id, dets in by_image.items():
         for a in labelled_people(gt, image_id):
             truth = np.reshape(a["keypoints"], (-1, 3)).astype(np.float64)
-            scored = [(oks_terms(d, truth, a["area"], sigmas), d) for d in dets]
+            scored = [(oks(d, truth, a["area"], sigmas), d) for d in dets]
             (value, terms), det = max(scored, key=lambda s: s[0][0])
             if value < match:
                 continue

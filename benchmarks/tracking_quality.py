@@ -5,13 +5,14 @@
     .venv/bin/python benchmarks/tracking_quality.py --set min_cutoff=0.5 --set beta=4   # try parameters
     .venv/bin/python benchmarks/tracking_quality.py --check         # exit 1 when a goal is missed
 
-(A) synthetic, no network: real COCO people of the bundled annotations (OpenPose-18, scaled to
-a known size) walk along known paths at 30 fps on a 640x480 canvas - constant velocity,
-acceleration, growing/shrinking (walking towards the camera), a 1 Hz sinusoid, limbs swinging -
-with Gaussian keypoint noise of ``NOISE`` person sizes, 1% outlier jumps of half a size, 10% of
-parts dropped, whole-person misses of 1-30 frames, pairs of people crossing (the one behind
-is hidden while they overlap), and people leaving the frame and coming back. Labels: the
-true IDs and noise-free keypoints.
+(A) synthetic, no network, the sequences of ``mln_tf.tracking_scenarios`` (shared with the
+tracker ports' golden sequences): real COCO people of the bundled annotations (OpenPose-18,
+scaled to a known size) walk along known paths at 30 fps on a 640x480 canvas - constant
+velocity, acceleration, growing/shrinking (walking towards the camera), a 1 Hz sinusoid, limbs
+swinging - with Gaussian keypoint noise of 0.02 person sizes, 1% outlier jumps of half a size,
+10% of parts dropped, whole-person misses of 1-30 frames, pairs of people crossing (the one
+behind is hidden while they overlap), and people leaving the frame and coming back. Labels:
+the true IDs and noise-free keypoints.
 
 (B) end-to-end: "videos" of the bundled COCO photos moved by a per-frame affine (shift, zoom,
 small rotation) with JPEG re-encoding, run through the pretrained network and the decoder;
@@ -35,7 +36,6 @@ import json
 import math
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -44,207 +44,27 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mln_tf import skeleton  # noqa: E402
+from mln_tf import tracking_scenarios as scenarios  # noqa: E402
 from mln_tf.bundled import ANNOTATIONS, TRAIN_DIR, VAL_DIR  # noqa: E402
+from mln_tf.oks import oks_terms  # noqa: E402
 from mln_tf.tables import format_table  # noqa: E402
-from mln_tf.tracking import OKS_VAR, PoseTracker, SmoothingConfig, TrackerConfig, box_area, smoothing_alpha  # noqa: E402
+from mln_tf.tracking import PoseTracker, SmoothingConfig, TrackerConfig, box_area, smoothing_alpha  # noqa: E402
 from mln_tf.tracking_metrics import Frame, frame_matches, mot_metrics, motion_errors  # noqa: E402
+from mln_tf.tracking_scenarios import CANVAS, FPS, KINDS  # noqa: E402
 
-FPS = 30.0
-CANVAS = (480, 640)  # h, w
-NOISE = 0.02  # keypoint noise, person sizes (std per axis)
-DROP = 0.10  # share of parts dropped per frame
-OUTLIER = 0.01  # share of parts thrown half a person size
 MIN_LABELLED = 8  # (B): people with fewer labelled parts are ignored
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 OVERLAY_FRAMES = (100, 130, 160)  # clip frames drawn side by side by --overlay
 GOALS = {"idf1_A": 0.95, "switches_per_1000_A": 1.0, "acc_ratio": 0.3, "pos_ratio": 1.0, "idf1_B": 0.9}
 
 
-# ------------------------------------------------------------------ people and paths
+# ------------------------------------------------------------------ the sequences
 
 
-def person_templates() -> list[np.ndarray]:
-    """Every bundled COCO person with >= 12 labelled parts, OpenPose-18, centred, size (sqrt of box area) 1."""
-    people = []
-    for folder in (VAL_DIR, TRAIN_DIR):
-        data = json.loads((folder / ANNOTATIONS).read_text())
-        for ann in data["annotations"]:
-            if ann.get("iscrowd") or ann["num_keypoints"] < 12:
-                continue
-            kp = skeleton.coco17_to_openpose18(np.asarray(ann["keypoints"], np.float32).reshape(17, 3))
-            present = kp[:, 2] > 0
-            xy = kp[:, :2].astype(np.float64)
-            area = float(box_area(xy, present))
-            if area <= 0:
-                continue
-            centre = (xy[present].min(0) + xy[present].max(0)) / 2
-            out = np.zeros((18, 3))
-            out[:, :2] = np.where(present[:, None], (xy - centre) / math.sqrt(area), 0.0)
-            out[:, 2] = present
-            people.append(out)
-    return people
-
-
-SWINGS = {4: 0.12, 7: 0.12, 10: 0.08, 13: 0.08, 3: 0.05, 6: 0.05, 9: 0.04, 12: 0.04}  # part -> amplitude (sizes)
-
-
-@dataclasses.dataclass
-class Walker:
-    """One synthetic person: template, size and path over time (seconds)."""
-
-    pid: int
-    template: np.ndarray
-    start: np.ndarray
-    velocity: np.ndarray
-    accel: np.ndarray
-    size: float
-    growth: float  # size multiplier per second
-    sinus: float = 0.0  # amplitude in sizes of a 1 Hz horizontal sinusoid
-    depth: float = 0.0  # larger = nearer the camera: hides the others where they overlap
-    phase: float = 0.0
-    turn: tuple[float, float] | None = None  # (time, wait) s: walks back the way it came after waiting
-
-    def at(self, t: float) -> tuple[np.ndarray, float]:
-        """Noise-free keypoints (18, 3) and size at time t."""
-        size = self.size * self.growth**t
-        if self.turn is not None:
-            when, wait = self.turn
-            walked = min(t, when) - max(0.0, t - when - wait)
-            centre = self.start + self.velocity * walked
-        else:
-            centre = self.start + self.velocity * t + 0.5 * self.accel * t * t
-        centre = centre + np.array([self.sinus * self.size * math.sin(2 * math.pi * t), 0.0])
-        body = self.template[:, :2].copy()
-        for part, amp in SWINGS.items():
-            sign = 1 if part in (4, 3, 12, 13) else -1  # arms and legs swing in opposition
-            body[part, 0] += sign * amp * math.sin(2 * math.pi * 1.2 * t + self.phase)
-        kp = self.template.copy()
-        kp[:, :2] = np.where(kp[:, 2:] > 0, centre + body * size, 0.0)
-        return kp, size
-
-
-def scenario(kind: str, rng: np.random.Generator, templates: list[np.ndarray], frames: int) -> list[Walker]:
-    """The people of one synthetic sequence of the given kind."""
-    h, w = CANVAS
-    pick = lambda: templates[rng.integers(len(templates))]  # noqa: E731
-    walkers = []
-    if kind == "cross":  # pairs walking into each other on nearly the same line
-        for k in range(2):
-            y = h * (0.35 + 0.3 * k) + rng.normal(0, 10)
-            size = rng.uniform(70, 110)
-            speed = rng.uniform(60, 140)
-            walkers.append(
-                Walker(
-                    2 * k,
-                    pick(),
-                    np.array([40.0, y]),
-                    np.array([speed, 0.0]),
-                    np.zeros(2),
-                    size,
-                    1.0,
-                    depth=1.0,
-                    phase=rng.uniform(0, 6),
-                )
-            )
-            walkers.append(
-                Walker(
-                    2 * k + 1,
-                    pick(),
-                    np.array([w - 40.0, y + rng.normal(0, 8)]),
-                    np.array([-speed * rng.uniform(0.7, 1.3), 0.0]),
-                    np.zeros(2),
-                    size * rng.uniform(0.8, 1.1),
-                    1.0,
-                    depth=0.0,
-                    phase=rng.uniform(0, 6),
-                )
-            )
-    elif kind == "sinus":
-        walkers.append(Walker(0, pick(), np.array([w / 2, h / 2]), np.zeros(2), np.zeros(2), 120.0, 1.0, sinus=0.5))
-    else:
-        count = {"walk": 4, "crowd": 8, "gaps": 4, "exit": 3}[kind]
-        for i in range(count):
-            size = rng.uniform(50, 120) if kind != "crowd" else rng.uniform(40, 80)
-            start = np.array([rng.uniform(0.15, 0.85) * w, rng.uniform(0.25, 0.75) * h])
-            velocity = rng.normal(0, 50, 2)
-            turn = None
-            if kind == "exit":  # walks out of the right edge, waits 0-0.4 s out of sight, walks back
-                speed = size * rng.uniform(1.0, 2.0)
-                start[0] = w * rng.uniform(0.45, 0.75)
-                apex = w + 0.9 * size  # under 3 parts inside from about w + 0.5 size
-                velocity = np.array([speed, rng.normal(0, 5)])
-                turn = ((apex - start[0]) / speed, rng.uniform(0.0, 0.4))
-                accel = np.zeros(2)
-            else:
-                accel = rng.normal(0, 20, 2)
-            walkers.append(
-                Walker(
-                    i,
-                    pick(),
-                    start,
-                    velocity,
-                    accel,
-                    size,
-                    rng.uniform(0.85, 1.15),
-                    depth=rng.uniform(),
-                    phase=rng.uniform(0, 6),
-                    turn=turn,
-                )
-            )
-    return walkers
-
-
-def synthetic(kind: str, seed: int, templates: list[np.ndarray], frames: int = 150):
-    """(times ms, label frames (noise-free), observed frames as (keypoints, scores)) of one sequence."""
-    rng = np.random.default_rng([seed, zlib.crc32(kind.encode())])
-    walkers = scenario(kind, rng, templates, frames)
-    gaps = {}
-    if kind in ("gaps", "crowd", "walk"):
-        for wk in walkers:  # whole-person misses of 1-30 frames
-            for _ in range(rng.integers(1, 4)):
-                start, length = int(rng.integers(5, frames - 5)), int(rng.integers(1, 31))
-                gaps.setdefault(wk.pid, set()).update(range(start, start + length))
-    h, w = CANVAS
-    times, labels, observed = [], [], []
-    for f in range(frames):
-        t = f / FPS
-        states = [(wk, *wk.at(t)) for wk in walkers]
-        ids, kps, areas, obs = [], [], [], []
-        for wk, kp, size in states:
-            inside = (kp[:, 0] >= 0) & (kp[:, 0] < w) & (kp[:, 1] >= 0) & (kp[:, 1] < h) & (kp[:, 2] > 0)
-            if inside.sum() < 3:
-                continue  # out of the frame: neither labelled nor seen
-            truth = kp.copy()
-            truth[~inside] = 0
-            hidden = f in gaps.get(wk.pid, ())
-            for other, okp, osize in states:  # hidden behind a nearer person that overlaps it
-                if other is not wk and other.depth > wk.depth:
-                    if np.linalg.norm(_centre(okp) - _centre(kp)) < 0.45 * (size + osize) / 2:
-                        hidden = True
-            if hidden:
-                continue
-            seen = inside & (rng.random(18) > DROP)
-            noisy = truth.copy()
-            noisy[:, :2] += rng.normal(0, NOISE * size, (18, 2))
-            jump = seen & (rng.random(18) < OUTLIER)
-            noisy[jump, :2] += rng.normal(0, 0.5 * size / math.sqrt(2), (int(jump.sum()), 2))
-            noisy[:, 2] = np.where(seen, rng.uniform(0.3, 0.9, 18), 0.0)
-            noisy[~seen, :2] = 0
-            if seen.any():  # labelled where seen: nobody is expected to output a hidden person
-                obs.append((noisy, float(rng.uniform(0.5, 3.0))))
-                ids.append(wk.pid)
-                kps.append(truth)
-                areas.append(size * size)
-        obs.sort(key=lambda o: -o[1])  # a detector lists people by score
-        times.append(1000.0 * t)
-        labels.append(Frame(np.array(ids, np.int64), np.array(kps).reshape(-1, 18, 3), np.array(areas)))
-        observed.append((np.array([o[0] for o in obs]).reshape(-1, 18, 3), np.array([o[1] for o in obs])))
-    return times, labels, observed
-
-
-def _centre(kp: np.ndarray) -> np.ndarray:
-    p = kp[:, 2] > 0
-    return kp[p, :2].mean(0) if p.any() else np.zeros(2)
+def synthetic(kind: str, seed: int, templates, frames: int = 150):
+    """``mln_tf.tracking_scenarios.synthetic`` with its labels as ``tracking_metrics.Frame``."""
+    times, labels, observed = scenarios.synthetic(kind, seed, templates, frames)
+    return times, [Frame(*lab) for lab in labels], observed
 
 
 # ------------------------------------------------------------------ the peers' rules
@@ -326,8 +146,7 @@ class GreedyTracker:
         if both.sum() < 4:
             return 0.0
         area = max(float(box_area(tr["kp"][:, :2], tr["present"])), 1e-9)
-        d2 = ((kp[:, :2] - tr["kp"][:, :2]) ** 2).sum(-1)
-        return float(np.exp(-d2 / (2 * area * OKS_VAR))[both].mean())
+        return float(oks_terms(kp, tr["kp"], area)[both].mean())
 
 
 def _box(xy, present):
@@ -359,8 +178,7 @@ class OneFrameTracker:
                     continue
                 both = present & prev["present"]
                 area = max(float(box_area(kp[:, :2], present)), float(box_area(prev["kp"][:, :2], prev["present"])))
-                d2 = ((kp[:, :2] - prev["kp"][:, :2]) ** 2).sum(-1)
-                count = int((both & (np.exp(-d2 / (2 * max(area, 1e-9) * OKS_VAR)) > 0.5)).sum())
+                count = int((both & (oks_terms(kp, prev["kp"], max(area, 1e-9)) > 0.5)).sum())
                 if count > best_count:
                     best, best_count = k, count
             if best is not None and best_count >= 3:
@@ -467,12 +285,9 @@ def sinus_lag_ms(make, templates) -> float:
     return float(shifts[int(np.argmin(errs))])
 
 
-KINDS = ("walk", "cross", "gaps", "crowd", "exit")
-
-
 def synthetic_table(seeds: int, config: TrackerConfig, frames: int = 150, first_seed: int = 0) -> dict[str, dict]:
     """(A): every method's figures over ``seeds`` sequences of each kind."""
-    templates = person_templates()
+    templates = scenarios.person_templates()
     data = [synthetic(kind, first_seed + s, templates, frames) for kind in KINDS for s in range(seeds)]
     labels = [d[1] for d in data]
     raw = [run_tracker(lambda: Ours(dataclasses.replace(config, smoothing=None)), d[0], d[2]) for d in data]

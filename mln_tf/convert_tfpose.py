@@ -220,14 +220,14 @@ def convert_graph(
 ) -> Conversion:
     """Build mobilenet_thin, copy the graph's weights in, and check both on a random image."""
     from mln_tf import model as m
-    from mln_tf.inference import normalize
+    from mln_tf.inference import normalize, probe_input
     from mln_tf.runners import keras_runner
 
     net = m.build("mobilenet_thin")
     for name, weights in map_weights(graph_def, net, source).items():
         net.get_layer(name).set_weights(weights)
     probe_hw = m.check_input_hw(probe_hw)
-    pixels = np.random.default_rng(seed).integers(0, 256, (1, *probe_hw, 3)).astype(np.float32)
+    pixels = probe_input(probe_hw, seed, normalized=False)
     expected = run_graph(graph_def, pixels[..., ::-1])
     heatmaps, pafs = keras_runner(net)(normalize(pixels))
     error = float(np.abs(np.concatenate([heatmaps, pafs], axis=-1) - expected).max())

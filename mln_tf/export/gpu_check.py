@@ -44,7 +44,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 
@@ -249,14 +249,6 @@ class GpuRun:
     p999_error: float = float("nan")  # p99.9 |GPU - CPU| / the CPU maps' range (compare.map_percentile)
 
 
-def probe_input(shape: Sequence[int], seed: int = 0) -> np.ndarray:
-    """A deterministic normalised input (random pixels) of ``shape``."""
-    from mln_tf.inference import normalize
-
-    pixels = np.random.default_rng(seed).integers(0, 256, tuple(shape)).astype(np.float32)
-    return normalize(pixels)
-
-
 def run_on_accelerator(
     model_path: str | Path, x: np.ndarray, accelerator: str = "gpu", enforce_f32: bool = False
 ) -> dict[str, np.ndarray]:
@@ -353,10 +345,11 @@ def try_gpu(
 
     A child process keeps a crashing or hanging driver (and its logging) out of this one.
     """
+    from mln_tf.inference import probe_input
     from mln_tf.runners import load_runner
 
     runner = load_runner(model_path)
-    x = probe_input((1, *runner.input_hw, 3))
+    x = probe_input(runner.input_hw)
     maps, how, _ = run_maps(model_path, x, accelerator, timeout, enforce_f32)
     if maps is None:
         return GpuRun(False, how)

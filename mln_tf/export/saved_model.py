@@ -94,11 +94,10 @@ def export_saved_model(
 
 def verify(model: Any, path: str | Path, input_hw: tuple[int, int] = (64, 96), seed: int = 0) -> float:
     """Max |maps difference| between the Keras model and the exported SavedModel on random pixels."""
-    from mln_tf.inference import normalize
+    from mln_tf.inference import probe_input
     from mln_tf.runners import keras_runner, load_runner
 
-    pixels = np.random.default_rng(seed).integers(0, 256, (1, *input_hw, 3)).astype(np.float32)
-    x = normalize(pixels)
+    x = probe_input(input_hw, seed)
     a = keras_runner(model)(x)
     b = load_runner(path)(x)
     return float(max(np.abs(a[0] - b[0]).max(), np.abs(a[1] - b[1]).max()))

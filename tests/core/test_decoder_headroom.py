@@ -1,4 +1,4 @@
-"""benchmarks/decoder_headroom.py: COCO's OKS reproduced, oracles that repair, the real-map table."""
+"""benchmarks/decoder_headroom.py: COCO's OKS (mln_tf.oks) reproduced, oracles that repair, the real-map table."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mln_tf.evaluate import evaluate_coco, load_coco
+from mln_tf.evaluate import coco_sigmas, evaluate_coco, load_coco
+from mln_tf.oks import oks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +50,7 @@ def test_oks_terms_match_cocoeval(bench, scene):
     det = truth.copy()
     det[:, :2] += np.linspace(-3, 3, 17)[:, None]
     det[4] = 0  # a part left out sits at (0, 0) for COCO
-    value, terms = bench.oks_terms(det, truth, 2000.0, bench.coco_sigmas())
+    value, terms = oks(det, truth, 2000.0, coco_sigmas())
     assert terms[4] < 1e-6 and 0.5 < value < 0.95
     # A single detection on an image with one labelled person: AP at threshold t is 1 iff OKS >= t.
     results = [{"image_id": 1, "category_id": 1, "keypoints": det.reshape(-1).tolist(), "score": 1.0}]

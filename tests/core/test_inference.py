@@ -9,7 +9,16 @@ from mln_tf import skeleton
 from mln_tf.estimator import Estimator, EstimatorConfig
 from mln_tf.evaluate import evaluate_coco
 from mln_tf.files import write_json_atomic
-from mln_tf.inference import Transform, as_rgb, postprocess, predict_maps, preprocess, read_image
+from mln_tf.inference import (
+    Transform,
+    as_rgb,
+    normalize,
+    postprocess,
+    predict_maps,
+    preprocess,
+    probe_input,
+    read_image,
+)
 from mln_tf.outputs import coco_results, openpose_json
 
 
@@ -31,6 +40,18 @@ def test_preprocess_fixed_size_letterboxes():
     assert t.content_hw == (54, 432)
     with pytest.raises(ValueError, match="multiples of 8"):
         preprocess(np.zeros((50, 40, 3), np.uint8), input_hw=(368, 430))
+
+
+def test_probe_input_is_one_seeded_random_image():
+    """The probe every model comparison runs on: the same seed and size give the same pixels everywhere."""
+    pixels = np.random.default_rng(3).integers(0, 256, (2, 24, 40, 3)).astype(np.float32)
+    raw = probe_input((24, 40), seed=3, batch=2, normalized=False)
+    assert raw.dtype == np.float32 and raw.shape == (2, 24, 40, 3)
+    np.testing.assert_array_equal(raw, pixels)
+    x = probe_input((24, 40), seed=3, batch=2)
+    np.testing.assert_array_equal(x, normalize(pixels))
+    assert x.dtype == np.float32 and -0.5 <= x.min() and x.max() < 0.5
+    assert probe_input((8, 8)).shape == (1, 8, 8, 3) and not np.array_equal(probe_input((8, 8)), probe_input((8, 8), 1))
 
 
 def test_transform_geometry():

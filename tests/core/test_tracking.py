@@ -200,7 +200,8 @@ def test_bad_smoothing_and_bad_shapes_are_one_clear_error():
 
 
 def test_oks_matrix_is_cocos_oks_on_18_parts():
-    from mln_tf.evaluate import coco_sigmas, oks_terms
+    from mln_tf.evaluate import coco_sigmas
+    from mln_tf.oks import oks
 
     rng = np.random.default_rng(4)
     a, b = person(200, 200), person(203, 198)
@@ -209,7 +210,7 @@ def test_oks_matrix_is_cocos_oks_on_18_parts():
     sim, count, total = oks_matrix(
         a[None, :, :2], np.ones((1, 18), bool), np.array([area]), b[None, :, :2], b[None, :, 2] > 0
     )
-    want = oks_terms(skeleton.openpose18_to_coco17(b), skeleton.openpose18_to_coco17(a), area, coco_sigmas())[1]
+    want = oks(skeleton.openpose18_to_coco17(b), skeleton.openpose18_to_coco17(a), area, coco_sigmas())[1]
     neck_sigma = skeleton.OKS_SIGMAS[1]
     d2 = np.sum((a[1, :2] - b[1, :2]) ** 2)
     neck = np.exp(-d2 / (2 * (2 * neck_sigma) ** 2 * area))
