@@ -138,8 +138,19 @@ class _Formatter(logging.Formatter):
         return message if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {message}"
 
 
+def _not_retracing(record: logging.LogRecord) -> bool:
+    """TensorFlow's note that images of other sizes traced the model again: expected, not the user's to act on."""
+    return "triggered tf.function retracing" not in str(record.msg)
+
+
 def setup_logging(quiet: bool = False) -> None:
-    """Our loggers to stderr: progress and notes (INFO), or only warnings and errors when ``quiet``."""
+    """Our loggers to stderr: progress and notes (INFO), or only warnings and errors when ``quiet``.
+
+    Also hides TensorFlow's retracing note (images of several sizes through one model are expected).
+    """
+    tf_logger = logging.getLogger("tensorflow")
+    if _not_retracing not in tf_logger.filters:
+        tf_logger.addFilter(_not_retracing)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter("%(message)s"))
     for name in LOGGERS:
@@ -147,3 +158,18 @@ def setup_logging(quiet: bool = False) -> None:
         logger.handlers[:] = [handler]
         logger.setLevel(logging.WARNING if quiet else logging.INFO)
         logger.propagate = False  # a root handler (absl installs one) would print every line twice
+
+
+PROGRESS_DELAY_S = 2.0  # work that ends sooner shows no bar at all
+
+
+def progress(iterable: Any = None, *, quiet: bool = False, **kwargs: Any):
+    """A tqdm progress bar for long work, shown only on a terminal and only after ``PROGRESS_DELAY_S``.
+
+    ``quiet`` (``--quiet``) hides it; so does a non-terminal stderr (a log file, CI), where a bar is
+    hundreds of carriage returns. Keyword arguments go to tqdm (``desc``, ``total``, ``unit``).
+    """
+    from tqdm import tqdm
+
+    shown = not quiet and sys.stderr.isatty()
+    return tqdm(iterable, disable=not shown, delay=PROGRESS_DELAY_S, **kwargs)

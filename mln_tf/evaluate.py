@@ -22,6 +22,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from mln_tf import skeleton
+from mln_tf.oks import oks
 
 log = logging.getLogger(__name__)
 STAT_NAMES = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
@@ -93,26 +94,11 @@ def evaluate_coco(
 
 @functools.cache
 def coco_sigmas() -> np.ndarray:
-    """COCOeval's per-keypoint sigmas (COCO-17 order), the ones every OKS here uses."""
+    """COCOeval's per-keypoint sigmas (COCO-17 order), the ones every OKS on COCO-17 here uses
+    (``mln_tf.oks.SIGMAS`` holds them in OpenPose-18 order)."""
     from pycocotools.cocoeval import Params
 
     return np.asarray(Params(iouType="keypoints").kpt_oks_sigmas, np.float64)
-
-
-def oks_terms(det: np.ndarray, gt: np.ndarray, area: float, sigmas: np.ndarray) -> tuple[float, np.ndarray]:
-    """COCO's object keypoint similarity of one detection (17, 3) to one labelled person, and its 17 terms.
-
-    As pycocotools computes it: a part the detection leaves out sits at (0, 0); the mean is
-    over the parts the ground truth labels (v > 0).
-    """
-    labelled = gt[:, 2] > 0
-    e = np.sum((det[:, :2] - gt[:, :2]) ** 2, axis=1) / (2.0 * (2.0 * sigmas) ** 2 * (area + np.spacing(1)))
-    terms = np.exp(-e)
-    return (float(terms[labelled].mean()) if labelled.any() else 0.0), terms
-
-
-def _oks(det: np.ndarray, gt: np.ndarray, area: float, sigmas: np.ndarray) -> float:
-    return oks_terms(det, gt, area, sigmas)[0]
 
 
 def lr_confusion(results: list[dict], gt, image_ids: Iterable[int], sigmas: np.ndarray) -> tuple[int, int]:
@@ -137,32 +123,30 @@ def lr_confusion(results: list[dict], gt, image_ids: Iterable[int], sigmas: np.n
         dets = sorted(by_image.get(image_id, []), key=lambda r: -r["score"])
         for det in dets:
             dk = np.asarray(det["keypoints"], np.float64).reshape(17, 3)
-            best, best_oks = -1, 0.5
+            best, best_oks, best_terms = -1, 0.5, None
             for i, person in enumerate(people):
                 if taken[i]:
                     continue
                 gk = np.asarray(person["keypoints"], np.float64).reshape(17, 3)
-                oks = max(_oks(dk, gk, person["area"], sigmas), _oks(dk[swap], gk, person["area"], sigmas))
-                if oks >= best_oks:
-                    best, best_oks = i, oks
+                own, own_terms = oks(dk, gk, person["area"], sigmas)
+                swapped, swapped_terms = oks(dk[swap], gk, person["area"], sigmas)
+                if max(own, swapped) >= best_oks:
+                    best, best_oks, best_terms = i, max(own, swapped), (own_terms, swapped_terms)
             if best < 0:
                 continue
             taken[best] = True
             matched += 1
             gk = np.asarray(people[best]["keypoints"], np.float64).reshape(17, 3)
-            scale = 2.0 * (2.0 * sigmas) ** 2 * (people[best]["area"] + np.spacing(1))
-
-            def sim(i: int, j: int) -> float:
-                return float(np.exp(-np.sum((dk[i, :2] - gk[j, :2]) ** 2) / scale[j]))
-
+            # own[j]: detected part j vs labelled part j; swapped[j]: the detected opposite of j vs labelled j
+            own, swapped = best_terms
             for left, right in COCO_LR_PAIRS:
                 if (
                     gk[left, 2] > 0
                     and gk[right, 2] > 0
                     and dk[left, 2] > 0
                     and dk[right, 2] > 0
-                    and sim(left, right) > sim(left, left)
-                    and sim(right, left) > sim(right, right)
+                    and swapped[right] > own[left]
+                    and swapped[left] > own[right]
                 ):
                     confused += 1
                     break
@@ -192,8 +176,7 @@ def predict_dataset(
     An image that is missing or unreadable is skipped with a warning and listed in the
     failures (``mln_tf.images.BadFiles.lines``); it is left out of the evaluated ids.
     """
-    from tqdm import tqdm
-
+    from mln_tf.console import progress as console_progress
     from mln_tf.images import BadFiles, iter_images
     from mln_tf.outputs import coco_results
 
@@ -206,7 +189,7 @@ def predict_dataset(
     results: list[dict] = []
     done: list[int] = []
     bad = BadFiles()
-    with tqdm(total=len(ids), desc="evaluating", unit="img", disable=not progress) as bar:
+    with console_progress(total=len(ids), desc="evaluating", unit="img", quiet=not progress) as bar:
         for path, image in iter_images(_counted(id_of, bar), bad):
             poses = estimator.estimate(image)
             results.extend(coco_results(id_of[path], poses))

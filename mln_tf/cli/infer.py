@@ -100,8 +100,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Check inputs and outputs, load the model, run every frame, write, report."""
-    from tqdm import tqdm
-
+    from mln_tf.console import progress
     from mln_tf.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, collect_files
     from mln_tf.runners import check_model_path
     from mln_tf.stream import (
@@ -156,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     window = LiveWindow() if show else None
     interrupted = False
     try:
-        with tqdm(total=total, desc="infer", unit="frame", disable=args.quiet) as bar:
+        with progress(total=total, desc="infer", unit="frame", quiet=args.quiet) as bar:
             for frame, poses in stream.run(frames):
                 writer.write(frame, poses)
                 bar.update()

@@ -65,7 +65,7 @@ def test_every_command_prints_results_not_noise(tmp_path):
             10,  # the float-layer choice and bias correction say what they decide: 9 lines
         ),
         "check": (["check", "tflite", "fp32.tflite", "--reference", model, "--images", str(VAL)], 0),
-        "demo": (["demo", "--pretrained-only", "--out", "demo"], 2),
+        "demo": (["demo", "--steps", "2", "--out", "demo"], 2),
     }
     for command, (argv, most) in runs.items():
         lines, stdout = _console(tmp_path, *argv)

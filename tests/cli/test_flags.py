@@ -168,7 +168,7 @@ BAD_INPUT = [  # (argv of mln-pose, words the one error line must contain)
         "already exists",
     ),
     (["convert", "tfpose", "{tmp}/notes.txt", "{tmp}/old.keras"], "already exists"),
-    (["demo", "--out", "{tmp}", "--pretrained-only"], "previous demo run"),
+    (["demo", "--out", "{tmp}"], "previous demo run"),
     (["export", "tflite", "pretrained:tfpose_mobilenet_thin", "{tmp}/missing/x.tflite"], "does not exist"),
 ]
 
@@ -181,7 +181,7 @@ def test_bad_input_is_one_line_exit_2_nothing_written(argv, words, tmp_path):
     (tmp_path / "notes.txt").write_text("not an image")
     (tmp_path / "done").mkdir()
     (tmp_path / "done" / "000000000785_keypoints.json").write_text("{}")
-    (tmp_path / "pretrained").mkdir()
+    (tmp_path / "poses").mkdir()  # a previous demo's
     for old in ("old.tflite", "old.json", "old.keras"):
         (tmp_path / old).write_text("kept")
     argv = [a.format(tmp=tmp_path, val=VAL) for a in argv]

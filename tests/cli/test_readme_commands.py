@@ -104,7 +104,7 @@ COMMANDS: dict[str, Run | NotRunnable] = {
     "mln-pose infer --beam --model pose.tflite gs://bucket/*.jpg --out gs://bucket/poses --runner DataflowRunner": (
         NotRunnable("Google Cloud Dataflow and gs:// buckets; tests/cli/test_beam.py runs the pipeline locally")
     ),
-    "mln-pose demo --overwrite": Run(extra=("--steps", "2", "--input", "64x64", "--input-height", "64", "--quiet")),
+    "mln-pose demo --overwrite": Run(extra=("--steps", "2", "--quiet")),
 }
 
 
