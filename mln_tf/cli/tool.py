@@ -93,7 +93,13 @@ def check_output(path: str | Path, overwrite: bool, suffixes: tuple[str, ...] = 
         if not overwrite:
             raise UsageError(f"{path} already exists (pass --overwrite to replace it)")
     parent = path.resolve().parent
-    if not parent.is_dir():
+    if folder:  # a model folder (TF Serving's model/1): its missing parents are made, as mkdir -p would
+        above = parent
+        while not above.exists():
+            above = above.parent
+        if not above.is_dir():
+            raise UsageError(f"cannot make the folder {path}: {above} is a file")
+    elif not parent.is_dir():
         raise UsageError(f"the output folder does not exist: {parent}")
     check_writable(parent)
     if path.exists() and not os.access(path, os.W_OK):

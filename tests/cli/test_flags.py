@@ -147,6 +147,7 @@ BAD_INPUT = [  # (argv of mln-pose, words the one error line must contain)
         "needs --calibration",
     ),
     (["export", "savedmodel", "{tmp}/none.keras", "{tmp}/o"], "model not found"),
+    (["export", "savedmodel", "pretrained:tfpose_mobilenet_thin", "{tmp}/notes.txt/mln/1"], "notes.txt is a file"),
     (
         ["check", "tflite", "{tmp}/none.tflite", "--reference", "{tmp}/none.keras", "--images", "{val}"],
         "model not found",
