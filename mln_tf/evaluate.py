@@ -37,8 +37,10 @@ def load_coco(annotations: Any):
 
     if isinstance(annotations, COCO):
         return annotations
+    name = "annotations"
     if isinstance(annotations, (str, Path)):
         path = Path(annotations)
+        name = f"annotation file {path}"
         if not path.is_file():
             raise ValueError(f"annotation file not found: {path}")
         try:
@@ -48,9 +50,11 @@ def load_coco(annotations: Any):
     else:
         data = copy.deepcopy(annotations)
     if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
-        raise ValueError("annotations must be COCO-format JSON with 'images' and 'annotations'")
+        raise ValueError(f"{name} is not COCO keypoints JSON: it needs 'images' and 'annotations' lists")
+    if not isinstance(data["images"], list) or not isinstance(data["annotations"], list):
+        raise ValueError(f"{name} is not COCO keypoints JSON: 'images' and 'annotations' must be lists")
     if not data["images"]:
-        raise ValueError("annotation file lists no images")
+        raise ValueError(f"{name} lists no images")
     data.setdefault("categories", [{"id": 1, "name": "person"}])
     coco = COCO()
     coco.dataset = data

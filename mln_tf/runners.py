@@ -83,6 +83,8 @@ def check_model_path(path: str | Path, keras_only: bool = False) -> Path:
         if not (resolved / "saved_model.pb").is_file():
             raise UsageError(f"{resolved} is a directory but not a SavedModel (no saved_model.pb)")
         return resolved
+    if resolved.stat().st_size == 0:
+        raise UsageError(f"model file is empty (0 bytes): {resolved}")
     kinds = (".keras", ".weights.h5") if keras_only else (".keras", ".weights.h5", ".tflite")
     if not resolved.name.lower().endswith(kinds):
         raise UsageError(

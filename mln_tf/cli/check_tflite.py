@@ -27,8 +27,8 @@ be read (listed), 0 otherwise. ``--out FILE`` writes the full report as JSON.
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import asdict
-from pathlib import Path
 
 from mln_tf.cli import flags, tool
 from mln_tf.errors import EXIT_FAILED, EXIT_OK, UsageError
@@ -88,6 +88,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Check every path (and the report's), load both models, compare, print, write the report."""
     from mln_tf.estimator import Estimator, EstimatorConfig
+    from mln_tf.evaluate import load_coco
     from mln_tf.files import write_json_atomic
     from mln_tf.runners import check_model_path, load_runner
 
@@ -95,10 +96,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.tflite} is not a .tflite file")
     check_model_path(args.tflite)
     check_model_path(args.reference)
-    if args.annotations and not Path(args.annotations).is_file():
-        raise UsageError(f"--annotations: file not found: {args.annotations}")
     if args.out:
         tool.check_output(args.out, args.overwrite, (".json",))
+    try:
+        annotations = load_coco(args.annotations) if args.annotations else None  # read once, checked first
+    except ValueError as exc:
+        raise UsageError(f"--annotations: {exc}") from None
     try:
         images = collect_images(args.images, args.limit)
         config = EstimatorConfig().with_decoder(args.decoder)
@@ -110,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         tflite,
         reference,
         images,
-        args.annotations,
+        annotations,
         progress=not args.quiet,
         tflite_name=args.tflite,
         reference_name=args.reference,
@@ -122,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     print(format_report(report, limits, per_image=not args.quiet))
+    for failure in report.failures:  # also where errors go, one line each
+        print(f"failed: {failure}", file=sys.stderr)
     if args.out:
         write_json_atomic(
             args.out,

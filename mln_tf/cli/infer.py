@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     """Check inputs and outputs, load the model, run every frame, write, report."""
     from mln_tf.console import progress
     from mln_tf.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, collect_files
+    from mln_tf.images import BadFiles
     from mln_tf.runners import check_model_path
     from mln_tf.stream import (
         LiveWindow,
@@ -151,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
             "(opencv-python-headless); results are written to --out instead"
         )
     estimator = flags.load_estimator(args, config)
-    stream = PoseStream(estimator, tracking=tracker_config(args))
+    # each unreadable input is one "failed:" line in the report, not also a warning as it happens
+    stream = PoseStream(estimator, tracking=tracker_config(args), failures=BadFiles(quiet=True))
     window = LiveWindow() if show else None
     interrupted = False
     try:
@@ -309,10 +311,12 @@ def _report(stream, writer, out: Path, quiet: bool) -> int:
             f"written to {out}/ (OpenPose-style *_keypoints.json" + (", *_pose overlays)" if writer.overlay else ")")
         )
         write_json_atomic(out / RUN_JSON, {**stream.estimator.settings(), "frames": frames, "people": people})
-    else:
-        print("nothing written: no input could be read", file=sys.stderr)
-    for failure in stream.failures.lines():
-        print(f"failed: {failure}", file=sys.stderr)
+    elif not stream.failures:
+        print("nothing written: no input gave a frame", file=sys.stderr)
+    lines = stream.failures.lines()
+    for i, failure in enumerate(lines):  # one line per unreadable input; the last says when nothing was written
+        last = i == len(lines) - 1 and not written
+        print(f"failed: {failure}" + (" (nothing written)" if last else ""), file=sys.stderr)
     return EXIT_FAILED if stream.failures or not written else EXIT_OK
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -89,7 +90,7 @@ def check_output(path: str | Path, overwrite: bool, suffixes: tuple[str, ...] = 
         )
     if path.exists():
         if folder != path.is_dir():
-            raise UsageError(f"{path} exists and is {'a folder' if path.is_dir() else 'a file'}")
+            raise UsageError(f"{path} exists and is {'a folder, not a file' if path.is_dir() else 'not a folder'}")
         if not overwrite:
             raise UsageError(f"{path} already exists (pass --overwrite to replace it)")
     parent = path.resolve().parent
@@ -99,6 +100,8 @@ def check_output(path: str | Path, overwrite: bool, suffixes: tuple[str, ...] = 
             above = above.parent
         if not above.is_dir():
             raise UsageError(f"cannot make the folder {path}: {above} is a file")
+    elif parent.exists() and not parent.is_dir():
+        raise UsageError(f"cannot write {path}: {parent} is a file, not a folder")
     elif not parent.is_dir():
         raise UsageError(f"the output folder does not exist: {parent}")
     check_writable(parent)
@@ -109,9 +112,19 @@ def check_output(path: str | Path, overwrite: bool, suffixes: tuple[str, ...] = 
 
 def check_writable(folder: str | Path) -> None:
     """A UsageError unless ``folder``, or the nearest folder above it that exists (where it will be
-    made), can be written."""
+    made), can be written.
+
+    Permissions are not enough (root passes every permission check, yet cannot write to /proc, a
+    read-only mount or an immutable folder): an empty folder is made there and removed again.
+    """
     folder = Path(folder).resolve()
     while not folder.exists():
         folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot write under {folder}: it is a file, not a folder")
     if not os.access(folder, os.W_OK):
         raise UsageError(f"cannot write to {folder}/: permission denied")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".mln-write-check-", dir=folder))
+    except OSError as exc:
+        raise UsageError(f"cannot write to {folder}/: {exc.strerror or exc}") from None

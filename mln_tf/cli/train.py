@@ -329,17 +329,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _replace_previous_run(out: Path, overwrite: bool, resume: bool) -> None:
-    """--overwrite: delete the previous run in --out (only a training run's folder), before any work."""
+    """--out checked before any work (a file there, a previous run without --resume/--overwrite, a folder
+    that cannot be written); --overwrite deletes the previous run (only a training run's folder)."""
     import shutil
 
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder")
+    tool.check_writable(out)
     if not out.exists():
         return
-    if not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a folder")
     run_files = [out / "train_config.json", out / "checkpoints"]
+    previous = any(f.exists() for f in run_files)
+    if previous and not (overwrite or resume):
+        raise UsageError(
+            f"{out} holds a previous run: pass --resume to continue it or --overwrite to start again, "
+            "or choose another --out"
+        )
     if not overwrite or resume:
-        return  # the loop refuses a folder holding a run unless --resume
-    if not any(f.exists() for f in run_files):
+        return
+    if not previous:
         if any(out.iterdir()):
             raise UsageError(f"--overwrite: {out} is not a training run's folder; choose another --out")
         return
