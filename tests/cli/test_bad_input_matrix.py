@@ -53,17 +53,45 @@ TRIPWIRES = (  # (module, name): everything that loads a model or starts the wor
 # command words -> arguments around the output, which {out} names; {m} a valid model, {t} a .tflite
 WRITERS = {
     "infer": (["infer", "--model", MODEL, str(PHOTO), "--out", "{out}"], "folder"),
-    "eval": (["eval", "--model", MODEL, "--annotations", f"{VAL}/person_keypoints.json", "--images", str(VAL),
-              "--out", "{out}.json"], "file"),  # fmt: skip
+    "eval": (
+        [
+            "eval",
+            "--model",
+            MODEL,
+            "--annotations",
+            f"{VAL}/person_keypoints.json",
+            "--images",
+            str(VAL),
+            "--out",
+            "{out}.json",
+        ],
+        "file",
+    ),  # fmt: skip
     "export tflite": (["export", "tflite", MODEL, "{out}.tflite", "--input", "64x64"], "file"),
     "export savedmodel": (["export", "savedmodel", MODEL, "{out}"], "folder"),
-    "check tflite": (["check", "tflite", "{t}", "--reference", MODEL, "--images", str(VAL), "--out", "{out}.json"],
-                     "file"),  # fmt: skip
-    "train": (["train", "--train-json", f"{TRAIN}/person_keypoints.json", "--train-images", str(TRAIN),
-               "--out", "{out}", "--steps", "1"], "folder"),  # fmt: skip
+    "check tflite": (
+        ["check", "tflite", "{t}", "--reference", MODEL, "--images", str(VAL), "--out", "{out}.json"],
+        "file",
+    ),  # fmt: skip
+    "train": (
+        [
+            "train",
+            "--train-json",
+            f"{TRAIN}/person_keypoints.json",
+            "--train-images",
+            str(TRAIN),
+            "--out",
+            "{out}",
+            "--steps",
+            "1",
+        ],
+        "folder",
+    ),  # fmt: skip
     "demo": (["demo", "--out", "{out}"], "folder"),
-    "convert tfpose": (["convert", "tfpose", str(ROOT / "data/peers/tfpose_mobilenet_thin/graph_opt.pb"),
-                        "{out}.keras"], "file"),  # fmt: skip
+    "convert tfpose": (
+        ["convert", "tfpose", str(ROOT / "data/peers/tfpose_mobilenet_thin/graph_opt.pb"), "{out}.keras"],
+        "file",
+    ),  # fmt: skip
 }
 OUTPUT_CASES = {  # case -> (output path, words of the one line for a folder / a file output); {tmp}: the cell's
     "missing parent": ("{tmp}/missing/deeper/x", None, "does not exist"),  # folders are made with their parents
@@ -254,52 +282,117 @@ def _bad_files(folder: Path) -> dict[str, Path]:
 # (command, case) -> (argv with {f[NAME]} files and {out}, expected exit status, words of the one line)
 INPUT_CASES = {
     ("infer", "missing image"): (["infer", "--model", MODEL, "{f[missing.jpg]}", "--out", "{out}"], 2, "not found"),
-    ("infer", "missing model"): (["infer", "--model", "{f[missing.jpg]}.keras", str(PHOTO), "--out", "{out}"], 2,
-                                 "not found"),  # fmt: skip
+    ("infer", "missing model"): (
+        ["infer", "--model", "{f[missing.jpg]}.keras", str(PHOTO), "--out", "{out}"],
+        2,
+        "not found",
+    ),  # fmt: skip
     ("infer", "empty image"): (["infer", "--model", MODEL, "{f[empty.jpg]}", "--out", "{out}"], 1, "empty.jpg"),
     ("infer", "text with .jpg"): (["infer", "--model", MODEL, "{f[text.jpg]}", "--out", "{out}"], 1, "text.jpg"),
-    ("infer", "truncated JPEG"): (["infer", "--model", MODEL, "{f[truncated.jpg]}", "--out", "{out}"], 1,
-                                  "truncated.jpg"),  # fmt: skip
-    ("infer", "truncated PNG"): (["infer", "--model", MODEL, "{f[truncated.png]}", "--out", "{out}"], 1,
-                                 "truncated.png"),  # fmt: skip
-    ("infer", "truncated video"): (["infer", "--model", MODEL, "{f[truncated.mp4]}", "--out", "{out}"], 2,
-                                   "truncated.mp4"),  # fmt: skip
-    ("infer", "zero-byte .tflite"): (["infer", "--model", "{f[zero.tflite]}", str(PHOTO), "--out", "{out}"], 2,
-                                     "zero.tflite"),  # fmt: skip
-    ("infer", "text .tflite"): (["infer", "--model", "{f[text.tflite]}", str(PHOTO), "--out", "{out}"], 1,
-                                "text.tflite"),  # fmt: skip
-    ("infer", ".keras that is another zip"): (["infer", "--model", "{f[zip.keras]}", str(PHOTO), "--out", "{out}"],
-                                              1, "zip.keras"),  # fmt: skip
-    ("eval", "annotations not COCO"): (["eval", "--model", MODEL, "--annotations", "{f[notcoco.json]}", "--images",
-                                        str(VAL)], 2, "notcoco.json"),  # fmt: skip
-    ("eval", "empty annotations"): (["eval", "--model", MODEL, "--annotations", "{f[empty.json]}", "--images",
-                                     str(VAL)], 2, "empty.json"),  # fmt: skip
-    ("eval", "zero-byte .tflite"): (["eval", "--model", "{f[zero.tflite]}", "--annotations",
-                                     f"{VAL}/person_keypoints.json", "--images", str(VAL)], 2,
-                                    "zero.tflite"),  # fmt: skip
-    ("export tflite", ".keras that is another zip"): (["export", "tflite", "{f[zip.keras]}", "{out}.tflite"], 1,
-                                                      "zip.keras"),  # fmt: skip
-    ("export tflite", "calibration of text files"): (["export", "tflite", MODEL, "{out}.tflite", "--mode", "int8",
-                                                      "--input", "64x64", "--calibration", "{bad}"], 2,
-                                                     "calibration"),  # fmt: skip
-    ("export savedmodel", ".keras that is another zip"): (["export", "savedmodel", "{f[zip.keras]}", "{out}"], 1,
-                                                          "zip.keras"),  # fmt: skip
-    ("check tflite", "zero-byte .tflite"): (["check", "tflite", "{f[zero.tflite]}", "--reference", MODEL,
-                                             "--images", str(VAL)], 2, "zero.tflite"),  # fmt: skip
-    ("check tflite", "annotations not COCO"): (["check", "tflite", "{good}", "--reference", MODEL,
-                                                "--images", str(VAL), "--annotations", "{f[notcoco.json]}"], 2,
-                                               "notcoco.json"),  # fmt: skip
-    ("check tflite", "images all unreadable"): (["check", "tflite", "{good}", "--reference", MODEL,
-                                                 "--images", "{f[text.jpg]}"], 1, "text.jpg"),  # fmt: skip
-    ("check tflite", "text .tflite"): (["check", "tflite", "{f[text.tflite]}", "--reference", MODEL,
-                                        "--images", str(VAL)], 1, "text.tflite"),  # fmt: skip
+    ("infer", "truncated JPEG"): (
+        ["infer", "--model", MODEL, "{f[truncated.jpg]}", "--out", "{out}"],
+        1,
+        "truncated.jpg",
+    ),  # fmt: skip
+    ("infer", "truncated PNG"): (
+        ["infer", "--model", MODEL, "{f[truncated.png]}", "--out", "{out}"],
+        1,
+        "truncated.png",
+    ),  # fmt: skip
+    ("infer", "truncated video"): (
+        ["infer", "--model", MODEL, "{f[truncated.mp4]}", "--out", "{out}"],
+        2,
+        "truncated.mp4",
+    ),  # fmt: skip
+    ("infer", "zero-byte .tflite"): (
+        ["infer", "--model", "{f[zero.tflite]}", str(PHOTO), "--out", "{out}"],
+        2,
+        "zero.tflite",
+    ),  # fmt: skip
+    ("infer", "text .tflite"): (
+        ["infer", "--model", "{f[text.tflite]}", str(PHOTO), "--out", "{out}"],
+        1,
+        "text.tflite",
+    ),  # fmt: skip
+    ("infer", ".keras that is another zip"): (
+        ["infer", "--model", "{f[zip.keras]}", str(PHOTO), "--out", "{out}"],
+        1,
+        "zip.keras",
+    ),  # fmt: skip
+    ("eval", "annotations not COCO"): (
+        ["eval", "--model", MODEL, "--annotations", "{f[notcoco.json]}", "--images", str(VAL)],
+        2,
+        "notcoco.json",
+    ),  # fmt: skip
+    ("eval", "empty annotations"): (
+        ["eval", "--model", MODEL, "--annotations", "{f[empty.json]}", "--images", str(VAL)],
+        2,
+        "empty.json",
+    ),  # fmt: skip
+    ("eval", "zero-byte .tflite"): (
+        ["eval", "--model", "{f[zero.tflite]}", "--annotations", f"{VAL}/person_keypoints.json", "--images", str(VAL)],
+        2,
+        "zero.tflite",
+    ),  # fmt: skip
+    ("export tflite", ".keras that is another zip"): (
+        ["export", "tflite", "{f[zip.keras]}", "{out}.tflite"],
+        1,
+        "zip.keras",
+    ),  # fmt: skip
+    ("export tflite", "calibration of text files"): (
+        ["export", "tflite", MODEL, "{out}.tflite", "--mode", "int8", "--input", "64x64", "--calibration", "{bad}"],
+        2,
+        "calibration",
+    ),  # fmt: skip
+    ("export savedmodel", ".keras that is another zip"): (
+        ["export", "savedmodel", "{f[zip.keras]}", "{out}"],
+        1,
+        "zip.keras",
+    ),  # fmt: skip
+    ("check tflite", "zero-byte .tflite"): (
+        ["check", "tflite", "{f[zero.tflite]}", "--reference", MODEL, "--images", str(VAL)],
+        2,
+        "zero.tflite",
+    ),  # fmt: skip
+    ("check tflite", "annotations not COCO"): (
+        ["check", "tflite", "{good}", "--reference", MODEL, "--images", str(VAL), "--annotations", "{f[notcoco.json]}"],
+        2,
+        "notcoco.json",
+    ),  # fmt: skip
+    ("check tflite", "images all unreadable"): (
+        ["check", "tflite", "{good}", "--reference", MODEL, "--images", "{f[text.jpg]}"],
+        1,
+        "text.jpg",
+    ),  # fmt: skip
+    ("check tflite", "text .tflite"): (
+        ["check", "tflite", "{f[text.tflite]}", "--reference", MODEL, "--images", str(VAL)],
+        1,
+        "text.tflite",
+    ),  # fmt: skip
     ("check gpu", "zero-byte .tflite"): (["check", "gpu", "{f[zero.tflite]}"], 2, "zero.tflite"),
     ("check gpu", "text .tflite"): (["check", "gpu", "{f[text.tflite]}"], 2, "text.tflite"),
-    ("train", "annotations not COCO"): (["train", "--train-json", "{f[notcoco.json]}", "--train-images", str(TRAIN),
-                                         "--out", "{out}", "--steps", "1"], 2, "notcoco.json"),  # fmt: skip
-    ("train", "malformed TF_CONFIG"): (["train", "--train-json", f"{TRAIN}/person_keypoints.json", "--train-images",
-                                        str(TRAIN), "--out", "{out}", "--steps", "1", "--strategy", "multiworker"], 2,
-                                       "TF_CONFIG"),  # fmt: skip
+    ("train", "annotations not COCO"): (
+        ["train", "--train-json", "{f[notcoco.json]}", "--train-images", str(TRAIN), "--out", "{out}", "--steps", "1"],
+        2,
+        "notcoco.json",
+    ),  # fmt: skip
+    ("train", "malformed TF_CONFIG"): (
+        [
+            "train",
+            "--train-json",
+            f"{TRAIN}/person_keypoints.json",
+            "--train-images",
+            str(TRAIN),
+            "--out",
+            "{out}",
+            "--steps",
+            "1",
+            "--strategy",
+            "multiworker",
+        ],
+        2,
+        "TF_CONFIG",
+    ),  # fmt: skip
     ("convert tfpose", "text .pb"): (["convert", "tfpose", "{f[text.pb]}", "{out}.keras"], 1, "text.pb"),
     ("demo", "output is a file"): (["demo", "--out", "{f[text.jpg]}"], 2, "not a folder"),
 }
@@ -317,9 +410,7 @@ def test_input_problems_are_one_line_and_leave_nothing_half_written(tmp_path, mo
     for (command, case), (template, code, words) in INPUT_CASES.items():
         out = tmp_path / "out" / f"{command.replace(' ', '_')}-{case.replace(' ', '_')}"
         out.parent.mkdir(parents=True, exist_ok=True)
-        argv = [
-            a.format(f={k: str(v) for k, v in files.items()}, out=out, bad=bad_folder, good=good) for a in template
-        ]
+        argv = [a.format(f={k: str(v) for k, v in files.items()}, out=out, bad=bad_folder, good=good) for a in template]
         if case == "malformed TF_CONFIG":
             monkeypatch.setenv("TF_CONFIG", "{not json")
         got, lines = _run_in_process(argv, tripwire=False)
