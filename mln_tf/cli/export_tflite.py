@@ -12,17 +12,17 @@ from mln_tf.cli import flags, tool
 from mln_tf.cli.tool import check_output, parser
 from mln_tf.errors import UsageError
 from mln_tf.export import tflite as library
-from mln_tf.export.int8 import DEFAULT_MIN_AGREEMENT, DEFAULT_TARGET
-from mln_tf.export.tflite import (
+from mln_tf.export.compare import map_error
+from mln_tf.export.int8 import (
     DEFAULT_CALIBRATION_IMAGES,
+    DEFAULT_MIN_AGREEMENT,
+    DEFAULT_TARGET,
     MIN_CALIBRATION_IMAGES,
-    MODES,
     Int8Options,
     calibration_inputs,
-    export_tflite,
-    map_error,
     quality_problem,
 )
+from mln_tf.export.tflite import MODES, export_tflite
 
 HELP = "a .tflite file (fp32, fp16, int8 PTQ, QAT)"
 PRECISION_NOTE = {  # what the file stores is not what every runtime computes in
@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
             train_images=args.train_images,
             images=args.calibration if distill else None,
             arch=arch,
-            config=width,
+            width=width,
             steps=args.qat_steps,
             batch_size=args.qat_batch,
             learning_rate=args.qat_lr,

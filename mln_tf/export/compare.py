@@ -2,7 +2,8 @@
 
 ``mln-pose check tflite`` (:func:`compare`: a .tflite and its server model over real images),
 the int8/QAT export gate (:func:`agreement` on the calibration images, judged by
-``Thresholds.export_gate``), the benchmarks and the web/GPU checks all measure with the
+``Thresholds.export_gate``; :func:`float_agreement` on other inputs), the export summary's map error
+against the Keras model (:func:`map_error`), the benchmarks and the web/GPU checks all measure with the
 functions here: :func:`map_difference`, :func:`heatmap_error`, :func:`match_people` (on the
 one OKS of ``mln_tf.evaluate``) and :class:`Report` with its :meth:`Report.verdict`.
 
@@ -328,6 +329,29 @@ def agreement(reference: Sequence[Maps], maps: Sequence[Maps], input_hw: tuple[i
     for i, (ref, got) in enumerate(zip(reference, maps)):
         report.images.append(image_result(f"calibration image {i}", ref, got, transform)[0])
     return report
+
+
+def float_agreement(
+    model: Any, data: bytes, inputs: Sequence[np.ndarray], input_hw: tuple[int, int], model64: Any = None
+) -> Report:
+    """The people of the .tflite ``data`` vs its float Keras ``model``'s on ``inputs`` ((1, H, W, 3) each;
+    :func:`agreement`), the float maps computed in float64 (``mln_tf.export.int8.float64_maps``;
+    ``model64``: the float64 copy of ``model`` at ``input_hw`` when made already)."""
+    from mln_tf.export.int8 import float64_maps, tflite_maps
+    from mln_tf.export.models import float32_model, with_input_size
+
+    samples = [np.asarray(x, np.float32) for x in inputs]
+    reference = float64_maps(with_input_size(float32_model(model), tuple(input_hw)), samples, model64)
+    return agreement(reference, tflite_maps(data, samples), tuple(input_hw))
+
+
+def map_error(model: Any, tflite_path: str | Path, x: np.ndarray) -> tuple[float, float]:
+    """(max, mean) |maps difference| of the .tflite vs the Keras model on one preprocessed input."""
+    from mln_tf.export.models import float32_model, with_input_size
+    from mln_tf.runners import keras_runner, load_runner
+
+    reference = keras_runner(with_input_size(float32_model(model), tuple(x.shape[1:3])))(x)
+    return map_difference(reference, load_runner(tflite_path)(x))
 
 
 def compare(

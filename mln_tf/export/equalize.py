@@ -233,13 +233,14 @@ def int8_weights(kernel: np.ndarray, axis: int) -> np.ndarray:
     return np.clip(np.round(kernel / scale), -127, 127) * scale
 
 
-def correct_bias(model: Any, samples: Sequence[np.ndarray], skip: Sequence[str] = ()) -> int:
+def correct_bias(model: Any, samples: Sequence[np.ndarray], skip: Sequence[str] = (), model64: Any = None) -> int:
     """Empirical bias correction for int8 weights (Nagel et al. 2019, section 4.2), in place.
 
     Rounding the weights to 8 bits shifts every output channel's mean by sum(dW * E[input]);
     that shift is subtracted from the layer's bias. A depthwise conv without bias passes its
     shift through the following 1x1 conv (linear) to that conv's bias. Input means are measured
-    on ``samples`` with the float model. Layers named in ``skip`` (kept in float) are left alone.
+    on ``samples`` with the float model (``model64``: its float64 copy when made already, with the
+    same layer names and weights). Layers named in ``skip`` (kept in float) are left alone.
     Returns the number of corrected layers.
     """
     import keras
@@ -249,7 +250,7 @@ def correct_bias(model: Any, samples: Sequence[np.ndarray], skip: Sequence[str] 
     convs = [l for l in model.layers if _kind(l) in ("conv", "depthwise") and l.name not in set(skip)]
     if not convs:
         return 0
-    model64 = float64_model(model)
+    model64 = model64 if model64 is not None else float64_model(model)
     probe = keras.Model(model64.inputs[0], [model64.get_layer(l.name).input for l in convs])
     means = None
     for x in samples:

@@ -32,21 +32,33 @@ heatmap error is above ``target`` and fewer than ``max_float`` layers are float.
 
 Uses TFLite's calibrate-only mode and ``mlir_quantize`` (TF 2.21; what
 ``tf.lite.experimental.QuantizationDebugger`` uses for ``denylisted_nodes``).
+
+What ``mln_tf.export.tflite.export_tflite`` runs for ``--mode int8`` and ``--mode qat`` lives here too:
+the calibration inputs (:func:`calibration_inputs`), the float side made once per export
+(:func:`prepare`: the float32 model at the input size, its equalised copy, that copy in float64 and
+its maps on the calibration images, the reference of every decision and of the final comparison),
+the two attempts of :func:`convert_int8` (without and with bias correction) on it, the comparison
+with float (:func:`quantized_export`) and the gate around it (:func:`quality_problem`, :func:`check_gate`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
+import tempfile
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from mln_tf.export.compare import Report, agreement, heatmap_error
+from mln_tf.export.compare import Report, agreement, float_agreement, heatmap_error
 
 log = logging.getLogger(__name__)
+DEFAULT_CALIBRATION_IMAGES = 100
+MIN_CALIBRATION_IMAGES = 4  # fewer give activation ranges of a few scenes; the CLI refuses them
 NO_LAYERS: frozenset[str] = frozenset()  # no Keras layer names known: TFLite name scopes taken as they are
 DEFAULT_MAX_FLOAT = 12
 DEFAULT_TARGET = 0.01  # 'auto': the heatmap error (relative to their variance) at which the search stops
@@ -440,3 +452,332 @@ def _tensor_names(model: bytes) -> list[str]:
     from ai_edge_litert.interpreter import Interpreter
 
     return [d["name"] for d in Interpreter(model_content=model).get_tensor_details()]
+
+
+# ---- the int8 / qat export: calibration, the prepared float side, the attempts, the gate ----
+
+
+def calibration_inputs(
+    folder: str | Path, input_hw: tuple[int, int], count: int = DEFAULT_CALIBRATION_IMAGES, progress: bool = True
+) -> list[np.ndarray]:
+    """Real images of ``folder`` (its first ``count`` image files) through ``preprocess`` at ``input_hw``,
+    (1, H, W, 3) each.
+
+    Read through the one image loop (``mln_tf.images.iter_images``): unreadable files are skipped
+    with a warning naming them; none readable is an error.
+    """
+    from tqdm import tqdm
+
+    from mln_tf.files import collect_files
+    from mln_tf.images import BadFiles, iter_images
+    from mln_tf.inference import preprocess
+
+    if count < 1:
+        raise ValueError(f"calibration image count must be >= 1, got {count}")
+    files = collect_files([folder])[:count]
+    images = iter_images(files, BadFiles())
+    inputs = [
+        preprocess(image, input_hw=input_hw)[0][None]
+        for _, image in tqdm(images, total=len(files), desc="calibration images", unit="img", disable=not progress)
+    ]
+    if not inputs:
+        raise ValueError(f"none of the {len(files)} calibration images in {folder} could be read")
+    return inputs
+
+
+@dataclass(frozen=True)
+class Int8Options:
+    """How ``--mode int8`` quantizes: equalisation, float layers ('stages' rule, 'auto' search), search limits."""
+
+    equalize: bool = True
+    bias_correction: bool = True
+    float_layers: tuple[str, ...] | str = "stages"
+    max_float: int = 12
+    target: float = DEFAULT_TARGET  # 'auto': heatmap error at which the search stops (:func:`heatmap_error`)
+
+
+def float64_maps(model: Any, samples: Sequence[np.ndarray], model64: Any = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The float model's (heatmaps, pafs) on each sample, computed in float64 and rounded to float32:
+    the reference every int8 decision compares with, the same on every CPU kind.
+
+    ``model64``: the float64 copy of ``model`` when made already (:class:`Prepared`)."""
+    from mln_tf.export.models import float64_model
+
+    net = model64 if model64 is not None else float64_model(model)
+    out = []
+    for x in samples:
+        maps = net(np.asarray(x, np.float64), training=False)
+        out.append((np.asarray(maps["heatmaps"], np.float32), np.asarray(maps["pafs"], np.float32)))
+    return out
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The float side of an int8 conversion, made once (:func:`prepare`) and used by every attempt
+    (calibration ranges, the float-layer choice, bias correction) and by the final comparison."""
+
+    source: Any  # the float32 model at input_hw, as given: what the export is compared with
+    model: Any  # what is quantized: ``source`` range-equalised (or ``source`` itself); QAT starts here
+    model64: Any  # ``model`` in float64: the reference maps, the activation ranges, the bias-correction means
+    samples: list  # the calibration inputs, (1, H, W, 3) float32 each
+    reference: list  # ``model64``'s maps on them (:func:`float64_maps`): what every comparison uses
+    input_hw: tuple[int, int]
+
+    @property
+    def source64(self) -> Any:
+        """``source`` in float64 when it is the quantized model (no equalisation), else None (not made)."""
+        return self.model64 if self.model is self.source else None
+
+
+def prepare(
+    model: Any, input_hw: tuple[int, int], calibration: Sequence[np.ndarray] | None, options: Int8Options
+) -> Prepared:
+    """Check the calibration inputs, fix the float32 model's input size, equalise it, make its float64
+    copy and the reference maps on the calibration images."""
+    from mln_tf.export.models import check_pose_model, float32_model, float64_model, with_input_size
+    from mln_tf.model import check_input_hw
+
+    input_hw = check_input_hw(input_hw)
+    check_pose_model(model)
+    if not calibration:
+        raise ValueError(
+            "int8 needs calibration images (--calibration FOLDER): activation ranges are measured on real photos"
+        )
+    source = with_input_size(float32_model(model), input_hw)
+    samples = [np.asarray(x, np.float32) for x in calibration]
+    for x in samples:
+        if x.shape != (1, *input_hw, 3):
+            raise ValueError(
+                f"calibration input has shape {x.shape}, expected (1, {input_hw[0]}, "
+                f"{input_hw[1]}, 3) (use calibration_inputs)"
+            )
+    quantized = source
+    if options.equalize:
+        from mln_tf.export.equalize import equalize
+
+        quantized, _ = equalize(source, samples)
+    model64 = float64_model(quantized)
+    return Prepared(source, quantized, model64, samples, float64_maps(quantized, samples, model64), input_hw)
+
+
+@dataclass(frozen=True)
+class Int8Conversion:
+    """What the int8 conversion made, handed along so that nothing is computed twice."""
+
+    data: bytes  # the .tflite
+    prepared: Prepared  # the float side: models, calibration inputs, reference maps
+    result: Int8Result  # float layers, agreement, worst layers
+
+    @property
+    def start(self) -> Any:
+        """The equalised float model, before bias correction: where QAT starts."""
+        return self.prepared.model
+
+    @property
+    def samples(self) -> list:
+        """The calibration inputs, (1, H, W, 3) float32 each."""
+        return self.prepared.samples
+
+    @property
+    def reference(self) -> list:
+        """The float model's maps on them (:func:`float64_maps`): what every comparison uses."""
+        return self.prepared.reference
+
+
+def convert_int8(
+    model: Any,
+    input_hw: tuple[int, int],
+    calibration: Sequence[np.ndarray] | None,
+    progress: bool = True,
+    int8: Int8Options | None = None,
+) -> Int8Conversion:
+    """Full-integer conversion: equalise, measure ranges, choose the float layers, bias-correct, quantize."""
+    int8 = int8 or Int8Options()
+    prepared = prepare(model, input_hw, calibration, int8)
+    result = _convert_int8(prepared, int8, progress)
+    return Int8Conversion(result.data, prepared, result)
+
+
+def _calibrated(
+    model: Any,
+    samples: list[np.ndarray],
+    input_hw: tuple[int, int],
+    progress: bool,
+    what: str = "the float model",
+    model64: Any = None,
+) -> bytes:
+    """The converter's calibrated float model of ``model`` (see :func:`calibrate`), with the activation
+    ranges of :func:`mln_tf.export.ranges.measured_ranges` (on ``model64``, its float64 copy, when
+    given) in place of the calibrator's."""
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    from mln_tf.export.ranges import apply_ranges, measured_ranges
+    from mln_tf.export.saved_model import write_archive
+    from mln_tf.export.tflite import _conversion_error
+
+    with tempfile.TemporaryDirectory(prefix="mln_tflite_") as tmp:
+        saved = write_archive(model, Path(tmp) / "saved_model", input_hw, batch=1, pixels="normalized")
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["serving_default"])
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+                calibrated = calibrate(converter, samples)
+        except Exception as exc:  # ConverterError lives in a private module
+            raise ValueError(_conversion_error(exc, "int8")) from None
+    known = {layer.name for layer in model.layers}
+    ranges = measured_ranges(
+        model, list(tqdm(samples, desc="activation ranges", unit="img", disable=not progress)), what, model64
+    )
+    return apply_ranges(calibrated, ranges, lambda name: _layer_of(name, known))
+
+
+def _convert_int8(prepared: Prepared, options: Int8Options, progress: bool) -> Int8Result:
+    """Calibrate, choose the float layers (or take them), then bias-correct the int8 layers and quantize.
+
+    Bias correction is for 8-bit weights only, so it is applied once the float layers are known
+    (a float layer with a corrected bias would be off by the shift it no longer has); the
+    corrected model is calibrated again and kept if it agrees better with float. Both attempts
+    compare with the prepared reference maps.
+    """
+    import keras
+
+    from mln_tf.export.equalize import correct_bias, final_outputs_model
+
+    say = log.info  # the search is slow: say what it does (mln_tf.console.setup_logging shows it)
+    model, samples, reference, input_hw = prepared.model, prepared.samples, prepared.reference, prepared.input_hw
+    names = [l.name for l in model.layers]
+    result = quantize_model(
+        _calibrated(model, samples, input_hw, progress, model64=prepared.model64),
+        samples,
+        reference,
+        input_hw,
+        options.float_layers,
+        options.max_float,
+        options.target,
+        layer_names=names,
+        progress=say,
+    )
+    if options.bias_correction:
+        source = final_outputs_model(model)
+        corrected = keras.models.clone_model(source)
+        corrected.set_weights(source.get_weights())
+        correct_bias(corrected, samples, skip=result.float_layers, model64=prepared.model64)
+        say("bias correction of the int8 layers:")
+        fixed = quantize_model(
+            _calibrated(corrected, samples, input_hw, progress, "the bias-corrected model"),
+            samples,
+            reference,
+            input_hw,
+            [re.escape(l) for l in result.float_layers],
+            layer_names=names,
+            progress=say,
+        )
+        fixed.history = result.history + fixed.history
+        if fixed.agreement.heatmap_error <= result.agreement.heatmap_error:
+            result = fixed
+        else:
+            say(
+                f"bias correction did not help here (heatmap error {fixed.agreement.heatmap_error:.4f} vs "
+                f"{result.agreement.heatmap_error:.4f}): the model without it is kept"
+            )
+    return result
+
+
+@dataclass(frozen=True)
+class Quantized:
+    """An int8 / qat export before it is written: the file, how it compares with float, what decided it."""
+
+    data: bytes
+    agreement: Report | None  # vs the float model on the calibration images (or the ``check`` inputs)
+    float_layers: tuple[str, ...] = ()
+    worst: tuple[LayerError, ...] = ()  # int8: the layers adding the most error (none for qat)
+    baseline: Report | None = None  # qat: the post-training int8 model's agreement, the result QAT has to beat
+
+
+def quantized_export(
+    model: Any,
+    mode: str,
+    input_hw: tuple[int, int],
+    calibration: Sequence[np.ndarray] | None,
+    qat: Any = None,
+    progress: bool = True,
+    int8: Int8Options | None = None,
+    check: Sequence[np.ndarray] | None = None,
+) -> Quantized:
+    """The .tflite of ``mode`` 'int8' or 'qat' (``qat``: a :class:`mln_tf.export.qat.QATConfig`) and its
+    comparison with the float model: on ``check`` inputs when given, else on the calibration images
+    with the prepared reference maps (no float model rebuilt)."""
+    conversion = None
+    if mode == "qat":
+        from mln_tf.export.qat import run_qat
+
+        if qat is None:
+            raise ValueError("mode 'qat' needs a QATConfig (--train-json, --train-images, --qat-steps)")
+        start_model = model
+        if calibration:
+            # QAT starts near post-training int8: the equalised weights, the same layers in float,
+            # every fake-quant range measured; that int8 model is also the baseline to beat. Not
+            # from its bias-corrected weights: on the pretrained network 240 steps from those gave
+            # AP 0.402 / 0.187 (val / train), from the equalised ones 0.535 / 0.213.
+            conversion = convert_int8(model, input_hw, calibration, progress, int8)
+            start_model = conversion.start
+            qat = dataclasses.replace(qat, float_layers=tuple(conversion.result.float_layers))
+        data = run_qat(start_model, input_hw, qat)
+    elif mode == "int8":
+        conversion = convert_int8(model, input_hw, calibration, progress, int8)
+        data = conversion.data
+    else:
+        raise ValueError(f"quantized_export() modes are int8 and qat; got {mode!r}")
+    result = conversion.result if conversion is not None else None
+    agreement_ = None
+    if check is not None:
+        prepared = conversion.prepared if conversion is not None else None
+        agreement_ = (
+            float_agreement(prepared.source, data, check, prepared.input_hw, prepared.source64)
+            if prepared is not None
+            else float_agreement(model, data, check, input_hw)
+        )
+    elif mode == "qat" and conversion is not None:  # the same images and float maps as the int8 baseline
+        agreement_ = agreement(conversion.reference, tflite_maps(data, conversion.samples), input_hw, "qat")
+    elif result is not None:
+        agreement_ = result.agreement
+    if result is None:
+        return Quantized(data, agreement_)
+    if mode == "qat":  # PTQ's worst layers are not QAT's
+        return Quantized(data, agreement_, tuple(result.float_layers), (), result.agreement)
+    return Quantized(data, agreement_, tuple(result.float_layers), tuple(result.worst))
+
+
+def quality_problem(report: Any, floor: float) -> str | None:
+    """Why a quantized model fails the export gate (``Thresholds.export_gate``; None = passes)."""
+    from mln_tf.export.compare import Thresholds
+
+    if report is None:
+        return "no calibration images to compare it with the float model on (--calibration)"
+    failed = report.verdict(Thresholds.export_gate(floor))
+    if not failed:
+        return None
+    summary = report.summary()
+    if report.people[0] == 0:
+        return (
+            f"the float model finds nobody on the calibration images, so agreement proves nothing "
+            f"({summary}); calibrate on photos with people"
+        )
+    return (
+        f"{'; '.join(failed)} ({summary}); try more --calibration images (about 100 photos of people), "
+        "--mode qat, or --mode fp16"
+    )
+
+
+def check_gate(mode: str, quantized: Quantized, min_agreement: float) -> None:
+    """The export gate: a ValueError naming the problem (:func:`quality_problem`) and the worst layers
+    when the quantized model is not the float model; nothing is written then."""
+    problem = quality_problem(quantized.agreement, min_agreement)
+    if problem:
+        worst = "; ".join(f"{e.layer} (error {e.error:.2f}, adds {e.added:.2f})" for e in quantized.worst[:5])
+        raise ValueError(
+            f"the {mode} model is not the float model: {problem}"
+            + (f". Worst layers: {worst}" if worst else "")
+            + ". Not written (pass --force to write it anyway)"
+        )

@@ -77,7 +77,7 @@ class QATConfig:
     train_images: str | None = None
     images: str | None = None  # self-distillation: a folder of photos, no annotations (see distill_dataset)
     arch: str = "mln"
-    config: str = "paper"
+    width: str = "paper"  # the named width of mln_tf.model (what --width names)
     steps: int = 2000
     batch_size: int = 8
     learning_rate: float = 1e-5
@@ -133,10 +133,10 @@ def run_qat(model: Any, input_hw: tuple[int, int], qat: QATConfig, timeout: floa
         if not found:
             raise ValueError(f"QAT data module {module!r} not found")
     model = float32_model(model)
-    expected = m.build(qat.arch, qat.config)
+    expected = m.build(qat.arch, qat.width)
     if _weight_shapes(expected) != _weight_shapes(model):
         raise ValueError(
-            f"the model is not the {qat.arch} architecture with the '{qat.config}' config: "
+            f"the model is not the {qat.arch} architecture at width '{qat.width}': "
             "QAT rebuilds it from the architecture and width a .keras model records, or from "
             "--arch/--width for .weights.h5: pass the ones it was trained with"
         )
@@ -169,13 +169,13 @@ def _weight_shapes(model: Any) -> dict[str, list[tuple]]:
 # ---- everything below runs in the child process (tf_keras) ----
 
 
-def build_legacy_model(arch: str, config: str, input_hw: tuple[int, int], weights: str | Path):
+def build_legacy_model(arch: str, width: str, input_hw: tuple[int, int], weights: str | Path):
     """The architecture built with tf_keras at a fixed input size, with the Keras 3 weights loaded."""
     import tf_keras
 
     from mln_tf import model as m
 
-    net = m.build(arch, config, input_hw, keras_module=tf_keras)
+    net = m.build(arch, width, input_hw, keras_module=tf_keras)
     net.load_weights(str(weights))
     return net
 
@@ -203,15 +203,12 @@ def coco_dataset(qat: QATConfig, input_hw: tuple[int, int], output_names: list[s
 def distill_images(qat: QATConfig, input_hw: tuple[int, int]) -> np.ndarray:
     """The photos of ``qat.images`` and their mirror images through ``preprocess``, (N, H, W, 3)."""
     from mln_tf.files import collect_files
-    from mln_tf.inference import preprocess, read_image
+    from mln_tf.images import BadFiles, iter_images
+    from mln_tf.inference import preprocess
 
     xs = []
-    for path in collect_files([qat.images]):
-        try:
-            x, _ = preprocess(read_image(path), input_hw=tuple(input_hw))
-        except ValueError as exc:
-            print(f"QAT: skipping {exc}", flush=True)
-            continue
+    for _, image in iter_images(collect_files([qat.images]), BadFiles()):  # unreadable: skipped with a warning
+        x, _ = preprocess(image, input_hw=tuple(input_hw))
         xs += [x, x[:, ::-1]]
     if not xs:
         raise ValueError(f"no readable images in {qat.images}")
@@ -456,7 +453,7 @@ def _child(job: Path) -> None:
     spec = json.loads((job / "job.json").read_text())
     qat = QATConfig(**{**spec["qat"], "float_layers": tuple(spec["qat"].get("float_layers", ()))})
     input_hw = tuple(spec["input_hw"])
-    net = build_legacy_model(qat.arch, qat.config, input_hw, job / "model.weights.h5")
+    net = build_legacy_model(qat.arch, qat.width, input_hw, job / "model.weights.h5")
     probe = np.load(job / "probe.npz")
     out = net(probe["x"], training=False)
     worst = max(float(np.abs(np.asarray(out[k]) - probe[k]).max()) for k in ("heatmaps", "pafs"))

@@ -135,15 +135,15 @@ def clipped_layers(model: Any) -> list[str]:
 
 
 def measured_ranges(
-    model: Any, samples: Sequence[np.ndarray], what: str = "the model"
+    model: Any, samples: Sequence[np.ndarray], what: str = "the model", model64: Any = None
 ) -> dict[str, tuple[float, float]]:
     """Per layer (and per model output name): the int8 range of its output, from float64 runs;
-    ``what`` names the model in the log line."""
+    ``what`` names the model in the log line; ``model64``: its float64 copy when made already."""
     import keras
 
     from mln_tf.export.models import float64_model
 
-    model64 = float64_model(model)
+    model64 = model64 if model64 is not None else float64_model(model)
     clipped = set(clipped_layers(model))
     names = [l.name for l in model.layers if not isinstance(l, keras.layers.InputLayer)]
     hists = layer_histograms(model64, names, samples)

@@ -401,6 +401,65 @@ def test_flex_ops_are_refused_unless_asked_and_fail_the_gpu_check(tmp_path, caps
     assert "NOT GPU-compatible" in out and "FlexCumprod" in out and "Flex (TF Select)" in out
 
 
+def test_calibration_and_distillation_read_through_the_one_image_loop(tmp_path, caplog):
+    """int8 calibration and QAT's self-distillation read images with mln_tf.images.iter_images: an
+    unreadable file is skipped with the usual "skipping NAME: reason" warning, none readable is an error."""
+    import logging
+
+    from mln_tf.export.qat import QATConfig, distill_images
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in sorted(TRAIN.glob("*.jpg"))[:2]:
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "zz_broken.jpg").write_bytes(b"not a jpeg")  # sorted last: among the first 3 files
+    with caplog.at_level(logging.WARNING, logger="mln_tf.images"):
+        inputs = tflite.calibration_inputs(folder, SMALL_HW, count=3, progress=False)
+        assert len(inputs) == 2 and all(x.shape == (1, *SMALL_HW, 3) for x in inputs)
+        assert len(tflite.calibration_inputs(folder, SMALL_HW, count=1, progress=False)) == 1  # the first files
+        x = distill_images(QATConfig(images=str(folder), width="tiny"), SMALL_HW)
+        assert x.shape == (4, *SMALL_HW, 3)  # two photos and their mirror images
+    skipped = [r.getMessage() for r in caplog.records if "zz_broken.jpg" in r.getMessage()]
+    assert len(skipped) == 2 and all(m.startswith("skipping ") and "corrupt" in m for m in skipped), skipped
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(ValueError, match="none of the 1 calibration images .* could be read"):
+        tflite.calibration_inputs(bad, SMALL_HW, progress=False)
+    with pytest.raises(ValueError, match="no readable images"):
+        distill_images(QATConfig(images=str(bad), width="tiny"), SMALL_HW)
+
+
+def test_int8_prepares_the_float_side_once(tiny, monkeypatch):
+    """The float64 reference network is built once per int8 export (mln_tf.export.int8.prepare) and
+    serves both attempts (ranges, bias-correction means) and the final comparison; only the
+    bias-corrected model, whose weights differ, gets a float64 copy of its own."""
+    from mln_tf.export import int8, models
+
+    net, _ = tiny
+    calibration = tflite.calibration_inputs(VAL, SMALL_HW, count=4, progress=False)
+    built = []
+    real = models.float64_model
+    monkeypatch.setattr(models, "float64_model", lambda model: built.append(model) or real(model))
+
+    conversion = tflite.convert_int8(net, SMALL_HW, calibration, progress=False)  # the defaults: equalised
+    assert sum(model is conversion.start for model in built) == 1 and conversion.start is not net
+    monkeypatch.setattr(models, "float64_model", real)
+    fresh = int8.float64_maps(conversion.start, conversion.samples)
+    assert all(np.array_equal(a, b) for r, f in zip(conversion.reference, fresh) for a, b in zip(r, f))
+
+    monkeypatch.setattr(models, "float64_model", lambda model: built.append(model) or real(model))
+    built.clear()
+    check = calibration[:2]
+    options = int8.Int8Options(equalize=False, float_layers=())
+    quantized = int8.quantized_export(net, "int8", SMALL_HW, calibration, progress=False, int8=options, check=check)
+    assert len(built) == 2, built  # the prepared float model and the bias-corrected one: not one per use
+    monkeypatch.setattr(models, "float64_model", real)
+    again = compare.float_agreement(net, quantized.data, check, SMALL_HW)  # the float reference rebuilt
+    assert quantized.agreement.heatmap_error == again.heatmap_error and quantized.agreement.people == again.people
+    assert [r.oks for r in quantized.agreement.images] == [r.oks for r in again.images]
+
+
 @pytest.mark.slow
 def test_gpu_check_passes_our_models_and_compares_an_accelerator_run(trained_tflite, capsys):
     for mode, path in trained_tflite.items():
@@ -534,19 +593,19 @@ def test_qat_fine_tunes_and_converts(tiny, tmp_path, monkeypatch):
     net, _ = tiny
     here = Path(__file__).resolve().parent  # tests/export/qat_batches.py and the tests/helpers.py it imports
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(here), str(here.parent)]))
-    qat = QATConfig(arch="mln", config="tiny", steps=2, batch_size=2, verbose=0, dataset="qat_batches:qat_batches")
+    qat = QATConfig(arch="mln", width="tiny", steps=2, batch_size=2, verbose=0, dataset="qat_batches:qat_batches")
     result = tflite.export_tflite(net, tmp_path / "qat.tflite", "qat", SMALL_HW, qat=qat)
     _check_qat_model(result.path)
-    with pytest.raises(ValueError, match="not the mln architecture with the 'paper' config"):
+    with pytest.raises(ValueError, match="not the mln architecture at width 'paper'"):
         tflite.export_tflite(
-            net, tmp_path / "x.tflite", "qat", SMALL_HW, qat=QATConfig(arch="mln", config="paper", dataset=qat.dataset)
+            net, tmp_path / "x.tflite", "qat", SMALL_HW, qat=QATConfig(arch="mln", width="paper", dataset=qat.dataset)
         )
     with pytest.raises(ValueError, match="'nowhere' not found"):
         tflite.export_tflite(
-            net, tmp_path / "x.tflite", "qat", SMALL_HW, qat=QATConfig(config="tiny", dataset="nowhere:batches")
+            net, tmp_path / "x.tflite", "qat", SMALL_HW, qat=QATConfig(width="tiny", dataset="nowhere:batches")
         )
     with pytest.raises(ValueError, match="--train-json"):
-        QATConfig(config="tiny")
+        QATConfig(width="tiny")
 
 
 @pytest.mark.slow
@@ -559,7 +618,7 @@ def test_qat_on_the_coco_training_pipeline(tiny, tmp_path):
         train_json=str(TRAIN / "person_keypoints.json"),
         train_images=str(TRAIN),
         arch="mln",
-        config="tiny",
+        width="tiny",
         steps=2,
         batch_size=2,
         verbose=0,
@@ -575,10 +634,10 @@ def test_qat_self_distillation_needs_only_images_and_is_compared_with_float(tiny
 
     net, _ = tiny
     calibration = tflite.calibration_inputs(VAL, SMALL_HW, count=4, progress=False)
-    qat = QATConfig(images=str(VAL), arch="mln", config="tiny", steps=2, batch_size=2, verbose=0)
+    qat = QATConfig(images=str(VAL), arch="mln", width="tiny", steps=2, batch_size=2, verbose=0)
     out = tmp_path / "qat.tflite"
     with pytest.raises(ValueError, match="finds nobody on the calibration images"):
         tflite.export_tflite(net, out, "qat", SMALL_HW, calibration, qat=qat, min_agreement=0.8)
     assert not out.exists()
     with pytest.raises(ValueError, match="QAT image folder not found"):
-        QATConfig(images=str(tmp_path / "none"), config="tiny")
+        QATConfig(images=str(tmp_path / "none"), width="tiny")

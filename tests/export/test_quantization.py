@@ -294,11 +294,11 @@ def test_float_layer_choice_survives_a_1e6_perturbation_of_the_reference(pretrai
     """The 'stages' rule picks the same branches when the float reference moves by 1e-6 (another
     CPU kind's float32 kernels), with a margin: its heatmap error is continuous, not a count."""
     from mln_tf.export.equalize import equalize
-    from mln_tf.export.int8 import end_stage_branches, tflite_maps
+    from mln_tf.export.int8 import _calibrated, end_stage_branches, tflite_maps
     from mln_tf.export.models import with_input_size
 
     model, _ = equalize(with_input_size(pretrained, Q_HW), calibration)
-    calibrated = tflite._calibrated(model, calibration, Q_HW, progress=False)
+    calibrated = _calibrated(model, calibration, Q_HW, progress=False)
     known = [layer.name for layer in model.layers]
     reference = tflite.float64_maps(model, calibration)
     rng = np.random.default_rng(1)
