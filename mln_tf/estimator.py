@@ -212,10 +212,14 @@ class Estimator:
             self.runner, image, c.input_height, c.scales, c.flip, stride=c.postprocess.stride, input_hw=self.input_hw
         )
 
+    def decode(self, maps: tuple[np.ndarray, np.ndarray, Transform]) -> Poses:
+        """The ``maps`` of an image (``maps(image)``) -> people in its pixels."""
+        heatmaps, pafs, transform = maps
+        return postprocess(heatmaps, pafs, transform, self.config.postprocess)
+
     def estimate(self, image: np.ndarray) -> Poses:
         """One RGB image (uint8 (H, W, 3); gray and RGBA are converted) -> people in its pixels."""
-        heatmaps, pafs, transform = self.maps(image)
-        return postprocess(heatmaps, pafs, transform, self.config.postprocess)
+        return self.decode(self.maps(image))
 
     def settings(self) -> dict[str, Any]:
         """The model and its settings as plain JSON values (written beside every run's results)."""

@@ -31,6 +31,7 @@ import numpy as np
 from mln_tf.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, collect_files
 from mln_tf.grouping import Poses
 from mln_tf.images import BadFiles
+from mln_tf.pipeline import Pipeline
 from mln_tf.tracking import PoseTracker, TrackerConfig
 
 log = logging.getLogger(__name__)
@@ -197,27 +198,60 @@ class PoseStream:
     first_ms: float | None = None
     frame_ms: list[tuple[str, float]] = field(default_factory=list)  # (source, ms) after the first call
     tracks: dict[str, int] = field(default_factory=dict)  # source -> track IDs started
+    dropped: int = 0  # camera frames dropped by a pipelined run while the network was behind
     _tracker: tuple[str, PoseTracker] | None = field(default=None, repr=False)
 
     def estimate(self, rgb: np.ndarray, source: str = "") -> Poses:
         """People in one RGB frame (timed)."""
         start = time.perf_counter()
         poses = self.estimator.estimate(rgb)
-        ms = (time.perf_counter() - start) * 1e3
+        self._timed(source, (time.perf_counter() - start) * 1e3)
+        return poses
+
+    def _timed(self, source: str, ms: float) -> None:
         if self.first_ms is None:
             self.first_ms = ms
         else:
             self.frame_ms.append((source, ms))
-        return poses
 
-    def run(self, frames: Iterable[Frame | Failure]) -> Iterator[tuple[Frame, Poses]]:
-        """(frame, poses) for every readable frame; failures are logged and kept in ``failures``."""
-        for item in frames:
-            if isinstance(item, Failure):
-                self.failures.add(item.source, item.reason)
-                continue
-            poses = self.estimate(item.rgb, item.source)
-            yield item, self.track(item, poses)
+    def run(self, frames: Iterable[Frame | Failure], pipelined: bool = False) -> Iterator[tuple[Frame, Poses]]:
+        """(frame, poses) for every readable frame; failures are logged and kept in ``failures``.
+
+        ``pipelined``: read the next frame and decode, track (and whatever the caller does with
+        the result) the previous one while the network runs (``mln_tf.pipeline``): the same
+        results, in the same order, sooner. A camera's frames are dropped, and counted in
+        ``dropped``, when the network falls behind.
+        """
+        if not pipelined:
+            for item in frames:
+                if isinstance(item, Failure):
+                    self.failures.add(item.source, item.reason)
+                    continue
+                poses = self.estimate(item.rgb, item.source)
+                yield item, self.track(item, poses)
+            return
+        pipe = Pipeline(
+            self._network,
+            passthrough=lambda item: isinstance(item, Failure),
+            live=lambda item: isinstance(item, Frame) and item.kind == "camera",
+        )
+        try:
+            for item, (maps, network_ms) in _unpacked(pipe.run(frames)):
+                if isinstance(item, Failure):
+                    self.failures.add(item.source, item.reason)
+                    continue
+                start = time.perf_counter()
+                poses = self.estimator.decode(maps)
+                self._timed(item.source, network_ms + (time.perf_counter() - start) * 1e3)
+                yield item, self.track(item, poses)
+        finally:
+            self.dropped += pipe.dropped
+
+    def _network(self, frame: Frame) -> tuple[tuple, float]:
+        """The network's maps of one frame and their ms (run in the pipeline's network thread)."""
+        start = time.perf_counter()
+        maps = self.estimator.maps(frame.rgb)
+        return maps, (time.perf_counter() - start) * 1e3
 
     def track(self, frame: Frame, poses: Poses) -> Poses:
         """``poses`` with track IDs and smoothed keypoints for video/camera frames (a new tracker per source)."""
@@ -245,6 +279,12 @@ class SourceStats:
     frames: int = 0
     people: int = 0
     written: list[str] = field(default_factory=list)
+
+
+def _unpacked(results: Iterator[tuple]) -> Iterator[tuple]:
+    """Pipeline results with the passthrough items' None result as (None, 0.0)."""
+    for item, result in results:
+        yield item, (result if result is not None else (None, 0.0))
 
 
 def unique_name(source: str, used: set[str]) -> str:

@@ -53,6 +53,13 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         "person, see docs/tracking.md)",
     )
     p.add_argument(
+        "--no-pipeline",
+        action="store_true",
+        help="one frame at a time (default: the next frame is read, and the previous one decoded, tracked "
+        "and written, while the network runs: the same results, sooner; a camera's frames are dropped "
+        "when the network falls behind, and counted)",
+    )
+    p.add_argument(
         "--draw-ids",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -158,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     interrupted = False
     try:
         with progress(total=total, desc="infer", unit="frame", quiet=args.quiet) as bar:
-            for frame, poses in stream.run(frames):
+            for frame, poses in stream.run(frames, pipelined=not args.no_pipeline):
                 writer.write(frame, poses)
                 bar.update()
                 if window is not None and not window.show(frame, poses):
@@ -304,6 +311,8 @@ def _report(stream, writer, out: Path, quiet: bool) -> int:
             else f"one call: {stream.first_ms:.0f} ms (includes the warm-up: {warmup})"
         )
         print(timing)
+    if stream.dropped:
+        print(f"{stream.dropped} camera frame(s) dropped while the network was behind (the latest frame is kept)")
     written = writer.files_written()
     if written:
         print(

@@ -363,3 +363,24 @@ def test_videos_are_tracked_person_ids_in_json_and_untracked_with_no_track(tmp_p
     assert tracker_config(build_parser().parse_args([*flags, "--no-smooth"])).smoothing is None
     stream = PoseStream(Estimator(_MovingOracle(image, people, 6), EstimatorConfig(184)), tracking=None)
     assert [p.ids for _, p in stream.run(frames_from([clip]))] == [None] * 6
+
+
+def test_infer_pipelined_and_serial_write_the_same_bytes(tmp_path):
+    """The default pipelined loop and --no-pipeline: identical per-frame JSON, IDs included."""
+    from mln_tf.cli.demo_steps import moving_clip, write_video
+    from mln_tf.inference import read_image
+
+    clip = write_video(
+        tmp_path / "clip.mp4", moving_clip(read_image(VAL / "000000197388.jpg"), frames=6, hw=(240, 320)), 12.0
+    )
+    outs = {}
+    for name, extra in (("piped", []), ("serial", ["--no-pipeline"])):
+        outs[name] = tmp_path / name
+        argv = ["infer", "--model", "pretrained:tfpose_mobilenet_thin", "--input-height", "128", str(clip)]
+        assert main([*argv, "--out", str(outs[name]), "--no-overlay", "--quiet", *extra]) == 0
+    files = sorted(p.relative_to(outs["serial"]) for p in outs["serial"].rglob("*_keypoints.json"))
+    assert len(files) == 6
+    for rel in files:
+        assert (outs["piped"] / rel).read_bytes() == (outs["serial"] / rel).read_bytes(), rel
+    people = [json.loads((outs["piped"] / rel).read_text())["people"] for rel in files]
+    assert sum(len(p) for p in people) >= 10 and all(q["person_id"][0] >= 0 for p in people for q in p)
