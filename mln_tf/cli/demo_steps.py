@@ -111,7 +111,7 @@ def tracked_video(estimator, out: Path, quiet: bool) -> list[Output]:
     writer = ResultWriter(out / "tracked")
     people, ids = [], set()
     try:
-        for frame, poses in stream.run(frames_from([clip])):
+        for frame, poses in stream.run(frames_from([clip]), pipelined=True):
             writer.write(frame, poses)
             people.append(len(poses))
             ids.update(int(i) for i in poses.ids if i >= 0)
