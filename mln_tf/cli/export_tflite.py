@@ -6,8 +6,6 @@ import argparse
 import os
 import sys
 
-import numpy as np
-
 from mln_tf.cli import flags, tool
 from mln_tf.cli.tool import check_output, parser
 from mln_tf.errors import UsageError
@@ -228,7 +226,9 @@ def run(args: argparse.Namespace) -> int:
         ("time", f"{result.seconds:.1f} s"),
     ]
     if not any(op.custom for op in result.ops):
-        x = calibration[0] if calibration else _random_input(hw)
+        from mln_tf.inference import probe_input
+
+        x = calibration[0] if calibration else probe_input(hw)
         worst, mean = map_error(model, result.path, x)
         source = "first calibration image" if calibration else "random pixels"
         if result.mode == "qat":
@@ -271,13 +271,6 @@ def _check_paths(args: argparse.Namespace) -> None:
             raise UsageError(f"{flag}: folder not found: {value}")
     if args.train_json and not os.path.isfile(args.train_json):
         raise UsageError(f"--train-json: file not found: {args.train_json}")
-
-
-def _random_input(hw: tuple[int, int]) -> np.ndarray:
-    from mln_tf.inference import normalize
-
-    pixels = np.random.default_rng(0).integers(0, 256, (1, *hw, 3)).astype(np.float32)
-    return normalize(pixels)
 
 
 main = tool.entry(build_parser, run, PROG)  # main(argv=None, prog=PROG) -> exit status

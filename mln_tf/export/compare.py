@@ -5,7 +5,7 @@ the int8/QAT export gate (:func:`agreement` on the calibration images, judged by
 ``Thresholds.export_gate``; :func:`float_agreement` on other inputs), the export summary's map error
 against the Keras model (:func:`map_error`), the benchmarks and the web/GPU checks all measure with the
 functions here: :func:`map_difference`, :func:`heatmap_error`, :func:`match_people` (on the
-one OKS of ``mln_tf.evaluate``) and :class:`Report` with its :meth:`Report.verdict`.
+one OKS of ``mln_tf.oks``) and :class:`Report` with its :meth:`Report.verdict`.
 
 What ``mln-pose check tflite`` reports and how it judges it: see its ``--help``.
 """
@@ -89,11 +89,13 @@ PRECISION_LIMITS: dict[str, Thresholds] = {
         max_p999_error=1e-4,
         max_heatmap_error=1e-8,
     ),
-    "fp16": Thresholds(  # worst: p99.9 0.0118, heatmap error 1.9e-5, agreement 0.958, OKS 0.980, AP drop 0.004
+    # worst: p99.9 0.0118, heatmap error 1.9e-5, agreement 0.958, OKS 0.980; AP drop 0.004 on AMD EPYC, but
+    # 0.025 on an Intel Xeon with AVX-512 FP16/AMX at 224x288 (11 people, OKS 0.984: AP50 crossings), so 0.06
+    "fp16": Thresholds(
         max_map_error=None,
         min_agreement=0.9,
         min_oks=0.93,
-        max_ap_drop=0.01,
+        max_ap_drop=0.06,
         max_p999_error=0.03,
         max_heatmap_error=2e-4,
     ),
@@ -265,21 +267,21 @@ def heatmap_error(reference: Sequence[Maps], maps: Sequence[Maps]) -> float:
 
 
 def person_oks(reference, other) -> np.ndarray:
-    """(reference people, other people) OKS matrix: ``mln_tf.evaluate.oks_terms`` on the COCO-17 keypoints,
-    the reference person being the ground truth and its keypoint box area the object scale."""
-    from mln_tf.evaluate import coco_sigmas, oks_terms
+    """(reference people, other people) OKS matrix: ``mln_tf.oks.oks`` on the COCO-17 keypoints (COCOeval's
+    sigmas), the reference person being the ground truth and its keypoint box area the object scale."""
+    from mln_tf.evaluate import coco_sigmas
+    from mln_tf.oks import oks
     from mln_tf.outputs import coco_results
 
     refs = [np.asarray(p["keypoints"], np.float64).reshape(17, 3) for p in coco_results(1, reference)]
     others = [np.asarray(p["keypoints"], np.float64).reshape(17, 3) for p in coco_results(1, other)]
-    oks = np.zeros((len(refs), len(others)))
+    similarity = np.zeros((len(refs), len(others)))
     for i, gt in enumerate(refs):
         xy = gt[gt[:, 2] > 0, :2]
         w, h = (xy.max(0) - xy.min(0)) if len(xy) else (0.0, 0.0)
-        area = max(float(w * h), 1.0)
-        for j, det in enumerate(others):
-            oks[i, j] = oks_terms(det, gt, area, coco_sigmas())[0]
-    return oks
+        if others:
+            similarity[i] = oks(np.stack(others), gt, max(float(w * h), 1.0), coco_sigmas())[0]
+    return similarity
 
 
 def match_people(reference, other) -> list[tuple[int, int, float]]:
@@ -368,8 +370,7 @@ def compare(
     ``tflite`` is the ``Estimator`` of the .tflite file (its decoder settings decode both);
     ``reference`` the runner of the float model it was exported from, fed the same input.
     """
-    from tqdm import tqdm
-
+    from mln_tf.console import progress as console_progress
     from mln_tf.evaluate import evaluate_coco, load_coco
     from mln_tf.export.tflite_ops import precision, read_ops
     from mln_tf.images import BadFiles, iter_images
@@ -393,9 +394,8 @@ def compare(
     reference(warm)
     bad = BadFiles()
     images = list(images)
-    for path, image in tqdm(
-        iter_images(images, bad), total=len(images), desc="checking", unit="img", disable=not progress
-    ):
+    checking = iter_images(images, bad)
+    for path, image in console_progress(checking, total=len(images), desc="checking", unit="img", quiet=not progress):
         x, transform = preprocess(image, input_hw=runner.input_hw)
         start = time.perf_counter()
         maps_t = runner(x[None])

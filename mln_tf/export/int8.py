@@ -466,8 +466,7 @@ def calibration_inputs(
     Read through the one image loop (``mln_tf.images.iter_images``): unreadable files are skipped
     with a warning naming them; none readable is an error.
     """
-    from tqdm import tqdm
-
+    from mln_tf.console import progress as console_progress
     from mln_tf.files import collect_files
     from mln_tf.images import BadFiles, iter_images
     from mln_tf.inference import preprocess
@@ -478,7 +477,9 @@ def calibration_inputs(
     images = iter_images(files, BadFiles())
     inputs = [
         preprocess(image, input_hw=input_hw)[0][None]
-        for _, image in tqdm(images, total=len(files), desc="calibration images", unit="img", disable=not progress)
+        for _, image in console_progress(
+            images, total=len(files), desc="calibration images", unit="img", quiet=not progress
+        )
     ]
     if not inputs:
         raise ValueError(f"none of the {len(files)} calibration images in {folder} could be read")
@@ -610,8 +611,8 @@ def _calibrated(
     ranges of :func:`mln_tf.export.ranges.measured_ranges` (on ``model64``, its float64 copy, when
     given) in place of the calibrator's."""
     import tensorflow as tf
-    from tqdm import tqdm
 
+    from mln_tf.console import progress as console_progress
     from mln_tf.export.ranges import apply_ranges, measured_ranges
     from mln_tf.export.saved_model import write_archive
     from mln_tf.export.tflite import _conversion_error
@@ -627,7 +628,7 @@ def _calibrated(
             raise ValueError(_conversion_error(exc, "int8")) from None
     known = {layer.name for layer in model.layers}
     ranges = measured_ranges(
-        model, list(tqdm(samples, desc="activation ranges", unit="img", disable=not progress)), what, model64
+        model, list(console_progress(samples, desc="activation ranges", unit="img", quiet=not progress)), what, model64
     )
     return apply_ranges(calibrated, ranges, lambda name: _layer_of(name, known))
 

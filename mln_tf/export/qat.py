@@ -113,7 +113,7 @@ def run_qat(model: Any, input_hw: tuple[int, int], qat: QATConfig, timeout: floa
     """Fine-tune ``model`` (Keras 3) with QAT in a child process; returns the int8 .tflite bytes."""
     from mln_tf import model as m
     from mln_tf.export.models import check_pose_model, float32_model, with_input_size
-    from mln_tf.inference import normalize
+    from mln_tf.inference import probe_input
     from mln_tf.runners import keras_runner
 
     check_pose_model(model)
@@ -143,8 +143,7 @@ def run_qat(model: Any, input_hw: tuple[int, int], qat: QATConfig, timeout: floa
     with tempfile.TemporaryDirectory(prefix="mln_qat_") as tmp:
         job = Path(tmp)
         model.save_weights(job / "model.weights.h5")
-        pixels = np.random.default_rng(qat.seed).integers(0, 256, (1, *input_hw, 3)).astype(np.float32)
-        x = normalize(pixels)
+        x = probe_input(input_hw, qat.seed)
         heatmaps, pafs = keras_runner(with_input_size(model, input_hw))(x)
         np.savez(job / "probe.npz", x=x, heatmaps=heatmaps, pafs=pafs)
         (job / "job.json").write_text(json.dumps({"qat": asdict(qat), "input_hw": list(input_hw)}))
