@@ -130,3 +130,32 @@ def with_input_size(model: Any, size: tuple[int, int] | None):
     rebuilt = keras.models.clone_model(model, input_tensors=keras.Input((h, w, 3), name="image"))
     rebuilt.set_weights(model.get_weights())
     return rebuilt
+
+
+def stages(model: Any) -> list[int]:
+    """The refinement stages whose maps ``model`` outputs (``stage{k}_heatmaps``/``_pafs``), the last included."""
+    names = set(model.output) if isinstance(model.output, dict) else set()
+    found = sorted(int(n[5:-9]) for n in names if n.startswith("stage") and n.endswith("_heatmaps"))
+    return [*found, (found[-1] + 1) if found else 1]
+
+
+def at_stage(model: Any, stage: int):
+    """``model`` stopped after refinement stage ``stage`` (1-based): its ``heatmaps``/``pafs`` are that stage's.
+
+    The later stages are not in the new graph, so an export of it does less work (no retraining:
+    the stages are trained to predict the maps on their own). The last stage is ``model`` itself;
+    a stage the network does not have is a ValueError naming the ones it has.
+    """
+    import keras
+
+    have = stages(model)
+    if stage not in have:
+        raise ValueError(f"the network has stages {have[0]}..{have[-1]}, not {stage}")
+    if stage == have[-1]:
+        return model
+    out = model.output
+    maps = {
+        "heatmaps": keras.layers.Identity(name="heatmaps")(out[f"stage{stage}_heatmaps"]),
+        "pafs": keras.layers.Identity(name="pafs")(out[f"stage{stage}_pafs"]),
+    }
+    return keras.Model(model.inputs, maps, name=f"{model.name}_stage{stage}")

@@ -641,3 +641,21 @@ def test_qat_self_distillation_needs_only_images_and_is_compared_with_float(tiny
     assert not out.exists()
     with pytest.raises(ValueError, match="QAT image folder not found"):
         QATConfig(images=str(tmp_path / "none"), width="tiny")
+
+
+def test_a_network_stopped_at_an_earlier_stage_gives_that_stages_maps(pretrained):
+    """The operating points' graphs (benchmarks/operating_points.py): stage k's maps, less work, no retraining."""
+    from mln_tf.export.models import at_stage, stages
+    from mln_tf.inference import probe_input
+
+    assert stages(pretrained) == [1, 2, 3, 4, 5, 6]
+    x = probe_input((64, 80))
+    full = pretrained(x, training=False)
+    early = at_stage(pretrained, 2)
+    maps = early(x, training=False)
+    assert set(maps) == {"heatmaps", "pafs"} and len(early.layers) < len(pretrained.layers) / 2
+    np.testing.assert_allclose(maps["heatmaps"], full["stage2_heatmaps"], atol=1e-6)
+    np.testing.assert_allclose(maps["pafs"], full["stage2_pafs"], atol=1e-6)
+    assert at_stage(pretrained, 6) is pretrained
+    with pytest.raises(ValueError, match="has stages 1..6, not 7"):
+        at_stage(pretrained, 7)
