@@ -17,6 +17,10 @@ images, written in shards and merged into ``OUT/coco_results.json`` at the end. 
 cannot be read or decoded go to a dead-letter output, merged into ``OUT/failed.txt`` (file, tab,
 reason), instead of failing the job.
 
+FlinkRunner and SparkRunner start Beam's Java job server through ``mln_tf.beam_engines`` (with a
+start-up deadline and a clear error); ``python -m mln_tf.beam_engines`` fetches pinned job-server
+jars and prints the options of a local run (docs/cli.md).
+
 apache-beam is an optional extra (``pip install 'mln_tf[beam]'``); importing this module
 without it is an ImportError saying so.
 """
@@ -27,6 +31,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -59,6 +64,9 @@ log = logging.getLogger(__name__)
 RUNNERS = ("DirectRunner", "FlinkRunner", "SparkRunner", "DataflowRunner")
 COCO_RESULTS = "coco_results.json"
 FAILED = "failed.txt"
+# A test hook: a marker file's path. The first WritePoses bundle to finish while the file is
+# absent creates it and fails once, after writing its images, so a test can see the runner's retry.
+FAIL_ONCE_ENV = "MLN_BEAM_FAIL_ONCE"
 
 
 @dataclass(frozen=True)
@@ -102,13 +110,28 @@ class BeamSummary:
     failed: list[tuple[str, str]]
     seconds: float
     coco_results: str
+    model_loads: int | None = None  # times a worker loaded the model (the runner's metrics; None: not reported)
+    model_load_s: float | None = None  # their mean, seconds
+
+
+class _OneAtATime:
+    """An Estimator that one thread at a time runs (Beam shares a worker's model between its threads)."""
+
+    def __init__(self, estimator: Estimator) -> None:
+        self.estimator, self._lock = estimator, threading.Lock()
+
+    def estimate(self, rgb: np.ndarray):
+        with self._lock:
+            return self.estimator.estimate(rgb)
 
 
 class PoseModelHandler(ModelHandler):
     """``RunInference`` handler for our models (.keras, SavedModel, .tflite, ``pretrained:NAME``).
 
     Elements are ``(key, rgb)``; predictions ``(key, Poses)``. Beam calls ``load_model`` once
-    per worker process (an ``Estimator``: the model with ``config``) and shares it between threads.
+    per worker process (an ``Estimator``: the model with ``config``) and shares it between the
+    worker's threads, which take turns (a LiteRT interpreter is not thread-safe: two bundles at
+    once on one, as on Spark's ``local[2]``, gave a wrong result).
     """
 
     def __init__(
@@ -117,17 +140,16 @@ class PoseModelHandler(ModelHandler):
         super().__init__()
         self.model, self.config, self.threads, self.arch, self.width = model, config, threads, arch, width
 
-    def load_model(self) -> Estimator:
-        """The Estimator, loaded on the worker."""
+    def load_model(self) -> _OneAtATime:
+        """The Estimator, loaded on the worker (with the lock its threads share)."""
         start = time.perf_counter()
         estimator = Estimator.load(self.model, self.config, threads=self.threads, arch=self.arch, width=self.width)
         log.info("loaded %s on a worker in %.1f s", self.model, time.perf_counter() - start)
-        return estimator
+        return _OneAtATime(estimator)
 
-    def run_inference(self, batch: Sequence[tuple[Any, np.ndarray]], model: Estimator, inference_args=None) -> Iterable:
+    def run_inference(self, batch: Sequence[tuple[Any, np.ndarray]], model: _OneAtATime, inference_args=None):
         """People in each image of the batch (images differ in size: one network call each)."""
-        for key, rgb in batch:
-            yield key, model.estimate(rgb)
+        return [(key, model.estimate(rgb)) for key, rgb in batch]
 
     def batch_elements_kwargs(self) -> dict:
         return {"min_batch_size": 1, "max_batch_size": 8}
@@ -158,6 +180,9 @@ class WritePoses(beam.DoFn):
     def __init__(self, out: str) -> None:
         self.out = out
 
+    def start_bundle(self):
+        self._written = 0
+
     def process(self, element):
         from mln_tf.outputs import coco_results, openpose_json
 
@@ -166,9 +191,22 @@ class WritePoses(beam.DoFn):
         _write_atomic(FileSystems.join(self.out, f"{name}_keypoints.json"), json.dumps(openpose_json(poses)).encode())
         beam.metrics.Metrics.counter("mln_tf", "images").inc()
         beam.metrics.Metrics.counter("mln_tf", "people").inc(len(poses))
+        self._written += 1
         image_id = int(stem) if stem.isdigit() else -1
         for result in coco_results(image_id, poses):
             yield json.dumps({**result, "file_name": PurePosixPath(path).name})
+
+    def finish_bundle(self):
+        marker = os.environ.get(FAIL_ONCE_ENV)
+        if not marker or not self._written:
+            return
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return
+        with os.fdopen(fd, "w") as f:
+            f.write(f"failed a bundle of {self._written} image(s) after writing them (pid {os.getpid()})\n")
+        raise RuntimeError(f"{FAIL_ONCE_ENV}: this bundle fails once on purpose, to test the runner's retry")
 
 
 def _write_atomic(path: str, data: bytes) -> None:
@@ -211,8 +249,8 @@ def output_names(paths: Sequence[str]) -> list[tuple[str, str]]:
     return [(path, unique_name(path, used)) for path in paths]
 
 
-def pipeline_options(job: BeamJob):
-    """Beam's PipelineOptions for the job (DirectRunner: ``workers`` processes)."""
+def pipeline_options(job: BeamJob, extra: dict[str, Any] | None = None):
+    """Beam's PipelineOptions for the job (DirectRunner: ``workers`` processes); ``extra`` last."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
     # the SDK workers' own INFO lines (one per start, bundle and exit) are noise for a user
@@ -220,6 +258,7 @@ def pipeline_options(job: BeamJob):
     if job.runner == "DirectRunner":
         options.update(direct_running_mode="multi_processing", direct_num_workers=job.workers)
     options.update(job.options)
+    options.update(extra or {})
     return PipelineOptions(**options)
 
 
@@ -250,22 +289,50 @@ def _read_shards(pattern: str) -> list[str]:
 def _quiet_beam() -> Iterator[None]:
     """While a job runs: Beam's per-bundle and per-worker notes hidden, and put back as they were after."""
     root, beam_log = logging.getLogger(), logging.getLogger("apache_beam")
+    data_log, excepthook = logging.getLogger("apache_beam.runners.worker.data_plane"), threading.excepthook
     level = beam_log.level
     root.addFilter(_not_beam_noise)
+    data_log.addFilter(_not_hung_up)
     beam_log.setLevel(logging.ERROR)  # its INFO/WARNING lines are per bundle and worker
+
+    def quiet_excepthook(args) -> None:
+        if _HUNG_UP not in str(args.exc_value):
+            excepthook(args)
+
+    threading.excepthook = quiet_excepthook
     try:
         yield
     finally:
         root.removeFilter(_not_beam_noise)
+        data_log.removeFilter(_not_hung_up)
         beam_log.setLevel(level)
+        threading.excepthook = excepthook
+
+
+# A portable runner (Flink, Spark) closing an in-process worker's data stream when a stage ends:
+# Beam logs it as an error with tracebacks from two threads, but nothing failed.
+_HUNG_UP = "Multiplexer hanging up"
+
+
+def _not_hung_up(record: logging.LogRecord) -> bool:
+    return not (record.exc_info and _HUNG_UP in str(record.exc_info[1]))
 
 
 def run_job(job: BeamJob) -> BeamSummary:
     """Run the pipeline to the end, then merge the shards into ``coco_results.json`` and ``failed.txt``."""
     start = time.perf_counter()
     shards = FileSystems.join(job.out, f".beam-{uuid.uuid4().hex[:8]}")
-    with _quiet_beam(), beam.Pipeline(options=pipeline_options(job)) as pipeline:
-        build(pipeline, job, shards)
+    from mln_tf.beam_engines import job_server
+
+    try:
+        with _quiet_beam(), job_server(job.runner, job.options) as endpoint:
+            with beam.Pipeline(options=pipeline_options(job, endpoint)) as pipeline:
+                build(pipeline, job, shards)
+            loads = _model_loads(pipeline.result)  # while a job server is still there to ask
+    except BaseException:
+        with contextlib.suppress(Exception):  # a failed job leaves no shards behind
+            FileSystems.delete([shards])
+        raise
     results = [json.loads(line) for line in _read_shards(FileSystems.join(shards, "coco*"))]
     results.sort(key=lambda r: (r["file_name"], -r["score"]))
     failed = sorted(tuple(line.split("\t", 1)) for line in _read_shards(FileSystems.join(shards, "failed*")))
@@ -281,4 +348,21 @@ def run_job(job: BeamJob) -> BeamSummary:
         failed=failed,
         seconds=time.perf_counter() - start,
         coco_results=coco_path,
+        model_loads=loads[0] if loads else None,
+        model_load_s=loads[1] if loads else None,
     )
+
+
+def _model_loads(result) -> tuple[int, float] | None:
+    """(times a worker loaded the model, mean seconds) from RunInference's metrics, or None."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    try:
+        found = result.metrics().query(
+            MetricsFilter().with_namespace("mln_tf").with_name("load_model_latency_milli_secs")
+        )
+        dists = [d.committed or d.attempted for d in found["distributions"]]
+    except Exception:  # noqa: BLE001 - a runner that reports no metrics: nothing to say
+        return None
+    count = sum(d.count for d in dists if d)
+    return (count, sum(d.sum for d in dists if d) / count / 1000) if count else None
