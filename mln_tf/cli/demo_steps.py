@@ -179,12 +179,10 @@ def fine_tune(out: Path, steps: int, ap_before: float, seed: int, quiet: bool) -
     half = max(1, steps // 2)
 
     def config(total: int, resume: bool) -> TrainConfig:
-        return TrainConfig(
-            train_json=str(TRAIN / ANNOTATIONS),
-            train_images=str(TRAIN),
-            val_json=str(VAL / ANNOTATIONS),  # evaluated on photos it never trains on
-            val_images=str(VAL),
-            out_dir=str(out),
+        return _on_the_train_photos(
+            out,
+            seed,
+            val=VAL,  # evaluated on photos it never trains on
             arch="mobilenet_thin",
             width="paper",
             init_pretrained=PRETRAINED,
@@ -197,13 +195,9 @@ def fine_tune(out: Path, steps: int, ap_before: float, seed: int, quiet: bool) -
             eval_input_height=PRETRAINED_HEIGHT,
             # small steps from a trained network: it must keep finding people (AP on the val photos
             # 0.648 -> 0.607 after 60 steps at 2e-6, -> 0.573 at 5e-6; measured with the paper's augmentation)
-            optimizer="adam",
             learning_rate=2e-6,
             lr_schedule="constant",
-            weight_decay=0.0,
-            seed=seed,
             resume=resume,
-            verbose=0,
         )
 
     first = train(config(half, resume=False))
@@ -227,20 +221,35 @@ def fine_tune(out: Path, steps: int, ap_before: float, seed: int, quiet: bool) -
     ]
 
 
+def _on_the_train_photos(out: Path, seed: int, val: Path, **fields):
+    """A TrainConfig on the 36 bundled train photos, evaluated on ``val``'s, with Adam and no weight decay."""
+    from mln_tf.train.config import TrainConfig
+
+    return TrainConfig(
+        train_json=str(TRAIN / ANNOTATIONS),
+        train_images=str(TRAIN),
+        val_json=str(val / ANNOTATIONS),
+        val_images=str(val),
+        out_dir=str(out),
+        optimizer="adam",
+        weight_decay=0.0,
+        seed=seed,
+        verbose=0,
+        **fields,
+    )
+
+
 def from_scratch(out: Path, steps: int, input_hw: tuple[int, int], input_height: int, seed: int) -> list[Output]:
     """A reduced-width MLN trained from scratch on 36 photos: the pipeline end to end, not a pose model."""
     from mln_tf.estimator import Estimator, EstimatorConfig
     from mln_tf.evaluate import evaluate_model, format_table
     from mln_tf.runners import load_runner
-    from mln_tf.train.config import TrainConfig
     from mln_tf.train.loop import train
 
-    config = TrainConfig(
-        train_json=str(TRAIN / ANNOTATIONS),
-        train_images=str(TRAIN),
-        val_json=str(TRAIN / ANNOTATIONS),
-        val_images=str(TRAIN),
-        out_dir=str(out),
+    config = _on_the_train_photos(
+        out,
+        seed,
+        val=TRAIN,
         width="small",
         input_hw=input_hw,
         batch_size=8,
@@ -250,13 +259,9 @@ def from_scratch(out: Path, steps: int, input_hw: tuple[int, int], input_height:
         eval_every=steps,
         eval_input_height=input_height,
         # Adam at 1e-3 (not the paper's SGD at 6e-5) so that a few minutes from scratch move.
-        optimizer="adam",
         learning_rate=1e-3,
         lr_schedule="cosine",
-        weight_decay=0.0,
-        seed=seed,
         mixed_precision=False,
-        verbose=0,
     )
     result = train(config)
     if not result.completed:

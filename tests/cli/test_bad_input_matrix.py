@@ -50,6 +50,8 @@ TRIPWIRES = (  # (module, name): everything that loads a model or starts the wor
     ("mln_tf.cli.convert", "read_graph_def"),
 )
 
+TRAIN_ARGS = ["train", "--train-json", f"{TRAIN}/person_keypoints.json", "--train-images", str(TRAIN)]
+TRAIN_ARGS += ["--out", "{out}", "--steps", "1"]
 # command words -> arguments around the output, which {out} names; {m} a valid model, {t} a .tflite
 WRITERS = {
     "infer": (["infer", "--model", MODEL, str(PHOTO), "--out", "{out}"], "folder"),
@@ -66,32 +68,19 @@ WRITERS = {
             "{out}.json",
         ],
         "file",
-    ),  # fmt: skip
+    ),
     "export tflite": (["export", "tflite", MODEL, "{out}.tflite", "--input", "64x64"], "file"),
     "export savedmodel": (["export", "savedmodel", MODEL, "{out}"], "folder"),
     "check tflite": (
         ["check", "tflite", "{t}", "--reference", MODEL, "--images", str(VAL), "--out", "{out}.json"],
         "file",
-    ),  # fmt: skip
-    "train": (
-        [
-            "train",
-            "--train-json",
-            f"{TRAIN}/person_keypoints.json",
-            "--train-images",
-            str(TRAIN),
-            "--out",
-            "{out}",
-            "--steps",
-            "1",
-        ],
-        "folder",
-    ),  # fmt: skip
+    ),
+    "train": (TRAIN_ARGS, "folder"),
     "demo": (["demo", "--out", "{out}"], "folder"),
     "convert tfpose": (
         ["convert", "tfpose", str(ROOT / "data/peers/tfpose_mobilenet_thin/graph_opt.pb"), "{out}.keras"],
         "file",
-    ),  # fmt: skip
+    ),
 }
 OUTPUT_CASES = {  # case -> (output path, words of the one line for a folder / a file output); {tmp}: the cell's
     "missing parent": ("{tmp}/missing/deeper/x", None, "does not exist"),  # folders are made with their parents
@@ -286,113 +275,101 @@ INPUT_CASES = {
         ["infer", "--model", "{f[missing.jpg]}.keras", str(PHOTO), "--out", "{out}"],
         2,
         "not found",
-    ),  # fmt: skip
+    ),
     ("infer", "empty image"): (["infer", "--model", MODEL, "{f[empty.jpg]}", "--out", "{out}"], 1, "empty.jpg"),
     ("infer", "text with .jpg"): (["infer", "--model", MODEL, "{f[text.jpg]}", "--out", "{out}"], 1, "text.jpg"),
     ("infer", "truncated JPEG"): (
         ["infer", "--model", MODEL, "{f[truncated.jpg]}", "--out", "{out}"],
         1,
         "truncated.jpg",
-    ),  # fmt: skip
+    ),
     ("infer", "truncated PNG"): (
         ["infer", "--model", MODEL, "{f[truncated.png]}", "--out", "{out}"],
         1,
         "truncated.png",
-    ),  # fmt: skip
+    ),
     ("infer", "truncated video"): (
         ["infer", "--model", MODEL, "{f[truncated.mp4]}", "--out", "{out}"],
         2,
         "truncated.mp4",
-    ),  # fmt: skip
+    ),
     ("infer", "zero-byte .tflite"): (
         ["infer", "--model", "{f[zero.tflite]}", str(PHOTO), "--out", "{out}"],
         2,
         "zero.tflite",
-    ),  # fmt: skip
+    ),
     ("infer", "text .tflite"): (
         ["infer", "--model", "{f[text.tflite]}", str(PHOTO), "--out", "{out}"],
         1,
         "text.tflite",
-    ),  # fmt: skip
+    ),
     ("infer", ".keras that is another zip"): (
         ["infer", "--model", "{f[zip.keras]}", str(PHOTO), "--out", "{out}"],
         1,
         "zip.keras",
-    ),  # fmt: skip
+    ),
     ("eval", "annotations not COCO"): (
         ["eval", "--model", MODEL, "--annotations", "{f[notcoco.json]}", "--images", str(VAL)],
         2,
         "notcoco.json",
-    ),  # fmt: skip
+    ),
     ("eval", "empty annotations"): (
         ["eval", "--model", MODEL, "--annotations", "{f[empty.json]}", "--images", str(VAL)],
         2,
         "empty.json",
-    ),  # fmt: skip
+    ),
     ("eval", "zero-byte .tflite"): (
         ["eval", "--model", "{f[zero.tflite]}", "--annotations", f"{VAL}/person_keypoints.json", "--images", str(VAL)],
         2,
         "zero.tflite",
-    ),  # fmt: skip
+    ),
     ("export tflite", ".keras that is another zip"): (
         ["export", "tflite", "{f[zip.keras]}", "{out}.tflite"],
         1,
         "zip.keras",
-    ),  # fmt: skip
+    ),
     ("export tflite", "calibration of text files"): (
         ["export", "tflite", MODEL, "{out}.tflite", "--mode", "int8", "--input", "64x64", "--calibration", "{bad}"],
         2,
         "calibration",
-    ),  # fmt: skip
+    ),
     ("export savedmodel", ".keras that is another zip"): (
         ["export", "savedmodel", "{f[zip.keras]}", "{out}"],
         1,
         "zip.keras",
-    ),  # fmt: skip
+    ),
     ("check tflite", "zero-byte .tflite"): (
         ["check", "tflite", "{f[zero.tflite]}", "--reference", MODEL, "--images", str(VAL)],
         2,
         "zero.tflite",
-    ),  # fmt: skip
+    ),
     ("check tflite", "annotations not COCO"): (
         ["check", "tflite", "{good}", "--reference", MODEL, "--images", str(VAL), "--annotations", "{f[notcoco.json]}"],
         2,
         "notcoco.json",
-    ),  # fmt: skip
+    ),
     ("check tflite", "images all unreadable"): (
         ["check", "tflite", "{good}", "--reference", MODEL, "--images", "{f[text.jpg]}"],
         1,
         "text.jpg",
-    ),  # fmt: skip
+    ),
     ("check tflite", "text .tflite"): (
         ["check", "tflite", "{f[text.tflite]}", "--reference", MODEL, "--images", str(VAL)],
         1,
         "text.tflite",
-    ),  # fmt: skip
+    ),
     ("check gpu", "zero-byte .tflite"): (["check", "gpu", "{f[zero.tflite]}"], 2, "zero.tflite"),
     ("check gpu", "text .tflite"): (["check", "gpu", "{f[text.tflite]}"], 2, "text.tflite"),
     ("train", "annotations not COCO"): (
         ["train", "--train-json", "{f[notcoco.json]}", "--train-images", str(TRAIN), "--out", "{out}", "--steps", "1"],
         2,
         "notcoco.json",
-    ),  # fmt: skip
+    ),
     ("train", "malformed TF_CONFIG"): (
-        [
-            "train",
-            "--train-json",
-            f"{TRAIN}/person_keypoints.json",
-            "--train-images",
-            str(TRAIN),
-            "--out",
-            "{out}",
-            "--steps",
-            "1",
-            "--strategy",
-            "multiworker",
-        ],
+        [*TRAIN_ARGS, "--strategy", "multiworker"],
         2,
         "TF_CONFIG",
-    ),  # fmt: skip
+    ),
     ("convert tfpose", "text .pb"): (["convert", "tfpose", "{f[text.pb]}", "{out}.keras"], 1, "text.pb"),
     ("demo", "output is a file"): (["demo", "--out", "{f[text.jpg]}"], 2, "not a folder"),
 }
