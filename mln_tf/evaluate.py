@@ -16,6 +16,7 @@ import functools
 import io
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -44,23 +45,94 @@ def load_coco(annotations: Any):
         if not path.is_file():
             raise ValueError(f"annotation file not found: {path}")
         try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"annotation file {path} is not valid JSON: {exc}") from exc
+            data = json.loads(path.read_bytes())  # UTF-8/16/32, as JSON allows
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError; nesting too deep
+            raise ValueError(f"annotation file {path} is not valid JSON: {str(exc).splitlines()[0]}") from None
+        except OSError as exc:
+            raise ValueError(f"cannot read annotation file {path}: {exc.strerror or exc}") from None
     else:
         data = copy.deepcopy(annotations)
-    if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
-        raise ValueError(f"{name} is not COCO keypoints JSON: it needs 'images' and 'annotations' lists")
-    if not isinstance(data["images"], list) or not isinstance(data["annotations"], list):
-        raise ValueError(f"{name} is not COCO keypoints JSON: 'images' and 'annotations' must be lists")
-    if not data["images"]:
-        raise ValueError(f"{name} lists no images")
-    data.setdefault("categories", [{"id": 1, "name": "person"}])
+    _check_coco(data, name)
     coco = COCO()
     coco.dataset = data
     with contextlib.redirect_stdout(io.StringIO()):
         coco.createIndex()
     return coco
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float's range
+        return False
+
+
+def _numbers(value: Any, count: int) -> bool:
+    return isinstance(value, list) and len(value) == count and all(_is_number(v) for v in value)
+
+
+def _annotation_problem(ann: dict) -> str | None:
+    if not _is_int(ann["category_id"]):
+        return "'category_id' must be an integer"
+    if ann["iscrowd"] not in (0, 1) or isinstance(ann["iscrowd"], float):
+        return "'iscrowd' must be 0 or 1"
+    if not _numbers(ann.get("keypoints"), 3 * len(skeleton.COCO_PARTS)):
+        return "'keypoints' must be 51 numbers (17 x (x, y, v))"
+    if not (_is_int(ann.get("num_keypoints")) and ann["num_keypoints"] >= 0):
+        return "'num_keypoints' must be an integer >= 0"
+    if not (_is_number(ann.get("area")) and ann["area"] >= 0):
+        return "'area' must be a number >= 0"
+    if not _numbers(ann.get("bbox"), 4):
+        return "'bbox' must be 4 numbers (x, y, w, h)"
+    return None
+
+
+def _check_coco(data: Any, name: str) -> None:
+    """What pycocotools' index and COCOeval (keypoints) read, checked so that a bad file is one
+    ValueError naming it and the entry, not a KeyError or TypeError deep inside (found by fuzzing).
+    Fills in what COCO leaves optional: ``categories`` (person), an annotation's ``category_id`` (1)
+    and ``iscrowd`` (0)."""
+    if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
+        raise ValueError(f"{name} is not COCO keypoints JSON: it needs 'images' and 'annotations' lists")
+    images, anns = data["images"], data["annotations"]
+    if not isinstance(images, list) or not isinstance(anns, list):
+        raise ValueError(f"{name} is not COCO keypoints JSON: 'images' and 'annotations' must be lists")
+    if not images:
+        raise ValueError(f"{name} lists no images")
+    ids = set()
+    for k, image in enumerate(images):
+        if not isinstance(image, dict) or not _is_int(image.get("id")):
+            raise ValueError(f"{name}: images[{k}] must be an object with an integer 'id'")
+        for key in ("width", "height"):
+            if key in image and not (_is_number(image[key]) and image[key] > 0):
+                raise ValueError(f"{name}: image {image['id']} has a bad {key} {image[key]!r}")
+        if not isinstance(image.get("file_name", ""), str):
+            raise ValueError(f"{name}: image {image['id']} has a bad file_name {image['file_name']!r}")
+        ids.add(image["id"])
+    categories = data.setdefault("categories", [{"id": 1, "name": "person"}])
+    if not isinstance(categories, list) or not all(isinstance(c, dict) and _is_int(c.get("id")) for c in categories):
+        raise ValueError(f"{name}: 'categories' must be a list of objects with an integer 'id'")
+    for k, ann in enumerate(anns):
+        where = f"{name}: annotations[{k}]"
+        if not isinstance(ann, dict) or not _is_int(ann.get("id")) or not _is_int(ann.get("image_id")):
+            raise ValueError(f"{where} must be an object with integer 'id' and 'image_id'")
+        if ann["image_id"] not in ids:
+            raise ValueError(f"{where} (id {ann['id']}) is on image {ann['image_id']}, which 'images' does not list")
+        ann.setdefault("category_id", 1)
+        ann.setdefault("iscrowd", 0)
+        problem = _annotation_problem(ann)
+        if problem:
+            raise ValueError(f"{where} (id {ann['id']}): {problem}")
+        # as floats: an integer past int64 made NumPy object arrays in COCOeval (fuzzing)
+        ann["keypoints"] = [float(v) for v in ann["keypoints"]]
+        ann["bbox"] = [float(v) for v in ann["bbox"]]
+        ann["area"] = float(ann["area"])
 
 
 def evaluate_coco(

@@ -51,6 +51,7 @@ from mln_tf import skeleton
 from mln_tf.poses import Poses  # re-exported: its home was here
 
 MAP_LIMIT = 1e6  # map values are clipped to [-MAP_LIMIT, MAP_LIMIT] before grouping
+MAX_SMOOTH_SIGMA = 100.0  # map pixels; a larger one (fuzzed: 1e30) asked for a kernel of 6e30 taps
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,14 @@ class GroupingConfig:
     min_mean_score: float = 0.4
 
     def __post_init__(self) -> None:
+        if not self.peak_threshold >= 0:  # a part's score is its peak's value: > 0 must mean present
+            raise ValueError("peak_threshold must be >= 0")
         if self.samples < 2:
             raise ValueError("samples (D of eq. 6) must be >= 2")
         if self.max_peaks < 1 or self.min_parts < 1:
             raise ValueError("max_peaks and min_parts must be >= 1")
-        if self.smooth_sigma < 0:
-            raise ValueError("smooth_sigma must be >= 0 (0 disables smoothing)")
+        if not 0 <= self.smooth_sigma <= MAX_SMOOTH_SIGMA:  # its kernel has 6 sigma + 1 taps
+            raise ValueError(f"smooth_sigma must be in [0, {MAX_SMOOTH_SIGMA:g}] map pixels (0 disables smoothing)")
         if not 0.0 <= self.min_fraction <= 1.0:
             raise ValueError("min_fraction must be in [0, 1]")
 

@@ -60,6 +60,17 @@ class Transform:
     scale: tuple[float, float]
     content_hw: tuple[int, int]
 
+    def __post_init__(self) -> None:
+        # As the Java and JavaScript ports check it: a zero or NaN scale put people at infinity (fuzzing)
+        sizes = (self.image_hw, self.input_hw, self.content_hw)
+        if not all(len(hw) == 2 and all(isinstance(v, (int, np.integer)) and v > 0 for v in hw) for hw in sizes):
+            raise ValueError(
+                f"Transform: image, input and content sizes must be positive integers (h, w), got image "
+                f"{self.image_hw}, input {self.input_hw}, content {self.content_hw}"
+            )
+        if len(self.scale) != 2 or not all(s > 0 for s in self.scale):
+            raise ValueError(f"Transform: scales must be positive, got {self.scale}")
+
     @classmethod
     def from_resize(cls, image_hw: tuple[int, int], input_hw: tuple[int, int]) -> "Transform":
         """A plain resize of the whole image to ``input_hw``, no padding."""
@@ -118,15 +129,43 @@ def read_image(path: str | Path) -> np.ndarray:
 def decode_image(data: bytes | np.ndarray, name: str = "image") -> np.ndarray:
     """An encoded image (JPEG, PNG, ... bytes) as uint8 RGB (H, W, 3), as :func:`read_image` reads files.
 
-    Corrupt or non-image data is a ValueError naming ``name``.
+    Corrupt or non-image data (or an array that is not uint8 bytes) is a ValueError naming ``name``.
     """
-    buf = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        buf = np.frombuffer(data, np.uint8)
+    else:
+        buf = np.asarray(data)
+        if buf.dtype != np.uint8:  # OpenCV asserts (cv2.error) on anything but bytes
+            raise ValueError(f"cannot decode image file {name}: expected its bytes (uint8), got a {buf.dtype} array")
+        buf = np.ascontiguousarray(buf).reshape(-1)
+    if _png_chunk_past_end(buf):
+        raise ValueError(f"cannot decode image file {name}: a PNG chunk runs past the end of the data (truncated?)")
     img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
     if img is None:
         raise ValueError(f"cannot decode image file {name}: not an image or corrupt")
     if img.ndim == 3 and img.shape[2] >= 3:  # OpenCV decodes to BGR(A)
         img = img[:, :, [2, 1, 0] + ([3] if img.shape[2] == 4 else [])]
     return as_rgb(img, name=name)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_chunk_past_end(buf: np.ndarray) -> bool:
+    """True for a PNG whose chunk claims more bytes than there are: OpenCV 5 allocates the claimed
+    size (up to 4 GiB) before it reads, so a 300-byte file could take gigabytes (found by the fuzzer)."""
+    data = buf.data
+    if bytes(data[:8]) != _PNG_SIGNATURE:
+        return False
+    pos, n = 8, len(data)
+    while pos + 8 <= n:
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        if pos + 12 + length > n:
+            return True
+        if bytes(data[pos + 4 : pos + 8]) == b"IEND":
+            return False
+        pos += 12 + length
+    return False
 
 
 def preprocess(

@@ -175,16 +175,24 @@ def _load_saved_model(path: Path) -> Runner:
     return Runner("savedmodel", str(path), fixed if None not in fixed else None, run)
 
 
+def _first_line(exc: BaseException) -> str:
+    """LiteRT's message, one line (it ends some with a newline, some are empty)."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0].strip() if lines else f"{type(exc).__name__} (LiteRT gave no reason)"
+
+
 def _load_tflite(path: Path, threads: int | None) -> Runner:
     from ai_edge_litert.interpreter import Interpreter
 
     from mln_tf.console import filtered_stderr
+    from mln_tf.tflite_file import check_tflite_file
 
+    check_tflite_file(path)  # LiteRT does not verify the flatbuffer: a damaged file would crash the process
     try:
         with filtered_stderr():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" line
             interpreter = Interpreter(model_path=str(path), num_threads=threads)
     except (ValueError, RuntimeError) as exc:
-        raise ValueError(f"cannot load TFLite model {path}: {exc}") from exc
+        raise ValueError(f"cannot load TFLite model {path}: {_first_line(exc)}") from exc
     signatures = interpreter.get_signature_list()
     if "serving_default" not in signatures:
         raise ValueError(f"{path} has no 'serving_default' signature (export with mln_tf.export.tflite)")
@@ -196,9 +204,13 @@ def _load_tflite(path: Path, threads: int | None) -> Runner:
             interpreter.allocate_tensors()  # fails here, not mid-run, on Flex/custom ops it lacks
         runner = interpreter.get_signature_runner("serving_default")
     except RuntimeError as exc:
-        raise ValueError(f"cannot run TFLite model {path} with LiteRT: {str(exc).splitlines()[0]}") from exc
+        raise ValueError(f"cannot run TFLite model {path} with LiteRT: {_first_line(exc)}") from exc
     input_name = sig["inputs"][0]
-    shape = tuple(int(v) for v in runner.get_input_details()[input_name]["shape"][1:3])
+    detail = runner.get_input_details()[input_name]
+    full = tuple(int(v) for v in detail["shape"])
+    if len(full) != 4 or full[3] != 3 or min(full) < 1 or detail["dtype"] != np.float32:
+        raise ValueError(f"{path}: expected a float32 (1, H, W, 3) input, got {np.dtype(detail['dtype']).name} {full}")
+    shape = full[1:3]
 
     def run(x: np.ndarray) -> Maps:
         # A TFLite signature has a fixed batch; run image by image.

@@ -10,10 +10,13 @@
 One frame, in this order (the Java and JavaScript ports follow it step by step, held to it by
 golden sequences; ``android_demo/tools/write_golden.py`` writes them):
 
-1. Input: a part counts when its score > ``part_threshold`` and x, y, score are finite
-   (NaN parts become (0, 0, 0), i.e. missing). A time stamp that does not increase (repeats,
-   goes back, NaN) is taken as the previous one plus ``MIN_STEP_MS``, so filters never see
-   dt <= 0.
+1. Input: a part counts when its score > ``part_threshold``, x, y, score are finite (in
+   float32, what ``Poses`` hold) and |x|, |y| <= ``MAX_COORD_PX`` (other parts become (0, 0, 0),
+   i.e. missing). A time stamp that does not increase (repeats, goes back, NaN), or lies beyond
+   +-``MAX_TIME_MS`` (where 1 ms more is no longer a different number), is taken as the previous
+   one plus ``MIN_STEP_MS`` (the first as 0), so filters never see dt <= 0; a step shorter than
+   ``MIN_STEP_MS`` counts as that step in the velocity too. These bounds keep every state finite
+   (found by fuzzing: a time stamp of 1e308, a coordinate of 1e300).
 2. Tracks unseen for more than ``max_age_ms`` end; their IDs are never given again.
 3. Prediction: each track's parts move with the track's velocity (px/ms, low-passed at
    ``velocity_cutoff`` from its matched frames) from its last sighting to now, so people
@@ -63,6 +66,8 @@ from mln_tf.poses import Poses
 log = logging.getLogger(__name__)
 
 MIN_STEP_MS = 1.0  # the step taken for a time stamp that does not increase
+MAX_TIME_MS = 1e15  # time stamps beyond +-this (31,700 years) are taken as not increasing
+MAX_COORD_PX = 1e9  # a part further out than this (pixels) is missing
 AREA_HALF_LIFE_S = 1.0  # a track's area halves at most this fast (s)
 NO_MATCH_COST = 1e6  # cost of a disallowed pair: far above any number of allowed ones (each <= 1)
 
@@ -201,11 +206,16 @@ class PoseTracker:
         self.next_id = next_id
 
     def _time(self, t_ms: float) -> float:
-        t = float(t_ms)
+        try:
+            t = float(t_ms)
+        except (TypeError, ValueError):
+            raise ValueError(f"t_ms must be a time stamp in ms, got {t_ms!r}") from None
+        if not abs(t) <= MAX_TIME_MS:  # NaN, infinite or absurd: no real step
+            t = math.nan
         if self.time_ms is not None and not (t > self.time_ms):  # repeats, goes back, or NaN
             if not self._warned_time:
                 log.warning(
-                    "frame time %s ms does not increase (previous %s ms); taking it as %s ms later",
+                    "frame time %s ms does not increase or is no time stamp (previous %s ms); taking it as %s ms later",
                     t_ms,
                     self.time_ms,
                     MIN_STEP_MS,
@@ -221,7 +231,9 @@ class PoseTracker:
         """One frame's people (``Poses`` or a (P, 18, 3) array) at ``t_ms``, with IDs and smoothed keypoints."""
         cfg = self.config
         keypoints, scores = _as_arrays(poses)
-        finite = np.isfinite(keypoints).all(axis=-1)
+        with np.errstate(over="ignore"):  # beyond float32's range is not finite in a Poses
+            finite = np.isfinite(keypoints.astype(np.float32)).all(axis=-1)
+        finite &= (np.abs(np.where(finite[..., None], keypoints[..., :2], 0.0)) <= MAX_COORD_PX).all(axis=-1)
         present = finite & (np.where(finite, keypoints[..., 2], 0.0) > cfg.part_threshold)
         keypoints = np.where(finite[..., None], keypoints, 0.0)
         xy = keypoints[..., :2]
@@ -317,7 +329,7 @@ class PoseTracker:
         moved = np.where(c, xy - raw, 0.0).sum(axis=1)
         count = cont.sum(axis=1)
         velocity = self.velocity[rows]
-        observed = moved / np.maximum(count, 1)[:, None] / gap_ms[:, None]
+        observed = moved / np.maximum(count, 1)[:, None] / np.maximum(gap_ms, MIN_STEP_MS)[:, None]
         a_v = smoothing_alpha(cfg.velocity_cutoff, gap_ms / 1000.0)[:, None]
         velocity += np.where((count > 0)[:, None], a_v * (observed - velocity), 0.0)
         self.velocity[rows] = velocity

@@ -101,22 +101,30 @@ def tf_config_cluster() -> tuple[dict[str, str], str] | None:
     try:
         tf_config = json.loads(text)
         cluster, task = tf_config["cluster"], tf_config["task"]
+        if not all(isinstance(addrs, list) for addrs in cluster.values()):
+            raise TypeError("each cluster entry must be a list of addresses")
         addresses = {f"{kind} {i}": addr for kind, addrs in cluster.items() for i, addr in enumerate(addrs)}
-        me = f"{task['type']} {int(task['index'])}"
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        index = task["index"]
+        if isinstance(index, bool) or int(index) != float(index):  # 1.5 or true is no task index
+            raise TypeError(f"task index {index!r} is not an integer")
+        me = f"{task['type']} {int(index)}"
+    # OverflowError: an index of Infinity; RecursionError: JSON nested too deep (found by fuzzing)
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
         raise ValueError(
             'TF_CONFIG must be JSON like {"cluster": {"worker": ["host0:port", "host1:port"]}, '
             f'"task": {{"type": "worker", "index": 0}}}}; got {text[:120]!r} ({exc})'
         ) from None
     if me not in addresses:
         raise ValueError(f"TF_CONFIG: this task ({me}) is not in its cluster ({', '.join(addresses)})")
+    for address in addresses.values():
+        _port(address)
     return addresses, me
 
 
 def _port(address: str) -> int:
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"TF_CONFIG: {address!r} is not host:port")
+    host, _, port = address.rpartition(":") if isinstance(address, str) else ("", "", "")
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        raise ValueError(f"TF_CONFIG: {address!r} is not host:port (port 1..65535)")
     return int(port)
 
 

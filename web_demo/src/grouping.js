@@ -24,15 +24,22 @@ export const GROUPING_DEFAULTS = Object.freeze({
   paf_threshold: 0.05, min_fraction: 0.8, distance_prior: 0.5, min_parts: 3, min_mean_score: 0.4,
 });
 
+/** The largest smooth_sigma in map pixels (mln_tf.grouping.MAX_SMOOTH_SIGMA). */
+export const MAX_SMOOTH_SIGMA = 100;
+
 /** A frozen, validated config: the defaults overridden by `overrides` (unknown keys are an error). */
 export function groupingConfig(overrides = {}) {
   for (const key of Object.keys(overrides)) {
     if (!(key in GROUPING_DEFAULTS)) throw new Error(`unknown grouping option '${key}'`);
   }
   const c = { ...GROUPING_DEFAULTS, ...overrides };
+  // a part's score is its peak's value: > 0 must mean present
+  if (!(c.peak_threshold >= 0)) throw new Error('peak_threshold must be >= 0');
   if (!(c.samples >= 2)) throw new Error('samples (D of eq. 6) must be >= 2');
   if (!(c.max_peaks >= 1) || !(c.min_parts >= 1)) throw new Error('max_peaks and min_parts must be >= 1');
-  if (!(c.smooth_sigma >= 0)) throw new Error('smooth_sigma must be >= 0 (0 disables smoothing)');
+  if (!(c.smooth_sigma >= 0 && c.smooth_sigma <= MAX_SMOOTH_SIGMA)) { // its kernel has 6 sigma + 1 taps
+    throw new Error(`smooth_sigma must be in [0, ${MAX_SMOOTH_SIGMA}] map pixels (0 disables smoothing)`);
+  }
   if (!(c.min_fraction >= 0 && c.min_fraction <= 1)) throw new Error('min_fraction must be in [0, 1]');
   return Object.freeze(c);
 }

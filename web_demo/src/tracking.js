@@ -10,6 +10,10 @@
 import { NUM_PARTS } from './skeleton.js';
 
 export const MIN_STEP_MS = 1.0;
+/** Time stamps beyond +-this (ms) are taken as not increasing (mln_tf.tracking.MAX_TIME_MS). */
+export const MAX_TIME_MS = 1e15;
+/** A part further out than this (pixels) is missing (mln_tf.tracking.MAX_COORD_PX). */
+export const MAX_COORD_PX = 1e9;
 export const NO_MATCH_COST = 1e6;
 export const AREA_HALF_LIFE_S = 1.0;
 /** COCO's OKS sigmas in OpenPose-18 order (mln_tf.skeleton.OKS_SIGMAS; the neck as the shoulders). */
@@ -166,6 +170,7 @@ export class PoseTracker {
 
   time(tMs) {
     let t = tMs === null || tMs === undefined ? NaN : Number(tMs);
+    if (!(Math.abs(t) <= MAX_TIME_MS)) t = NaN; // NaN, infinite or absurd: no real step
     if (this.timeMs !== null && !(t > this.timeMs)) t = this.timeMs + MIN_STEP_MS; // repeats, goes back, NaN
     else if (this.timeMs === null && !Number.isFinite(t)) t = 0.0;
     this.timeMs = t;
@@ -187,7 +192,9 @@ export class PoseTracker {
       for (let j = 0; j < N; j++) {
         const k = (p * N + j) * 3;
         const x = keypoints[k], y = keypoints[k + 1], s = keypoints[k + 2];
-        const finite = Number.isFinite(x) && Number.isFinite(y) && Number.isFinite(s);
+        // finite as float32 (what Poses hold) and within MAX_COORD_PX, as Python's
+        const finite = Number.isFinite(Math.fround(x)) && Number.isFinite(Math.fround(y))
+          && Number.isFinite(Math.fround(s)) && Math.abs(x) <= MAX_COORD_PX && Math.abs(y) <= MAX_COORD_PX;
         if (finite) { xy[(p * N + j) * 2] = x; xy[(p * N + j) * 2 + 1] = y; }
         if (finite && s > cfg.part_threshold) {
           present[p * N + j] = 1;
@@ -287,8 +294,9 @@ export class PoseTracker {
     }
     if (n > 0) {
       const av = smoothingAlpha(cfg.velocity_cutoff, gapMs / 1000.0);
-      tr.vx += av * (mx / n / gapMs - tr.vx);
-      tr.vy += av * (my / n / gapMs - tr.vy);
+      const stepMs = Math.max(gapMs, MIN_STEP_MS); // a shorter step counts as MIN_STEP_MS, as Python's
+      tr.vx += av * (mx / n / stepMs - tr.vx);
+      tr.vy += av * (my / n / stepMs - tr.vy);
     }
     // area: this sighting's box, shrinking at most by AREA_HALF_LIFE_S
     const shrunk = tr.area * 0.5 ** (gapMs / 1000.0 / AREA_HALF_LIFE_S);

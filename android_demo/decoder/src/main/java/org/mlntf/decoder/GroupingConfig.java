@@ -6,6 +6,8 @@ package org.mlntf.decoder;
  */
 public final class GroupingConfig {
     /** The Python defaults (checked against Python by the golden-vector tests). */
+    /** The largest smoothSigma in map pixels (mln_tf.grouping.MAX_SMOOTH_SIGMA). */
+    public static final double MAX_SMOOTH_SIGMA = 100.0;
     public static final GroupingConfig DEFAULT = new GroupingConfig(0.05, 0.5, true, 64, 10, 0.05, 0.8, 0.5, 3, 0.4);
 
     public final double peakThreshold;
@@ -23,14 +25,17 @@ public final class GroupingConfig {
     public GroupingConfig(double peakThreshold, double smoothSigma, boolean refinePeaks, int maxPeaks,
                           int samples, double pafThreshold, double minFraction, double distancePrior,
                           int minParts, double minMeanScore) {
+        if (!(peakThreshold >= 0)) { // a part's score is its peak's value: > 0 must mean present
+            throw new IllegalArgumentException("peakThreshold must be >= 0");
+        }
         if (samples < 2) {
             throw new IllegalArgumentException("samples (D of eq. 6) must be >= 2");
         }
         if (maxPeaks < 1 || minParts < 1) {
             throw new IllegalArgumentException("maxPeaks and minParts must be >= 1");
         }
-        if (!(smoothSigma >= 0)) {
-            throw new IllegalArgumentException("smoothSigma must be >= 0 (0 disables smoothing)");
+        if (!(smoothSigma >= 0 && smoothSigma <= MAX_SMOOTH_SIGMA)) { // its kernel has 6 sigma + 1 taps
+            throw new IllegalArgumentException("smoothSigma must be in [0, 100] map pixels (0 disables smoothing)");
         }
         if (!(minFraction >= 0.0 && minFraction <= 1.0)) {
             throw new IllegalArgumentException("minFraction must be in [0, 1]");

@@ -7,8 +7,9 @@ import java.util.List;
  * People keep their identity across frames, and their keypoints stop shaking: a line-by-line port of
  * {@code mln_tf.tracking.PoseTracker}, held to it by the golden sequences of
  * android_demo/tools/tracking_golden.py (TrackingParityTest). The steps, in Python's order:
- * parts are present when finite with score &gt; partThreshold; a time stamp that does not increase
- * is the previous one plus {@link #MIN_STEP_MS}; tracks unseen for more than maxAgeMs end (IDs are
+ * parts are present when finite (as float) with score &gt; partThreshold and |x|, |y| &lt;= {@link #MAX_COORD_PX};
+ * a time stamp that does not increase (or lies beyond {@link #MAX_TIME_MS}) is the previous one plus
+ * {@link #MIN_STEP_MS}, and a shorter step counts as that step in the velocity; tracks unseen for more than maxAgeMs end (IDs are
  * never given again); each track is looked for where its velocity carries it and where it was
  * last seen, by COCO's OKS on 18 parts with an area growing with the time unseen; all pairs are
  * assigned at once (Hungarian); matched tracks run a One Euro filter per part and axis in the
@@ -18,6 +19,10 @@ import java.util.List;
  */
 public final class Tracker {
     public static final double MIN_STEP_MS = 1.0;
+    /** Time stamps beyond +-this (ms) are taken as not increasing (mln_tf.tracking.MAX_TIME_MS). */
+    public static final double MAX_TIME_MS = 1e15;
+    /** A part further out than this (pixels) is missing (mln_tf.tracking.MAX_COORD_PX). */
+    public static final double MAX_COORD_PX = 1e9;
     public static final double NO_MATCH_COST = 1e6;
     public static final double AREA_HALF_LIFE_S = 1.0;
     /** COCO's OKS sigmas in OpenPose-18 order (mln_tf.skeleton.OKS_SIGMAS; the neck as the shoulders). */
@@ -130,7 +135,8 @@ public final class Tracker {
                 double x = keypoints[k];
                 double y = keypoints[k + 1];
                 double s = keypoints[k + 2];
-                boolean finite = isFinite(x) && isFinite(y) && isFinite(s);
+                boolean finite = isFinite((float) x) && isFinite((float) y) && isFinite((float) s)
+                        && Math.abs(x) <= MAX_COORD_PX && Math.abs(y) <= MAX_COORD_PX;
                 if (finite) {
                     xy[(p * N + j) * 2] = x;
                     xy[(p * N + j) * 2 + 1] = y;
@@ -252,7 +258,7 @@ public final class Tracker {
     }
 
     private double time(double tMs) {
-        double t = tMs;
+        double t = Math.abs(tMs) <= MAX_TIME_MS ? tMs : Double.NaN; // NaN, infinite or absurd: no real step
         if (started && !(t > timeMs)) { // repeats, goes back, or NaN
             t = timeMs + MIN_STEP_MS;
         } else if (!started && !isFinite(t)) {
@@ -279,8 +285,9 @@ public final class Tracker {
         }
         if (n > 0) {
             double av = smoothingAlpha(config.velocityCutoff, gapMs / 1000.0);
-            tr.vx += av * (mx / n / gapMs - tr.vx);
-            tr.vy += av * (my / n / gapMs - tr.vy);
+            double stepMs = Math.max(gapMs, MIN_STEP_MS);
+            tr.vx += av * (mx / n / stepMs - tr.vx);
+            tr.vy += av * (my / n / stepMs - tr.vy);
         }
         // area: this sighting's box, shrinking at most by AREA_HALF_LIFE_S
         double shrunk = tr.area * Math.pow(0.5, gapMs / 1000.0 / AREA_HALF_LIFE_S);

@@ -7,7 +7,7 @@ import org.junit.runners.Suite;
 /** Every Java test; prints the parity achieved against Python at the end. */
 @RunWith(Suite.class)
 @Suite.SuiteClasses({ReferenceTablesTest.class, DecodeParityTest.class, PreprocessParityTest.class,
-        DecoderUnitTest.class, TrackingParityTest.class, FramePathTest.class})
+        DecoderUnitTest.class, TrackingParityTest.class, FramePathTest.class, FuzzTest.class})
 public class AllTests {
     @AfterClass
     public static void printParity() {
