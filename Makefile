@@ -18,11 +18,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip check
 	touch $(STAMP)
 
-# Two pytest-xdist workers on the 2 cores (tests sharing a fixture or a file: tests/conftest.py XDIST_GROUPS);
+# Two pytest-xdist workers on the 2 cores, by file (tests sharing a fixture or a file: tests/conftest.py XDIST_GROUPS);
 # PYTEST_WORKERS=0 runs them in one process.
 PYTEST_WORKERS ?= 2
 test: $(STAMP) web-deps lint android-apk
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 tests
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --durations=25 tests
 	@$(MAKE) --no-print-directory java-test
 
 # The same without the tests marked slow (training, conversions, browsers): a quick check while editing.

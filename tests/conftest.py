@@ -20,8 +20,10 @@ def data_dir() -> Path:
     return DATA
 
 
-# `make test` runs the suite on two pytest-xdist workers (--dist loadgroup). Tests that share an
-# expensive session fixture or write the same file of the checkout run in one worker:
+# `make test` runs the suite on two pytest-xdist workers. Tests that share an expensive session
+# fixture or write the same file of the checkout run in one worker; the others go by file.
+# (A scheduler of our own: xdist's --dist loadgroup no longer groups on pytest 9.2,
+# pytest-dev/pytest-xdist#1386.)
 XDIST_GROUPS = {
     "tests/export/": "export",  # the pretrained network's exports (session fixtures), int8 and QAT
     "tests/ports/test_web_demo.py": "web",  # web_demo/models/ (make_model.py) and the served page
@@ -30,10 +32,20 @@ XDIST_GROUPS = {
 }
 
 
-def pytest_collection_modifyitems(config, items):
-    """Put each test of XDIST_GROUPS in its group (a no-op without xdist)."""
-    for item in items:
-        for prefix, group in XDIST_GROUPS.items():
-            if item.nodeid.startswith(prefix):
-                item.add_marker(pytest.mark.xdist_group(group))
-                break
+def xdist_scope(nodeid: str) -> str:
+    """The unit of work a test belongs to: its group in XDIST_GROUPS, else its file."""
+    for prefix, group in XDIST_GROUPS.items():
+        if nodeid.startswith(prefix):
+            return group
+    return nodeid.split("::", 1)[0]
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's scope scheduler, with the scopes of :func:`xdist_scope` (called by xdist only)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    return GroupScheduling(config, log)
