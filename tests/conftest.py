@@ -25,7 +25,8 @@ def data_dir() -> Path:
 # (A scheduler of our own: xdist's --dist loadgroup no longer groups on pytest 9.2,
 # pytest-dev/pytest-xdist#1386.)
 XDIST_GROUPS = {
-    "tests/export/": "export",  # the pretrained network's exports (session fixtures), int8 and QAT
+    "tests/export/test_gates.py": "quantized",  # the session fixture `quantized` (tests/export/exported.py)
+    "tests/export/test_quantization.py": "quantized",
     "tests/ports/test_web_demo.py": "web",  # web_demo/models/ (make_model.py) and the served page
     "tests/cli/test_readme_commands.py::test_the_other_readme_commands_run": "web",  # make web-demo
     "tests/ports/test_android": "android",  # android_demo/build and the APK's model asset
