@@ -180,6 +180,7 @@ def test_camera_input_writes_per_frame_json_without_a_display(tmp_path, tiny_mod
             "3",
             "--out",
             str(out),
+            "--no-pipeline",  # every frame: a file read as a camera comes faster than the network
         ]
     )
     assert code == 0
@@ -187,6 +188,14 @@ def test_camera_input_writes_per_frame_json_without_a_display(tmp_path, tiny_mod
     assert len(list(out.glob("*_pose.mp4"))) == 1
     text = capsys.readouterr().out
     assert "camera" in text and "first call" in text and "0 people in 3 frame(s)" in text
+    # pipelined (the default), frames the network cannot keep up with are dropped and counted, never queued
+    piped = tmp_path / "piped"
+    argv = ["infer", "--model", str(tiny_model), "--input-height", "64", "--camera", str(clip), "--limit", "3"]
+    assert main([*argv, "--out", str(piped)]) == 0
+    written = len(list(piped.rglob("*_keypoints.json")))
+    text = capsys.readouterr().out
+    dropped = int(text.split(" camera frame(s) dropped")[0].split()[-1]) if "dropped" in text else 0
+    assert written >= 1 and written + dropped == 3, text
 
 
 def test_show_without_a_display_is_a_usage_error(tmp_path, tiny_model, capsys, monkeypatch):
