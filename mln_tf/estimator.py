@@ -105,7 +105,8 @@ def decoder_changes(config: PostprocessConfig) -> dict[str, Any]:
     """The decoder settings of ``config`` that differ from the defaults, by name."""
     flat = {k: v for k, v in dataclasses.asdict(config).items() if k != "grouping"}
     flat.update(dataclasses.asdict(config.grouping))
-    return {k: v for k, v in flat.items() if v != decoder_settings()[k]}
+    defaults = decoder_settings()
+    return {k: v for k, v in flat.items() if v != defaults[k]}
 
 
 def decoder_config(items: Iterable[str], base: PostprocessConfig | None = None) -> PostprocessConfig:
@@ -116,6 +117,7 @@ def decoder_config(items: Iterable[str], base: PostprocessConfig | None = None) 
     """
     base = base or PostprocessConfig()
     known = decoder_settings()
+    grouping_names = {f.name for f in dataclasses.fields(GroupingConfig)}
     post, group = {}, {}
     for item in items:
         name, sep, text = str(item).partition("=")
@@ -125,7 +127,7 @@ def decoder_config(items: Iterable[str], base: PostprocessConfig | None = None) 
         if name not in known:
             raise ValueError(f"unknown decoder setting {name!r}; known: {', '.join(sorted(known))}")
         value = _parse_value(text.strip(), type(known[name]), name)
-        (group if name in dataclasses.asdict(GroupingConfig()) else post)[name] = value
+        (group if name in grouping_names else post)[name] = value
     return dataclasses.replace(base, grouping=dataclasses.replace(base.grouping, **group), **post)
 
 

@@ -236,10 +236,11 @@ class PoseStream:
             live=lambda item: isinstance(item, Frame) and item.kind == "camera",
         )
         try:
-            for item, (maps, network_ms) in _unpacked(pipe.run(frames)):
-                if isinstance(item, Failure):
+            for item, result in pipe.run(frames):
+                if isinstance(item, Failure):  # passed through the network stage, result None
                     self.failures.add(item.source, item.reason)
                     continue
+                maps, network_ms = result
                 start = time.perf_counter()
                 poses = self.estimator.decode(maps)
                 self._timed(item.source, network_ms + (time.perf_counter() - start) * 1e3)
@@ -279,12 +280,6 @@ class SourceStats:
     frames: int = 0
     people: int = 0
     written: list[str] = field(default_factory=list)
-
-
-def _unpacked(results: Iterator[tuple]) -> Iterator[tuple]:
-    """Pipeline results with the passthrough items' None result as (None, 0.0)."""
-    for item, result in results:
-        yield item, (result if result is not None else (None, 0.0))
 
 
 def unique_name(source: str, used: set[str]) -> str:

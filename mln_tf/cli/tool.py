@@ -94,17 +94,10 @@ def check_output(path: str | Path, overwrite: bool, suffixes: tuple[str, ...] = 
         if not overwrite:
             raise UsageError(f"{path} already exists (pass --overwrite to replace it)")
     parent = path.resolve().parent
-    if folder:  # a model folder (TF Serving's model/1): its missing parents are made, as mkdir -p would
-        above = parent
-        while not above.exists():
-            above = above.parent
-        if not above.is_dir():
-            raise UsageError(f"cannot make the folder {path}: {above} is a file")
-    elif parent.exists() and not parent.is_dir():
-        raise UsageError(f"cannot write {path}: {parent} is a file, not a folder")
-    elif not parent.is_dir():
+    # a model folder (TF Serving's model/1) gets its missing parents, as mkdir -p would; a file's must exist
+    if not folder and not parent.exists():
         raise UsageError(f"the output folder does not exist: {parent}")
-    check_writable(parent)
+    check_writable(parent)  # also a file standing where a folder is needed
     if path.exists() and not os.access(path, os.W_OK):
         raise UsageError(f"cannot write {path}: permission denied")
     return path
@@ -121,7 +114,7 @@ def check_writable(folder: str | Path) -> None:
     while not folder.exists():
         folder = folder.parent
     if not folder.is_dir():
-        raise UsageError(f"cannot write under {folder}: it is a file, not a folder")
+        raise UsageError(f"cannot write under {folder}: {folder} is a file, not a folder")
     if not os.access(folder, os.W_OK):
         raise UsageError(f"cannot write to {folder}/: permission denied")
     try:
