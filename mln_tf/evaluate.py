@@ -18,7 +18,7 @@ import json
 import logging
 import math
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -246,11 +246,13 @@ def predict_dataset(
     images_dir: str | Path,
     image_ids: Iterable[int] | None = None,
     progress: bool = True,
+    each: Callable[[Path, np.ndarray, Any], None] | None = None,
 ) -> tuple[list[dict], list[int], list[str]]:
     """Run an ``Estimator`` over a COCO image set -> (COCO results, evaluated image ids, failures).
 
     An image that is missing or unreadable is skipped with a warning and listed in the
     failures (``mln_tf.images.BadFiles.lines``); it is left out of the evaluated ids.
+    ``each(path, rgb, poses)`` is called for every image read (e.g. to draw it: one network pass).
     """
     from mln_tf.console import progress as console_progress
     from mln_tf.images import BadFiles, iter_images
@@ -268,6 +270,8 @@ def predict_dataset(
     with console_progress(total=len(ids), desc="evaluating", unit="img", quiet=not progress) as bar:
         for path, image in iter_images(_counted(id_of, bar), bad):
             poses = estimator.estimate(image)
+            if each is not None:
+                each(path, image, poses)
             results.extend(coco_results(id_of[path], poses))
             done.append(id_of[path])
     return results, done, bad.lines()
@@ -287,6 +291,7 @@ def evaluate_model(
     progress: bool = True,
     verbose: bool = True,
     image_ids: Iterable[int] | None = None,
+    each: Callable[[Path, np.ndarray, Any], None] | None = None,
 ) -> dict[str, Any]:
     """COCO keypoint AP of an ``Estimator`` (a model and how it runs) on an annotated image set.
 
@@ -294,7 +299,9 @@ def evaluate_model(
     holds the COCO stats, ``images``, ``failures``, ``results`` and the ``settings`` used.
     """
     gt = load_coco(annotations)
-    results, done, failures = predict_dataset(estimator, gt, images_dir, image_ids=image_ids, progress=progress)
+    results, done, failures = predict_dataset(
+        estimator, gt, images_dir, image_ids=image_ids, progress=progress, each=each
+    )
     if not done:
         raise ValueError(f"none of the {len(image_ids or gt.getImgIds())} images could be read: {failures[:3]}")
     stats: dict[str, Any] = evaluate_coco(results, gt, done, verbose=verbose)

@@ -37,30 +37,26 @@ class Output:
 
 def poses_on_photos(estimator, out: Path, quiet: bool) -> tuple[list[Output], dict[str, dict]]:
     """People on the 4 val and 36 train photos: one network pass each for COCO AP and the overlays."""
-    from mln_tf.console import progress
     from mln_tf.draw import draw_poses, write_image
-    from mln_tf.evaluate import evaluate_coco, format_table, load_coco
-    from mln_tf.images import BadFiles, iter_images
-    from mln_tf.outputs import coco_results
+    from mln_tf.evaluate import evaluate_model, format_table
 
     rows, stats = [], {}
     for name, folder in (("val", VAL), ("train", TRAIN)):
-        gt = load_coco(folder / ANNOTATIONS)
-        id_of = {folder / gt.imgs[i]["file_name"]: i for i in gt.getImgIds()}
-        results, done, bad = [], [], BadFiles()
         overlays = out / "overlays" / name
-        for path, rgb in progress(iter_images(sorted(id_of), bad), total=len(id_of), quiet=quiet, desc=name):
-            poses = estimator.estimate(rgb)
-            results += coco_results(id_of[path], poses)
-            done.append(id_of[path])
+
+        def draw(path, rgb, poses, overlays=overlays):
             write_image(overlays / f"{path.stem}.jpg", draw_poses(rgb, poses))
-        stats[name] = evaluate_coco(results, gt, done, verbose=False)
-        print(format_table(stats[name], len(done)) + f"   ({folder.name}, height {estimator.config.input_height})")
+
+        stats[name] = evaluate_model(
+            estimator, folder / ANNOTATIONS, folder, progress=not quiet, verbose=False, each=draw
+        )
+        done, bad, results = stats[name]["images"], stats[name]["failures"], stats[name]["results"]
+        print(format_table(stats[name], done) + f"   ({folder.name}, height {estimator.config.input_height})")
         rows.append(
             Output(
                 f"poses on the {name} photos",
                 str(overlays),
-                f"{len(results)} people on {len(done)} photos, COCO AP {stats[name]['AP']:.3f} / AP50 "
+                f"{len(results)} people on {done} photos, COCO AP {stats[name]['AP']:.3f} / AP50 "
                 f"{stats[name]['AP50']:.3f}" + (f"; {len(bad)} unreadable" if bad else ""),
             )
         )
