@@ -1,22 +1,24 @@
 """Accuracy against speed of the shipped network: input size x refinement stages x precision, on this CPU.
 
-    .venv/bin/python benchmarks/operating_points.py [--sizes 192x256 224x288 ...] [--stages 2 4 6]
-        [--modes fp32 int8] [--threads 2] [--rounds 5] [--out runs/operating_points]
+    .venv/bin/python benchmarks/operating_points.py [--sizes 192x256 224x288 ...] [--stages 1 2 ... 6]
+        [--int8 front|all|none] [--threads 2] [--rounds 7] [--video vtest.avi] [--out runs/operating_points]
 
 Each point is an export of ``pretrained:tfpose_mobilenet_thin`` at a fixed input size, stopped after
 refinement stage k (``mln_tf.export.models.at_stage``: the graph ends at stage k's maps; no
-retraining) in fp32 or int8 (calibrated on the bundled train images, the README's recipe). For each:
+retraining), fp32 for every size and stage, int8 (calibrated on the bundled train images, the
+README's recipe) for the points of the fp32 Pareto front. For each:
 
 * COCO AP on the 4 val and the 36 train images (the same decoder and COCOeval as ``mln-pose
   eval``; the images letterboxed into the fixed input, as the phone and the browser do);
 * the network's median ms per frame (LiteRT, ``--threads``, batch 1, a real photo; rounds
   interleaved over all the points so that the machine's noise falls on all alike);
-* end-to-end frames per second of the pipelined stream (read, network, decoder, tracker) on a
-  36-frame clip made from a bundled photo.
+* on the Pareto front: end-to-end frames per second of the stream (read, network, decoder,
+  tracker), serial and pipelined (``mln_tf.pipeline``), on a clip made from a bundled photo and
+  on OpenCV's ``vtest.avi`` (Debian's opencv-doc) when it is installed.
 
 The table is printed with the CPU and its ISA, written to ``--out``/points.json, and plotted (AP
 against ms, Pareto front marked) into ``--out``/operating_points.png. Exports are cached in
-``--out`` and reused.
+``--out`` and reused. ``mln_tf/operating_points.py`` takes its named points from this table.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 import mln_tf  # noqa: E402,F401  (filters TensorFlow's start-up noise)
 
 SIZES = ("192x256", "224x288", "256x320", "288x352", "320x384", "368x432")
+VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")  # OpenCV's pedestrians (Debian's opencv-doc)
 SETS = {"val": ROOT / "mln_tf/bundled/coco_val2017_mini", "train": ROOT / "mln_tf/bundled/coco_train2017_mini"}
 
 
@@ -87,20 +90,24 @@ def network_ms(paths: list[Path], threads: int, rounds: int) -> list[float]:
     return [float(np.median(t)) for t in times]
 
 
-def stream_fps(path: Path, threads: int, clip: Path) -> float:
-    """Frames per second of the pipelined stream (with tracking) over ``clip``, after its first frame."""
+def stream_fps(path: Path, threads: int, clip: Path, pipelined: bool, limit: int) -> float:
+    """Frames per second of the stream (decode, network, decoder, tracker) over ``clip``, after its first frame."""
     from mln_tf.estimator import Estimator
     from mln_tf.stream import PoseStream, frames_from
 
     stream = PoseStream(Estimator.load(path, threads=threads))
     start = None
     frames = 0
-    for _frame, _poses in stream.run(frames_from([clip]), pipelined=True):
+    for _frame, _poses in stream.run(frames_from([clip], limit), pipelined=pipelined):
         if start is None:
             start = time.perf_counter()
         else:
             frames += 1
     return frames / (time.perf_counter() - start)
+
+
+def fps(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def pareto(points: list[dict]) -> list[dict]:
@@ -158,10 +165,17 @@ def plot(points: list[dict], front: list[dict], path: Path, title: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=list(SIZES))
-    parser.add_argument("--stages", nargs="+", type=int, default=[2, 3, 4, 5, 6])
-    parser.add_argument("--modes", nargs="+", default=["fp32"], choices=("fp32", "fp16", "int8"))
+    parser.add_argument("--stages", nargs="+", type=int, default=[1, 2, 3, 4, 5, 6])
+    parser.add_argument(
+        "--int8",
+        choices=("front", "all", "none"),
+        default="front",
+        help="int8 exports of the fp32 Pareto front's points (default), of every point, or none",
+    )
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--video", type=Path, default=VTEST, help=f"a second clip for the FPS (default {VTEST})")
+    parser.add_argument("--frames", type=int, default=120, help="frames of --video to time (default 120)")
     parser.add_argument("--out", type=Path, default=ROOT / "runs/operating_points")
     args = parser.parse_args(argv)
 
@@ -181,22 +195,36 @@ def main(argv: list[str] | None = None) -> int:
             cache[hw] = calibration_inputs(SETS["train"], hw, progress=False)
         return cache[hw]
 
-    points = []
-    for mode in args.modes:
-        for size in args.sizes:
-            for stage in args.stages:
-                path = export_point(model, size, stage, mode, args.out, calibration)
-                aps = accuracy(path, args.threads)
-                points.append({"size": size, "stage": stage, "mode": mode, "path": str(path), **aps})
-                print(f"{size} stage {stage} {mode}: AP val {aps['val']:.3f} train {aps['train']:.3f}", flush=True)
-    for p, ms in zip(points, network_ms([Path(p["path"]) for p in points], args.threads, args.rounds)):
-        p["ms"] = ms
-        p["ap"] = (p["val"] + p["train"]) / 2
-    clip = write_video(args.out / "clip.mp4", moving_clip(read_image(SETS["val"] / "000000197388.jpg")), 12.0)
+    def measure(size: str, stage: int, mode: str) -> dict:
+        path = export_point(model, size, stage, mode, args.out, calibration)
+        aps = accuracy(path, args.threads)
+        print(f"{size} stage {stage} {mode}: AP val {aps['val']:.3f} train {aps['train']:.3f}", flush=True)
+        mean = (aps["val"] + aps["train"]) / 2
+        return {"size": size, "stage": stage, "mode": mode, "path": str(path), **aps, "ap": mean}
+
+    def timed(points: list[dict]) -> None:
+        for p, ms in zip(points, network_ms([Path(p["path"]) for p in points], args.threads, args.rounds)):
+            p["ms"] = ms
+
+    points = [measure(size, stage, "fp32") for size in args.sizes for stage in args.stages]
+    if args.int8 != "none":
+        timed(points)  # a first pass picks the fp32 front; the figures reported come from the pass below
+        chosen = points if args.int8 == "all" else pareto(points)
+        points += [measure(p["size"], p["stage"], "int8") for p in chosen]
+    timed(points)  # every point in the same interleaved rounds
+    photo = read_image(SETS["val"] / "000000197388.jpg")
+    clips = {"clip": write_video(args.out / "clip.mp4", moving_clip(photo), 12.0)}
+    if args.video.is_file():
+        clips["video"] = args.video
+    else:
+        print(f"{args.video} not found (Debian: apt-get install opencv-doc): FPS on the bundled clip only")
     front = pareto(points)
     for p in points:
-        p["fps"] = stream_fps(Path(p["path"]), args.threads, clip) if p in front else None
         p["pareto"] = p in front
+        for name, clip in clips.items():
+            for pipelined in (False, True):
+                key = f"fps_{name}_{'pipelined' if pipelined else 'serial'}"
+                p[key] = stream_fps(Path(p["path"]), args.threads, clip, pipelined, args.frames) if p in front else None
     cpu = cpu_description()
     rows = [
         (
@@ -207,13 +235,18 @@ def main(argv: list[str] | None = None) -> int:
             p["train"],
             p["ap"],
             p["ms"],
-            p["fps"] or "-",
+            *[fps(p.get(f"fps_{name}_{kind}")) for name in ("clip", "video") for kind in ("serial", "pipelined")],
             "*" if p["pareto"] else "",
         )
         for p in sorted(points, key=lambda p: p["ms"])
     ]
-    print(f"\n{cpu}, LiteRT {args.threads} threads; AP on the 4 val / 36 train photos; fps: pipelined stream")
-    print(format_table(["input", "stage", "mode", "AP val", "AP train", "mean", "ms", "fps", "Pareto"], rows))
+    print(
+        f"\n{cpu}, LiteRT {args.threads} threads; AP on the 4 val / 36 train photos; FPS of the stream "
+        f"(decode, network, decoder, tracker) on the bundled clip and {args.video.name}, serial / pipelined"
+    )
+    head = ["input", "stage", "mode", "AP val", "AP train", "mean", "ms"]
+    head += ["clip serial", "clip piped", "video serial", "video piped", "Pareto"]
+    print(format_table(head, rows))
     (args.out / "points.json").write_text(json.dumps({"cpu": cpu, "threads": args.threads, "points": points}, indent=1))
     plot(points, front, args.out / "operating_points.png", f"{cpu}, {args.threads} threads")
     print(f"\n{args.out / 'points.json'}, {args.out / 'operating_points.png'}")

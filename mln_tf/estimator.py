@@ -35,13 +35,16 @@ class EstimatorConfig:
     ``input_height``: images are resized to this height keeping their aspect (multiple of 8);
     ``input_hw``: instead, letterbox into this fixed (H, W) (a fixed-size model such as a
     .tflite brings its own); ``scales``: multiples of the input height, averaged (multi-scale
-    test); ``flip``: also the mirrored image, averaged; ``postprocess``: the decoder.
+    test); ``flip``: also the mirrored image, averaged; ``stage``: stop the network after this
+    refinement stage (1-based; None: all of them; the later stages are not run, no retraining);
+    ``postprocess``: the decoder. Named settings of input and stage: ``mln_tf.operating_points``.
     """
 
     input_height: int = DEFAULT_INPUT_HEIGHT
     input_hw: tuple[int, int] | None = None
     scales: tuple[float, ...] = (1.0,)
     flip: bool = False
+    stage: int | None = None
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
 
     def __post_init__(self) -> None:
@@ -65,6 +68,8 @@ class EstimatorConfig:
         object.__setattr__(self, "scales", scales)
         if not isinstance(self.flip, bool):
             raise ValueError(f"flip must be True or False, got {self.flip!r}")
+        if self.stage is not None and (isinstance(self.stage, bool) or int(self.stage) != self.stage or self.stage < 1):
+            raise ValueError(f"stage must be a refinement stage number >= 1 (or None for all), got {self.stage!r}")
 
     def replace(self, **changes: Any) -> EstimatorConfig:
         """A copy with ``changes`` (validated again)."""
@@ -81,7 +86,8 @@ class EstimatorConfig:
         decoder = ", ".join(f"{k}={v}" for k, v in changed.items()) if changed else "defaults"
         scales = ",".join(f"{s:g}" for s in self.scales)
         flip = "flip" if self.flip else "no flip"
-        return f"{size}, scale{'s' if len(self.scales) > 1 else ''} {scales}, {flip}; decoder {decoder}"
+        stage = f", stops after stage {self.stage}" if self.stage else ""
+        return f"{size}{stage}, scale{'s' if len(self.scales) > 1 else ''} {scales}, {flip}; decoder {decoder}"
 
     def settings(self) -> dict[str, Any]:
         """The settings as plain JSON values, for the summaries and results of every run."""
@@ -90,6 +96,7 @@ class EstimatorConfig:
             "input_hw": list(self.input_hw) if self.input_hw else None,
             "scales": list(self.scales),
             "flip": self.flip,
+            "stage": self.stage,
             "decoder": dataclasses.asdict(self.postprocess),
         }
 
@@ -151,7 +158,8 @@ class Estimator:
     ``runner`` is any ``mln_tf.runners.Runner`` (or a callable with its contract: a
     preprocessed batch -> (heatmaps, pafs), and ``input_hw`` when it takes one fixed size).
     A fixed-size runner letterboxes every image into its size: a config with several scales,
-    or with another fixed size, is a ValueError here, before any image.
+    or with another fixed size, is a ValueError here, before any image. So is a config's
+    ``stage`` that the runner does not stop at (:meth:`load` builds the runner for it).
     """
 
     runner: Any
@@ -176,6 +184,14 @@ class Estimator:
                     f"{name} takes a fixed {fixed[0]}x{fixed[1]} input, not "
                     f"{self.config.input_hw[0]}x{self.config.input_hw[1]}"
                 )
+        stage = getattr(self.runner, "stage", None)
+        if self.config.stage is not None and stage != self.config.stage:
+            name = getattr(self.runner, "path", "the model")
+            runs = f"stops after stage {stage}" if stage else "runs all its stages"
+            raise ValueError(
+                f"{name} {runs}, not stage {self.config.stage}: load it with Estimator.load(model, config) "
+                "(a .keras model is cut at the stage), or export the .tflite with --speed/--stage"
+            )
 
     @classmethod
     def load(
@@ -190,7 +206,8 @@ class Estimator:
         """The model at ``model``: .keras, .weights.h5 (with ``arch``/``width``), SavedModel, .tflite, pretrained:N."""
         from mln_tf.runners import load_runner
 
-        return cls(load_runner(model, arch=arch, width=width, threads=threads), config or EstimatorConfig())
+        config = config or EstimatorConfig()
+        return cls(load_runner(model, arch=arch, width=width, threads=threads, stage=config.stage), config)
 
     @classmethod
     def pretrained(cls, name: str = DEFAULT_PRETRAINED, config: EstimatorConfig | None = None) -> Estimator:

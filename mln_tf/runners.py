@@ -41,6 +41,7 @@ class Runner:
     input_hw: tuple[int, int] | None
     _fn: Callable[[np.ndarray], Maps] = field(repr=False)
     identity: tuple[str, str] | None = None  # (arch, width) of a Keras model that records it
+    stage: int | None = None  # the refinement stage a Keras network stops after (None: not known, as in a .tflite)
 
     def __call__(self, batch: np.ndarray) -> Maps:
         x = np.asarray(batch, np.float32)
@@ -150,10 +151,17 @@ def model_identity(model: Any, path: str | Path | None = None) -> tuple[str, str
     return identity
 
 
-def _load_keras(path: Path, arch: str | None, width: Any) -> Runner:
+def _load_keras(path: Path, arch: str | None, width: Any, stage: int | None = None) -> Runner:
+    from mln_tf.export.models import at_stage, stages
+
     model = load_keras_model(path, arch, width)
+    identity = model_identity(model, path)
+    last = stages(model)[-1]
+    if stage is not None:
+        model = at_stage(model, stage)
     runner = keras_runner(model, str(path))
-    runner.identity = model_identity(model, path)
+    runner.identity = identity
+    runner.stage = last if stage is None else stage
     return runner
 
 
@@ -220,27 +228,36 @@ def _load_tflite(path: Path, threads: int | None) -> Runner:
     return Runner("tflite", str(path), shape, run)
 
 
-def load_runner(path: str | Path, arch: str | None = None, width: Any = None, threads: int | None = None) -> Runner:
+def load_runner(
+    path: str | Path, arch: str | None = None, width: Any = None, threads: int | None = None, stage: int | None = None
+) -> Runner:
     """Load a .keras / .weights.h5 / SavedModel dir / .tflite pose model as a :class:`Runner`.
 
     ``pretrained:NAME`` loads a pretrained model shipped with the repository
     (``mln_tf.pretrained.PRETRAINED``, e.g. ``pretrained:tfpose_mobilenet_thin``).
     ``arch`` and ``width`` only matter for ``.weights.h5`` files (no architecture inside;
     default mln at paper width);
-    ``threads`` only for ``.tflite`` (LiteRT CPU threads; None = LiteRT's default).
+    ``threads`` only for ``.tflite`` (LiteRT CPU threads; None = LiteRT's default);
+    ``stage``: a Keras network stops after this refinement stage (``export.models.at_stage``); an
+    exported SavedModel or .tflite ends where it was exported, so a stage for one is a ValueError.
     """
     path = resolve_model_path(path)
     if not path.exists():
         raise ValueError(f"model not found: {path}")
+    name = path.name.lower()
+    if stage is not None and not (path.is_file() and name.endswith((".keras", ".weights.h5"))):
+        raise UsageError(
+            f"{path.name} ends at the stage it was exported with: a stage applies to .keras models "
+            "(export the file with --speed/--stage instead)"
+        )
     if path.is_dir():
         if not (path / "saved_model.pb").is_file():
             raise ValueError(f"{path} is a directory but not a SavedModel (no saved_model.pb)")
         return _load_saved_model(path)
-    name = path.name.lower()
     if name.endswith(".tflite"):
         return _load_tflite(path, threads)
     if name.endswith(".keras") or name.endswith(".weights.h5"):
-        return _load_keras(path, arch, width)
+        return _load_keras(path, arch, width, stage)
     raise ValueError(
         f"unsupported model file {path.name!r}: use .keras, .weights.h5, a SavedModel directory or .tflite"
     )

@@ -21,6 +21,7 @@ from mln_tf.export.int8 import (
     quality_problem,
 )
 from mln_tf.export.tflite import MODES, export_tflite
+from mln_tf.model import DEFAULT_INPUT_HW
 
 HELP = "a .tflite file (fp32, fp16, int8 PTQ, QAT)"
 PRECISION_NOTE = {  # what the file stores is not what every runtime computes in
@@ -50,7 +51,13 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         "about 0.5x fp32's time); on AVX2-only CPUs (AMD Zen 3) int8 gains only 1.1-1.2x, so ship fp16 "
         "there unless the smaller file matters (float accuracy, half fp32's size); fp16 for GPUs",
     )
-    flags.add_input(p, what="fixed network input of the .tflite (the paper's test size by default)")
+    flags.add_input(
+        p,
+        default=None,
+        what=f"fixed network input of the .tflite (default {DEFAULT_INPUT_HW[0]}x{DEFAULT_INPUT_HW[1]}, the paper's "
+        "test size)",
+    )
+    flags.add_speed(p, "the exported network (the later stages are left out of the file)")
     p.add_argument(
         "--calibration",
         metavar="FOLDER",
@@ -146,13 +153,16 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Check every path, load the model, export, print the op table and the summary."""
-    from mln_tf.export.models import arch_and_width, load_pose_model
+    from mln_tf.export.models import arch_and_width, at_stage, load_pose_model
     from mln_tf.export.tflite_ops import op_summary, precision
     from mln_tf.tables import format_table
 
     progress = not args.quiet
-    hw = args.input
+    hw, stage = flags.speed_settings(args)
+    hw = hw or DEFAULT_INPUT_HW
     _check_paths(args)
+    if stage is not None and args.mode == "qat":
+        raise UsageError("--mode qat fine-tunes the whole network: export qat without --speed/--stage")
     try:
         calibration = (
             calibration_inputs(args.calibration, hw, args.calibration_images, progress) if args.calibration else None
@@ -167,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
         )
     model = load_pose_model(args.model, args.arch, args.width)
     arch, width = arch_and_width(model, args.model, args.arch, args.width)
+    if stage is not None:
+        model = at_stage(model, stage)
     qat = None
     if args.mode == "qat":
         from mln_tf.export.qat import QATConfig
@@ -220,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
         ("mode", result.mode),
         ("precision", PRECISION_NOTE.get(precision(result.ops), precision(result.ops))),
         ("input", f"image float32 (1, {hw[0]}, {hw[1]}, 3), pixel/256 - 0.5"),
+        ("stages", f"stops after refinement stage {stage}" if stage else "all"),
         ("outputs", f"heatmaps (1, {hw[0] // 8}, {hw[1] // 8}, 19), pafs (1, {hw[0] // 8}, {hw[1] // 8}, 38)"),
         ("size", f"{result.size_bytes / 1e6:.2f} MB"),
         ("ops", f"{len(result.ops)} ({len({op.name for op in result.ops})} kinds)"),

@@ -223,6 +223,7 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
         help="comma-separated multiples of --input-height for multi-scale testing (default 1)",
     )
     p.add_argument("--flip", action="store_true", help="also run the mirrored image and average (flip test)")
+    add_speed(p, "a .keras model")
     add_decoder(p)
     p.add_argument(
         "--threads",
@@ -230,6 +231,63 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         help="LiteRT CPU threads for .tflite models (default: LiteRT's)",
     )
+
+
+def add_speed(p: argparse.ArgumentParser, applies: str) -> None:
+    """``--speed NAME`` (a named operating point: input and stage) and ``--stage K``, for ``applies``."""
+    from mln_tf.operating_points import POINTS, REFERENCE_CPU, camera_default
+
+    points = "; ".join(point.describe() for point in POINTS.values())
+    p.add_argument(
+        "--speed",
+        choices=list(POINTS),
+        default=None,
+        help=f"a named operating point of {applies}: its fixed input (letterboxed) and the refinement stage "
+        f"the network stops after, instead of --input/--input-height and --stage. Measured with the shipped "
+        f"network on the bundled images, on {REFERENCE_CPU}: {points}. --camera uses "
+        f"{camera_default().name} unless told otherwise (docs/benchmarks.md#operating-points)",
+    )
+    p.add_argument(
+        "--stage",
+        type=positive_int,
+        default=None,
+        metavar="K",
+        help=f"stop the network after refinement stage K (of {applies}; the later stages are not run; default: all)",
+    )
+
+
+def speed_settings(args: argparse.Namespace, default: str | None = None) -> tuple[tuple[int, int] | None, int | None]:
+    """The (fixed input, stage) that --speed/--input/--stage ask for; ``default``: the point used when none is given.
+
+    --speed with --input, --input-height or --stage is a UsageError (the point sets them).
+    """
+    from mln_tf.errors import UsageError
+    from mln_tf.operating_points import point
+
+    given = getattr(args, "input", None)
+    stage = getattr(args, "stage", None)
+    name = getattr(args, "speed", None)
+    if name is None:
+        fixed = (
+            given is not None
+            or stage is not None
+            or getattr(args, "input_height", DEFAULT_INPUT_HEIGHT) != (DEFAULT_INPUT_HEIGHT)
+        )
+        if default is None or fixed:
+            return given, stage
+        chosen = point(default)  # the run's summary names the input and the stage
+        return chosen.input_hw, chosen.stage
+    clash = [flag for flag, value in (("--input", given), ("--stage", stage)) if value is not None]
+    if getattr(args, "input_height", DEFAULT_INPUT_HEIGHT) != DEFAULT_INPUT_HEIGHT:
+        clash.append("--input-height")
+    chosen = point(name)
+    if clash:
+        h, w = chosen.input_hw
+        raise UsageError(
+            f"--speed {name} sets the input ({h}x{w}) and the stage ({chosen.stage or 'all'}): "
+            f"give either --speed or {'/'.join(clash)}"
+        )
+    return chosen.input_hw, chosen.stage
 
 
 def add_decoder(p: argparse.ArgumentParser) -> None:
@@ -247,20 +305,27 @@ def add_decoder(p: argparse.ArgumentParser) -> None:
     )
 
 
-def estimator_config(args: argparse.Namespace):
-    """The one place flags become an ``EstimatorConfig``: --input-height/--input, --scales, --flip, --decoder.
+def estimator_config(args: argparse.Namespace, default_speed: str | None = None):
+    """The one place flags become an ``EstimatorConfig``: --speed or --input-height/--input and --stage,
+    --scales, --flip, --decoder. ``default_speed``: the operating point used when none of --speed,
+    --input, --input-height and --stage is given and the model is a .keras one (a .tflite brings its own).
 
     An invalid combination is a UsageError naming the flags, before any model is loaded.
     """
     from mln_tf.errors import UsageError
     from mln_tf.estimator import EstimatorConfig
 
+    model = str(getattr(args, "model", ""))
+    if not (model.startswith("pretrained:") or model.lower().endswith((".keras", ".weights.h5"))):
+        default_speed = None
+    input_hw, stage = speed_settings(args, default_speed)
     try:
         config = EstimatorConfig(
             input_height=args.input_height,
-            input_hw=getattr(args, "input", None),
+            input_hw=input_hw,
             scales=tuple(args.scales),
             flip=bool(args.flip),
+            stage=stage,
         )
         return config.with_decoder(getattr(args, "decoder", None) or [])
     except ValueError as exc:
@@ -278,7 +343,9 @@ def load_estimator(args: argparse.Namespace, config=None):
     from mln_tf.runners import load_runner
 
     config = config or estimator_config(args)
-    runner = load_runner(args.model, arch=args.arch, width=args.width, threads=getattr(args, "threads", None))
+    runner = load_runner(
+        args.model, arch=args.arch, width=args.width, threads=getattr(args, "threads", None), stage=config.stage
+    )
     given = (args.arch, args.width)
     if runner.identity and any(g is not None and g != have for g, have in zip(given, runner.identity)):
         log.warning(

@@ -144,13 +144,15 @@ def at_stage(model: Any, stage: int):
 
     The later stages are not in the new graph, so an export of it does less work (no retraining:
     the stages are trained to predict the maps on their own). The last stage is ``model`` itself;
-    a stage the network does not have is a ValueError naming the ones it has.
+    a stage the network does not have is a UsageError (a ValueError) naming the ones it has.
     """
     import keras
 
+    from mln_tf.errors import UsageError
+
     have = stages(model)
     if stage not in have:
-        raise ValueError(f"the network has stages {have[0]}..{have[-1]}, not {stage}")
+        raise UsageError(f"the network has refinement stages {have[0]}..{have[-1]}, not stage {stage}")
     if stage == have[-1]:
         return model
     out = model.output
@@ -158,4 +160,5 @@ def at_stage(model: Any, stage: int):
         "heatmaps": keras.layers.Identity(name="heatmaps")(out[f"stage{stage}_heatmaps"]),
         "pafs": keras.layers.Identity(name="pafs")(out[f"stage{stage}_pafs"]),
     }
-    return keras.Model(model.inputs, maps, name=f"{model.name}_stage{stage}")
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs  # one tensor, as the model was built
+    return keras.Model(inputs, maps, name=f"{model.name}_stage{stage}")

@@ -65,12 +65,14 @@ def test_every_command_prints_results_not_noise(tmp_path):
             10,  # the float-layer choice and bias correction say what they decide: 9 lines
         ),
         "check": (["check", "tflite", "fp32.tflite", "--reference", model, "--images", str(VAL)], 0),
-        "demo": (["demo", "--steps", "2", "--out", "demo"], 2),
+        # the README's `mln-pose demo --overwrite` (tests/cli/test_readme_commands.py leaves it to this test)
+        "demo": (["demo", "--overwrite", "--steps", "2", "--out", "demo"], 2),
     }
     for command, (argv, most) in runs.items():
         lines, stdout = _console(tmp_path, *argv)
         counts[command] = len(lines)
         assert stdout.strip(), f"{command} printed no result"
+        assert "RESULT: FAIL" not in stdout and "OVER" not in stdout, f"{command}: {stdout[-1500:]}"
         _quiet(lines, most, command)
     print("non-result lines per command:", counts)
 

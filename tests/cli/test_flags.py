@@ -29,6 +29,7 @@ DEFAULT_EXCEPTIONS = {
     ("export savedmodel", "--input"): None,  # a SavedModel takes any multiple of 8 unless fixed
     ("infer", "--input"): None,  # none: --input-height (a fixed-size .tflite brings its own)
     ("eval", "--input"): None,
+    ("export tflite", "--input"): None,  # None: 368x432, or the input of --speed
 }
 SHARED = {  # flag -> what every tool that has it must agree on
     "--input": dict(type=flags.hw, default=DEFAULT_INPUT_HW, metavar="HxW"),
@@ -40,6 +41,8 @@ SHARED = {  # flag -> what every tool that has it must agree on
     "--limit": dict(type=flags.positive_int, default=None),
     "--overwrite": dict(action=argparse._StoreTrueAction),
     "--quiet": dict(action=argparse._StoreTrueAction),
+    "--speed": dict(choices=("fast", "balanced", "accurate"), default=None),
+    "--stage": dict(type=flags.positive_int, default=None, metavar="K"),
 }
 OLD_NAMES = (  # gone in 0.2 (README changelog): no user of 0.1 to protect
     "--config",

@@ -58,12 +58,19 @@ class NotRunnable:
     subs: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Covered:
+    """Run by every ``make test`` already: ``by`` is a Makefile target that ``test`` runs, or ``tests/FILE::TEST``."""
+
+    by: str
+
+
 def _int8_small(images: int) -> tuple[str, ...]:
     return ("--calibration-images", str(images), "--quiet")
 
 
 # The key is the command as the README writes it (continuations joined, comment and .venv/bin/ dropped).
-COMMANDS: dict[str, Run | NotRunnable] = {
+COMMANDS: dict[str, Run | NotRunnable | Covered] = {
     # android_demo/README.md
     "mln-pose export tflite --help": Run(),
     f"mln-pose export tflite {PRETRAINED} thin_fp16.tflite --mode fp16 --input 256x320": Run(extra=("--quiet",)),
@@ -104,15 +111,9 @@ COMMANDS: dict[str, Run | NotRunnable] = {
     "mln-pose infer --beam --model pose.tflite gs://bucket/*.jpg --out gs://bucket/poses --runner DataflowRunner": (
         NotRunnable("Google Cloud Dataflow and gs:// buckets; tests/cli/test_beam.py runs the pipeline locally")
     ),
-    "mln-pose demo --overwrite": Run(extra=("--steps", "2", "--quiet")),
+    # the demo's minute runs once per make test: there, as a subprocess whose console is checked too
+    "mln-pose demo --overwrite": Covered("tests/cli/test_console.py::test_every_command_prints_results_not_noise"),
 }
-
-
-@dataclass(frozen=True)
-class Covered:
-    """Run by every ``make test`` already: ``by`` is a Makefile target that ``test`` runs, or ``tests/FILE::TEST``."""
-
-    by: str
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ class Shell:
 GRADLE = "the Android Gradle Plugin lives on Google's Maven repository only (make android-apk builds the same sources)"
 SHELL: dict[str, Shell | Serve | Covered | NotRunnable] = {
     # README.md
-    "make demo": Covered("tests/cli/test_readme_commands.py::test_readme_commands_run_and_pass"),  # mln-pose demo
+    "make demo": Covered("tests/cli/test_console.py::test_every_command_prints_results_not_noise"),  # mln-pose demo
     "make test": Covered("the CI entry point .ci/run itself"),
     # android_demo/README.md
     "make android-apk": Covered("android-apk"),
@@ -206,6 +207,9 @@ def test_every_readme_command_is_known():
     assert not unknown, "README commands this test does not know (add them to COMMANDS):\n" + "\n".join(unknown)
     stale = set(COMMANDS) - {text for _, text in found}
     assert not stale, f"COMMANDS lists commands no README shows: {sorted(stale)}"
+    for text, how in COMMANDS.items():
+        if isinstance(how, Covered):
+            _check_cover(text, how)
 
 
 @pytest.mark.parametrize("text", [t for t, how in COMMANDS.items() if isinstance(how, NotRunnable)])
@@ -254,18 +258,22 @@ def test_every_other_readme_command_is_known_and_its_cover_exists():
     assert not unknown, "README commands this test does not know (add them to SHELL):\n" + "\n".join(unknown)
     stale = set(SHELL) - {text for _, text in found}
     assert not stale, f"SHELL lists commands no README shows: {sorted(stale)}"
+    for text, how in SHELL.items():
+        if isinstance(how, Covered) and not how.by.startswith("the CI"):
+            _check_cover(text, how)
+    assert "make test" in (ROOT / ".ci/run").read_text()
+
+
+def _check_cover(text: str, how: Covered) -> None:
+    """The test or the `make test` target that runs ``text`` exists."""
+    if "::" in how.by:
+        file, name = how.by.split("::")
+        assert f"def {name}(" in (ROOT / file).read_text(), f"{text}: {how.by} does not exist"
+        return
     makefile = (ROOT / "Makefile").read_text()
     test_rule = re.search(r"^test:(.*)\n((?:\t.*\n)+)", makefile, re.M)
-    for text, how in SHELL.items():
-        if not isinstance(how, Covered) or how.by.startswith("the CI"):
-            continue
-        if "::" in how.by:
-            file, name = how.by.split("::")
-            assert f"def {name}(" in (ROOT / file).read_text(), f"{text}: {how.by} does not exist"
-        else:  # a target of make test, and the README command is that target
-            assert how.by in test_rule.group(1) + test_rule.group(2), f"{text}: make test does not run {how.by}"
-            assert re.search(rf"^{re.escape(how.by)}:", makefile, re.M) and text == f"make {how.by}", text
-    assert "make test" in (ROOT / ".ci/run").read_text()
+    assert how.by in test_rule.group(1) + test_rule.group(2), f"{text}: make test does not run {how.by}"
+    assert re.search(rf"^{re.escape(how.by)}:", makefile, re.M) and text == f"make {how.by}", text
 
 
 def _free_port() -> int:

@@ -63,8 +63,12 @@ def test_qat_of_the_pretrained_network_starts_near_post_training_int8(pretrained
     from mln_tf.export.qat import QATConfig
 
     qat = QATConfig(images=str(TRAIN), arch="mobilenet_thin", steps=2, batch_size=2, verbose=0, range_images=12)
+    # Without the bias correction step: QAT starts before it anyway, and here it does not help the
+    # post-training model (heatmap error 0.0206 with it, 0.0098 without), so the baseline is the same
+    # model; this saves a third of the test's time.
+    int8 = tflite.Int8Options(bias_correction=False)
     result = tflite.export_tflite(
-        pretrained, tmp_path / "qat.tflite", "qat", Q_HW, calibration, qat=qat, progress=False
+        pretrained, tmp_path / "qat.tflite", "qat", Q_HW, calibration, qat=qat, progress=False, int8=int8
     )
     assert precision(read_ops(result.path)) == "int8"
     assert result.baseline is not None and result.baseline.people[0] >= 8  # the post-training int8 model
