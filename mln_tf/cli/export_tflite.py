@@ -47,9 +47,13 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         default="fp32",
         help="fp32 (default), fp16 (float16 weights), dynamic (int8 weights), int8 "
         "(full integer, needs --calibration), qat (quantization-aware training, "
-        "then full integer). Which to ship: int8/qat for CPUs with VNNI (Intel AVX-512 VNNI, AMD Zen 4+: "
-        "about 0.5x fp32's time); on AVX2-only CPUs (AMD Zen 3) int8 gains only 1.1-1.2x, so ship fp16 "
-        "there unless the smaller file matters (float accuracy, half fp32's size); fp16 for GPUs",
+        "then full integer). What int8 costs: on photos it was not calibrated on, the shipped network "
+        "at 368x432 lost about a quarter of its COCO AP (0.270 -> 0.206 on 42 held-out val images; "
+        "0.223 -> 0.189 on the bundled train set); fp16 keeps fp32's AP (0.489 / 0.226 against 0.482 / "
+        "0.223 on the bundled val / train) at half the size. Where int8 pays: CPUs with VNNI (Intel "
+        "AVX-512 VNNI, AMD Zen 4+: about 0.5x fp32's time) and phones' ARM CPUs (8-bit dot products); "
+        "on AVX2-only CPUs (AMD Zen 3) it is 0.87-0.97x fp32's time, so ship fp16 there; fp16 for GPUs. "
+        "A smaller --speed point saves more time than int8 on every CPU (docs/benchmarks.md)",
     )
     flags.add_input(
         p,

