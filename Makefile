@@ -69,10 +69,12 @@ web-demo: $(STAMP) web-deps
 	node web_demo/serve.mjs --host $(WEB_HOST) --port $(WEB_PORT)
 
 # The Android app's default model: the shipped COCO-trained network, fp16 (for the GPU delegate;
-# see android_demo/README.md for the int8 CPU variant), 4:3 input for the camera.
+# see android_demo/README.md for the int8 CPU variant), at the camera's operating point
+# (mln_tf.operating_points.camera_default; tests/ports/test_android_apk.py holds the two together).
 ANDROID_MODEL ?= android_demo/app/src/main/assets/mln.tflite
+ANDROID_SPEED ?= balanced
 android-model: $(STAMP)
-	$(VENV)/bin/mln-pose export tflite pretrained:tfpose_mobilenet_thin $(ANDROID_MODEL) --mode fp16 --input 256x320 --overwrite
+	$(VENV)/bin/mln-pose export tflite pretrained:tfpose_mobilenet_thin $(ANDROID_MODEL) --mode fp16 --speed $(ANDROID_SPEED) --overwrite
 
 # The signed debug APK (android_demo/build/mln-demo-debug.apk) without Gradle: Debian's aapt2,
 # zipalign and apksigner, jars and AARs from Maven Central by `mvn` (versions: android_demo/gradle/

@@ -151,6 +151,10 @@ def plot(points: list[dict], front: list[dict], path: Path, title: str) -> None:
     cv2.putText(img, "COCO AP (mean of val and train)", (m, m - 25), font, 0.55, (0, 0, 0), 1)
     cv2.putText(img, title, (m, m - 45), font, 0.5, (0, 0, 0), 1)
     colours = {"fp32": (40, 90, 220), "int8": (220, 80, 40)}
+    for k, (mode, colour) in enumerate(colours.items()):  # the legend, top left inside the frame
+        cv2.circle(img, (m + 15, m + 18 + 20 * k), 6, colour, -1)
+        cv2.putText(img, mode, (m + 28, m + 23 + 20 * k), font, 0.45, (0, 0, 0), 1)
+    cv2.putText(img, "filled, joined: the Pareto front", (m + 10, m + 63), font, 0.45, (0, 0, 0), 1)
     ordered = sorted(front, key=lambda p: p["ms"])
     for a, b in zip(ordered, ordered[1:]):
         cv2.line(img, xy(a), xy(b), (120, 120, 120), 1)

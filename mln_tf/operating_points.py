@@ -7,10 +7,15 @@ whole curve (input size x stage x fp32/int8: COCO AP on the bundled 4 val and 36
 LiteRT ms, stream FPS) and draws it with its Pareto front (docs/benchmarks.md); the points here
 are taken from that front:
 
-1. ``accurate``: the front's most accurate point.
-2. ``balanced``: the full network at the size every export defaults to (368x432).
-3. ``fast``: the front's fastest point that keeps at least :data:`KEEP` of balanced's AP on each
-   set (camera, web and phone default to it: :func:`camera_default`).
+1. ``accurate``: the front's most accurate point (368x432 after stage 5 of 6: more AP than the
+   whole network on both sets, in 0.92x its time).
+2. ``balanced``: 368x432, the size every export defaults to, after stage 3: the whole network's
+   AP on the train set (0.223) and more on val, in 0.72x its time.
+3. ``fast``: a front point that leaves time for a camera on 2 AVX2 cores (25 FPS end to end was
+   the goal): 256x320 after stage 3, 0.53x balanced's time.
+
+Camera, web and phone default to the fastest of them that keeps at least :data:`KEEP` of
+balanced's AP on each bundled set (:func:`camera_default`), else to balanced.
 
 ``--speed NAME`` (``mln_tf.cli.flags``) takes one; ``OperatingPoint.config`` gives its
 :class:`~mln_tf.estimator.EstimatorConfig` for Python. Without ``--speed``, photos keep their
@@ -27,6 +32,9 @@ from mln_tf.estimator import EstimatorConfig
 
 KEEP = 0.9  # the camera default keeps at least this share of balanced's AP on each bundled set
 REFERENCE_CPU = "Intel Xeon [avx2 avx512f avx512_vnni avx_vnni amx_int8], 2 threads"
+# The whole network at 368x432, fp32, 2 threads: 87.6 ms on an AVX2-only AMD EPYC Zen 3 (issue 29) against
+# 49.3 ms on REFERENCE_CPU; int8 gains 3-13% there, not 2x.
+AVX2_FACTOR = 1.8
 
 
 @dataclass(frozen=True)
@@ -67,11 +75,12 @@ def _points(*points: OperatingPoint) -> MappingProxyType:
     return MappingProxyType({p.name: p for p in points})
 
 
-# From benchmarks/operating_points.py on REFERENCE_CPU (docs/benchmarks.md#operating-points).
+# From benchmarks/operating_points.py on REFERENCE_CPU (docs/benchmarks.md#operating-points): ms is the
+# fp32 network alone, fps the pipelined stream (decode, network, decoder, tracker) on OpenCV's vtest.avi.
 POINTS = _points(
-    OperatingPoint("fast", (256, 320), 3, (0.333, 0.206), 30.0, 20.0),
-    OperatingPoint("balanced", (368, 432), None, (0.482, 0.223), 70.0, 11.0),
-    OperatingPoint("accurate", (368, 432), 5, (0.528, 0.230), 60.0, 12.0),
+    OperatingPoint("fast", (256, 320), 3, (0.333, 0.206), 19.0, 43.3),
+    OperatingPoint("balanced", (368, 432), 3, (0.511, 0.223), 35.5, 24.0),
+    OperatingPoint("accurate", (368, 432), 5, (0.528, 0.230), 45.2, 19.6),
 )
 
 

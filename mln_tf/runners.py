@@ -105,7 +105,7 @@ def keras_runner(model: Any, path: str = "<in memory>") -> Runner:
         out = forward(x)
         return out["heatmaps"], out["pafs"]
 
-    shape = tuple(model.input.shape[1:3])
+    shape = tuple(model.inputs[0].shape[1:3])  # model.input is a list when a model was built with one
     return Runner("keras", path, shape if None not in shape else None, run)
 
 

@@ -235,7 +235,7 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
 
 def add_speed(p: argparse.ArgumentParser, applies: str) -> None:
     """``--speed NAME`` (a named operating point: input and stage) and ``--stage K``, for ``applies``."""
-    from mln_tf.operating_points import POINTS, REFERENCE_CPU, camera_default
+    from mln_tf.operating_points import AVX2_FACTOR, KEEP, POINTS, REFERENCE_CPU, camera_default
 
     points = "; ".join(point.describe() for point in POINTS.values())
     p.add_argument(
@@ -244,8 +244,10 @@ def add_speed(p: argparse.ArgumentParser, applies: str) -> None:
         default=None,
         help=f"a named operating point of {applies}: its fixed input (letterboxed) and the refinement stage "
         f"the network stops after, instead of --input/--input-height and --stage. Measured with the shipped "
-        f"network on the bundled images, on {REFERENCE_CPU}: {points}. --camera uses "
-        f"{camera_default().name} unless told otherwise (docs/benchmarks.md#operating-points)",
+        f"network on the bundled images, on {REFERENCE_CPU}: {points}; on an AVX2-only AMD EPYC Zen 3 the "
+        f"whole network took {AVX2_FACTOR:g}x this CPU's time. --camera uses {camera_default().name}, "
+        f"the fastest that keeps {KEEP:g}x balanced's AP on both sets, unless told otherwise "
+        "(docs/benchmarks.md#operating-points)",
     )
     p.add_argument(
         "--stage",

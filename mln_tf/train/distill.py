@@ -127,7 +127,8 @@ def distill(
     student_base.set_weights(model.get_weights())
     cut = at_stage(student_base, config.stage) if config.stage is not None else student_base
     student = with_input_size(cut, config.input_hw)
-    student = keras.Model(student.inputs, {k: student.output[k] for k in ("heatmaps", "pafs")}, name="student")
+    maps = {k: student.output[k] for k in ("heatmaps", "pafs")}
+    student = keras.Model(student.inputs[0], maps, name=f"{model.name}_distilled")
     student.compile(optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=1.0), loss="mse")
     rng = np.random.default_rng(config.seed)
     h, w = config.input_hw

@@ -73,9 +73,12 @@ def _int8_small(images: int) -> tuple[str, ...]:
 COMMANDS: dict[str, Run | NotRunnable | Covered] = {
     # android_demo/README.md
     "mln-pose export tflite --help": Run(),
-    f"mln-pose export tflite {PRETRAINED} thin_fp16.tflite --mode fp16 --input 256x320": Run(extra=("--quiet",)),
-    f"mln-pose export tflite {PRETRAINED} thin_int8.tflite --mode int8 --input 256x320 --calibration {TRAIN}": Run(
-        subs={"256x320": (SMALL,)}, extra=_int8_small(8)
+    # the same paths at the smaller point (balanced: 368x432), so that check gpu below stays short
+    f"mln-pose export tflite {PRETRAINED} thin_fp16.tflite --mode fp16 --speed balanced": Run(
+        subs={"balanced": ("fast",)}, extra=("--quiet",)
+    ),
+    f"mln-pose export tflite {PRETRAINED} thin_int8.tflite --mode int8 --speed balanced --calibration {TRAIN}": Run(
+        subs={"--speed": ("--stage",), "balanced": ("3", "--input", SMALL)}, extra=_int8_small(8)
     ),
     f"mln-pose export tflite {PRETRAINED} thin_qat.tflite --mode qat --input 256x320 --calibration {TRAIN} "
     "--qat-steps 240 --qat-batch 4": NotRunnable(
@@ -85,6 +88,7 @@ COMMANDS: dict[str, Run | NotRunnable | Covered] = {
     # README.md
     f"mln-pose infer --model {PRETRAINED} {VAL} --out poses/": Run(extra=("--quiet",)),
     f"mln-pose infer --model {PRETRAINED} --camera 0 --out poses/": NotRunnable("no camera on a test machine"),
+    f"mln-pose infer --model {PRETRAINED} --speed fast {VAL} --out fast/": Run(extra=("--quiet",)),
     f"mln-pose eval --model {PRETRAINED} --annotations {VAL}/person_keypoints.json --images {VAL}": Run(
         extra=("--quiet",)
     ),

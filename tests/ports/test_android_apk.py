@@ -28,6 +28,7 @@ from android_demo.tools import build_apk, robolectric_test, write_frame_golden
 from mln_tf.export.compare import match_people
 from mln_tf.grouping import Poses
 from mln_tf.inference import postprocess, preprocess
+from mln_tf.operating_points import camera_default
 from mln_tf.runners import load_runner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,7 +139,10 @@ def test_model_asset_is_the_exported_model_stored_and_aligned(apk, model, tmp_pa
     )
     assert fresh.read_bytes() == model.read_bytes(), "the asset is stale: run `make android-model`"
     runner = load_runner(model)
-    assert runner.input_hw == (256, 320)
+    camera = camera_default()  # the phone runs at the camera's operating point
+    assert runner.input_hw == camera.input_hw
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"ANDROID_SPEED ?= {camera.name}\n" in makefile, "make android-model exports another point than the camera's"
 
 
 def test_sources_compile_only_against_the_framework_of_min_sdk(apk, config, tmp_path):
