@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from mln_tf.inference import DEFAULT_INPUT_HEIGHT
 from mln_tf.model import ARCHITECTURES, ARCHS, DEFAULT_INPUT_HW, WIDTHS, parse_hw
@@ -318,9 +319,13 @@ def estimator_config(args: argparse.Namespace, default_speed: str | None = None)
     from mln_tf.estimator import EstimatorConfig
 
     model = str(getattr(args, "model", ""))
-    if not (model.startswith("pretrained:") or model.lower().endswith((".keras", ".weights.h5"))):
-        default_speed = None
-    input_hw, stage = speed_settings(args, default_speed)
+    keras_model = model.startswith("pretrained:") or model.lower().endswith((".keras", ".weights.h5"))
+    input_hw, stage = speed_settings(args, default_speed if keras_model else None)
+    if stage is not None and not keras_model:  # here, not in a Beam worker a minute later
+        raise UsageError(
+            f"{Path(model).name} ends at the stage it was exported with: --speed/--stage apply to .keras models "
+            "(export the file with --speed/--stage instead)"
+        )
     try:
         config = EstimatorConfig(
             input_height=args.input_height,

@@ -106,6 +106,10 @@ def test_beam_refuses_what_a_fixed_size_model_cannot_run_before_any_work(tflite,
     assert not (tmp_path / "o").exists()
     code = main(["infer", "--beam", "--model", str(tflite), str(tmp_path), "--out", str(tmp_path / "o")])
     assert code == 2 and "no images in" in capsys.readouterr().err
+    code = main(
+        ["infer", "--beam", "--model", str(tflite), str(VAL_DIR), "--out", str(tmp_path / "o"), "--speed", "fast"]
+    )
+    assert code == 2 and "ends at the stage it was exported with" in capsys.readouterr().err
     code = main(["infer", "--model", str(tflite), str(VAL_DIR), "--out", str(tmp_path / "o"), "--decoder", "x=1"])
     assert code == 2 and "unknown decoder setting 'x'" in capsys.readouterr().err
 
