@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import statistics
 import subprocess
 from pathlib import Path
 
@@ -98,6 +99,14 @@ def test_page_runs_the_tflite_like_python(browser_run):
         check = webcheck.compare_frame(runner, result)
         worst = max(worst, check.map_max_diff)
     print(f"maps: max |LiteRT.js - ai_edge_litert| = {worst:g} over {len(frames)} frames")
+    # what the page measured per frame (a report for the log, never a timed assertion: benchmarks/web_speed.py)
+    names = ("preprocess", "network", "decode", "draw", "total")
+    stages = [k for k in names if all(k in r.get("ms", {}) for r in frames)]
+    if stages:
+        medians = {k: statistics.median(r["ms"][k] for r in frames[1:]) for k in stages}
+        per_stage = ", ".join(f"{k} {v:.1f}" for k, v in medians.items())
+        fps = f"; {1000 / medians['total']:.1f} FPS" if "total" in medians else ""
+        print(f"page, {out['state']['backend']}, {runner.input_hw[0]}x{runner.input_hw[1]}: median ms {per_stage}{fps}")
     # preprocess is bit-exact for these shrinking resizes, and the WASM CPU kernels match
     # LiteRT's: identical inputs give identical maps.
     assert worst == 0.0
