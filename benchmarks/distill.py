@@ -108,11 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     config = DistillConfig(
         input_hw=chosen.input_hw, stage=chosen.stage, steps=args.steps, batch_size=args.batch, learning_rate=args.lr
     )
-    cut = at_stage(model, chosen.stage) if chosen.stage else model
+    cut = at_stage(model, chosen.stage)
     before = ap_table(keras_runner(cut), chosen.input_hw, seen, held)
-    full = ap_table(
-        keras_runner(at_stage(model, balanced.stage) if balanced.stage else model), balanced.input_hw, seen, held
-    )
+    full = ap_table(keras_runner(at_stage(model, balanced.stage)), balanced.input_hw, seen, held)
     start = time.perf_counter()
     student, losses = distill(model, images, config)
     minutes = (time.perf_counter() - start) / 60

@@ -101,7 +101,7 @@ def main() -> int:
     )
     parser.add_argument(
         "--speed",
-        choices=("fast", "balanced", "accurate"),
+        choices=make_model.speeds(),
         default=None,
         help="pretrained: an operating point (default: the camera's, as make web-demo exports)",
     )
@@ -117,11 +117,7 @@ def main() -> int:
     from mln_tf.timing import cpu_description
 
     kind = args.model or make_model.default_model()
-    hw, stage = make_model.default_setting(kind)  # the camera operating point of the pretrained network
-    if args.speed:
-        from mln_tf.operating_points import point
-
-        hw, stage = point(args.speed).input_hw, point(args.speed).stage
+    hw, stage = make_model.default_setting(kind, args.speed)  # default: the camera's point (make web-demo's)
     model = make_model.make_model(kind, hw, stage=stage)
     make_model.write_default(model, kind, hw, stage)
     image_path = ROOT / "mln_tf" / "bundled" / "coco_val2017_mini" / args.image

@@ -67,6 +67,22 @@ def resolve_model_path(path: str | Path) -> Path:
     return Path(path)
 
 
+def takes_stage(path: str | Path) -> bool:
+    """Whether ``path`` names a network that can be cut at a stage (.keras, .weights.h5, ``pretrained:NAME``),
+    from its name alone (before anything is loaded); an exported SavedModel or .tflite ends where it was exported."""
+    text = str(path)
+    return text.startswith(PRETRAINED_PREFIX) or text.lower().endswith((".keras", ".weights.h5"))
+
+
+def check_stage(path: str | Path, stage: int | None) -> None:
+    """A UsageError when ``stage`` is given for a model that :func:`takes_stage` says cannot be cut."""
+    if stage is not None and not takes_stage(path):
+        raise UsageError(
+            f"{Path(str(path)).name} ends at the stage it was exported with: --speed/--stage apply to .keras "
+            "models (export the file with --speed/--stage instead)"
+        )
+
+
 def check_model_path(path: str | Path, keras_only: bool = False) -> Path:
     """The model file or folder ``path`` names, or a one-line UsageError (before anything is loaded).
 
@@ -157,9 +173,7 @@ def _load_keras(path: Path, arch: str | None, width: Any, stage: int | None = No
     model = load_keras_model(path, arch, width)
     identity = model_identity(model, path)
     last = stages(model)[-1]
-    if stage is not None:
-        model = at_stage(model, stage)
-    runner = keras_runner(model, str(path))
+    runner = keras_runner(at_stage(model, stage), str(path))
     runner.identity = identity
     runner.stage = last if stage is None else stage
     return runner
@@ -241,15 +255,11 @@ def load_runner(
     ``stage``: a Keras network stops after this refinement stage (``export.models.at_stage``); an
     exported SavedModel or .tflite ends where it was exported, so a stage for one is a ValueError.
     """
+    check_stage(path, stage)
     path = resolve_model_path(path)
     if not path.exists():
         raise ValueError(f"model not found: {path}")
     name = path.name.lower()
-    if stage is not None and not (path.is_file() and name.endswith((".keras", ".weights.h5"))):
-        raise UsageError(
-            f"{path.name} ends at the stage it was exported with: a stage applies to .keras models "
-            "(export the file with --speed/--stage instead)"
-        )
     if path.is_dir():
         if not (path / "saved_model.pb").is_file():
             raise ValueError(f"{path} is a directory but not a SavedModel (no saved_model.pb)")

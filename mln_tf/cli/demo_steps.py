@@ -138,7 +138,7 @@ def phone_model(model, out: Path, quiet: bool) -> list[Output]:
     from mln_tf.runners import keras_runner
 
     point = camera_default()
-    cut = at_stage(model, point.stage) if point.stage else model
+    cut = at_stage(model, point.stage)
     tflite = export_tflite(cut, out / "mln_fp16.tflite", "fp16", point.input_hw, progress=not quiet)
     report = compare(
         Estimator.load(tflite.path),

@@ -181,8 +181,7 @@ def run(args: argparse.Namespace) -> int:
         )
     model = load_pose_model(args.model, args.arch, args.width)
     arch, width = arch_and_width(model, args.model, args.arch, args.width)
-    if stage is not None:
-        model = at_stage(model, stage)
+    model = at_stage(model, stage)
     qat = None
     if args.mode == "qat":
         from mln_tf.export.qat import QATConfig

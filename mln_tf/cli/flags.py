@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
 from mln_tf.inference import DEFAULT_INPUT_HEIGHT
 from mln_tf.model import ARCHITECTURES, ARCHS, DEFAULT_INPUT_HW, WIDTHS, parse_hw
@@ -270,26 +269,21 @@ def speed_settings(args: argparse.Namespace, default: str | None = None) -> tupl
     given = getattr(args, "input", None)
     stage = getattr(args, "stage", None)
     name = getattr(args, "speed", None)
-    if name is None:
-        fixed = (
-            given is not None
-            or stage is not None
-            or getattr(args, "input_height", DEFAULT_INPUT_HEIGHT) != (DEFAULT_INPUT_HEIGHT)
-        )
-        if default is None or fixed:
-            return given, stage
-        chosen = point(default)  # the run's summary names the input and the stage
+    height = getattr(args, "input_height", DEFAULT_INPUT_HEIGHT) != DEFAULT_INPUT_HEIGHT  # --input-height given
+    if name is not None:
+        chosen = point(name)
+        flags = (("--input", given is not None), ("--stage", stage is not None), ("--input-height", height))
+        clash = [flag for flag, set_ in flags if set_]
+        if clash:
+            h, w = chosen.input_hw
+            raise UsageError(
+                f"--speed {name} sets the input ({h}x{w}) and the stage ({chosen.stage or 'all'}): "
+                f"give either --speed or {'/'.join(clash)}"
+            )
         return chosen.input_hw, chosen.stage
-    clash = [flag for flag, value in (("--input", given), ("--stage", stage)) if value is not None]
-    if getattr(args, "input_height", DEFAULT_INPUT_HEIGHT) != DEFAULT_INPUT_HEIGHT:
-        clash.append("--input-height")
-    chosen = point(name)
-    if clash:
-        h, w = chosen.input_hw
-        raise UsageError(
-            f"--speed {name} sets the input ({h}x{w}) and the stage ({chosen.stage or 'all'}): "
-            f"give either --speed or {'/'.join(clash)}"
-        )
+    if default is None or given is not None or stage is not None or height:
+        return given, stage
+    chosen = point(default)  # the run's summary names the input and the stage
     return chosen.input_hw, chosen.stage
 
 
@@ -317,15 +311,12 @@ def estimator_config(args: argparse.Namespace, default_speed: str | None = None)
     """
     from mln_tf.errors import UsageError
     from mln_tf.estimator import EstimatorConfig
+    from mln_tf.runners import check_stage, takes_stage
 
-    model = str(getattr(args, "model", ""))
-    keras_model = model.startswith("pretrained:") or model.lower().endswith((".keras", ".weights.h5"))
-    input_hw, stage = speed_settings(args, default_speed if keras_model else None)
-    if stage is not None and not keras_model:  # here, not in a Beam worker a minute later
-        raise UsageError(
-            f"{Path(model).name} ends at the stage it was exported with: --speed/--stage apply to .keras models "
-            "(export the file with --speed/--stage instead)"
-        )
+    model = getattr(args, "model", "")
+    # a .tflite or SavedModel brings its own input and stage: no default point for it
+    input_hw, stage = speed_settings(args, default_speed if takes_stage(model) else None)
+    check_stage(model, stage)  # here, not in a Beam worker a minute later
     try:
         config = EstimatorConfig(
             input_height=args.input_height,

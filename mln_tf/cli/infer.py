@@ -10,7 +10,6 @@ from pathlib import Path
 from mln_tf.cli import flags, tool
 from mln_tf.errors import EXIT_FAILED, EXIT_OK, UsageError
 from mln_tf.files import write_json_atomic
-from mln_tf.operating_points import camera_default
 from mln_tf.tables import format_table
 
 HELP = "people in images, folders, videos and cameras -> JSON and overlays"
@@ -124,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
     )
 
     inputs = list(args.inputs) + list(args.images or [])
+    from mln_tf.operating_points import camera_default
+
     # a bad combination of settings is refused before anything else; a camera runs at the camera point
     config = flags.estimator_config(args, default_speed=camera_default().name if args.camera is not None else None)
     if args.beam:

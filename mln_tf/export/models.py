@@ -139,17 +139,19 @@ def stages(model: Any) -> list[int]:
     return [*found, (found[-1] + 1) if found else 1]
 
 
-def at_stage(model: Any, stage: int):
+def at_stage(model: Any, stage: int | None):
     """``model`` stopped after refinement stage ``stage`` (1-based): its ``heatmaps``/``pafs`` are that stage's.
 
     The later stages are not in the new graph, so an export of it does less work (no retraining:
-    the stages are trained to predict the maps on their own). The last stage is ``model`` itself;
-    a stage the network does not have is a UsageError (a ValueError) naming the ones it has.
+    the stages are trained to predict the maps on their own). The last stage, or None, is ``model``
+    itself; a stage the network does not have is a UsageError (a ValueError) naming the ones it has.
     """
     import keras
 
     from mln_tf.errors import UsageError
 
+    if stage is None:
+        return model
     have = stages(model)
     if stage not in have:
         raise UsageError(f"the network has refinement stages {have[0]}..{have[-1]}, not stage {stage}")

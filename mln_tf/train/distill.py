@@ -125,8 +125,7 @@ def distill(
     teacher = keras_runner(with_input_size(float32_model(model), config.teacher_hw))
     student_base = keras.models.clone_model(model)
     student_base.set_weights(model.get_weights())
-    cut = at_stage(student_base, config.stage) if config.stage is not None else student_base
-    student = with_input_size(cut, config.input_hw)
+    student = with_input_size(at_stage(student_base, config.stage), config.input_hw)
     maps = {k: student.output[k] for k in ("heatmaps", "pafs")}
     student = keras.Model(student.inputs[0], maps, name=f"{model.name}_distilled")
     student.compile(optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=1.0), loss="mse")

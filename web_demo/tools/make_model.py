@@ -55,13 +55,22 @@ def parse_hw(text: str) -> tuple[int, int]:
     return h, w
 
 
-def default_setting(model: str) -> tuple[tuple[int, int], int | None]:
-    """(input, stage) of ``model``'s default file: the camera operating point for the pretrained network."""
-    if model == "pretrained":
-        from mln_tf.operating_points import camera_default
+def speeds() -> list[str]:
+    """The names of the pretrained network's operating points (``--speed``)."""
+    from mln_tf.operating_points import POINTS
 
-        point = camera_default()
-        return point.input_hw, point.stage
+    return list(POINTS)
+
+
+def default_setting(model: str, speed: str | None = None) -> tuple[tuple[int, int], int | None]:
+    """(input, stage) of ``model``'s file: operating point ``speed``, else the camera's, of the pretrained network."""
+    if model == "pretrained":
+        from mln_tf.operating_points import camera_default, point
+
+        chosen = point(speed) if speed else camera_default()
+        return chosen.input_hw, chosen.stage
+    if speed:
+        raise ValueError(f"--speed is an operating point of the pretrained network, not of {model}")
     return (224, 224), None
 
 
@@ -103,10 +112,7 @@ def make_model(model: str, input_hw: tuple[int, int], force: bool = False, stage
         log.info("reusing %s", path)
         return path
     MODELS.mkdir(parents=True, exist_ok=True)
-    keras_model = build_keras(model, input_hw)
-    if stage is not None:
-        keras_model = at_stage(keras_model, stage)
-    exported = export_tflite(keras_model, path, "fp32", input_hw, progress=False)
+    exported = export_tflite(at_stage(build_keras(model, input_hw), stage), path, "fp32", input_hw, progress=False)
     log.info("wrote %s (%.1f MB) in %.0f s", path, exported.size_bytes / 1e6, exported.seconds)
     return path
 
@@ -143,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--speed",
-        choices=("fast", "balanced", "accurate"),
+        choices=speeds(),
         default=None,
         help="pretrained: an operating point (input and stage; mln_tf/operating_points.py) instead of the camera's",
     )
@@ -155,13 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     model = args.model or default_model()
     if args.speed and (args.input or model != "pretrained"):
         parser.error("--speed is an operating point of the pretrained network: give either --speed or --input")
-    input_hw, stage = default_setting(model)
-    if args.speed:
-        from mln_tf.operating_points import point
-
-        input_hw, stage = point(args.speed).input_hw, point(args.speed).stage
-    elif args.input:
-        input_hw, stage = args.input, None
+    input_hw, stage = (args.input, None) if args.input else default_setting(model, args.speed)
     try:
         path = make_model(model, input_hw, args.force, stage)
         if not args.no_default:
